@@ -1,0 +1,223 @@
+"""docling conversion and chunking of one file; runs inside worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geomas.config import IngestConfig
+from geomas.errors import ConfigError, MissingExtraError
+
+log = logging.getLogger(__name__)
+
+PARSER_NATIVE = "docling-native-pdf"
+PARSER_LAYOUT = "docling-layout-pdf"
+
+
+def resolve_pdf_parser(config: IngestConfig) -> str:
+    """Say which PDF pipeline a config selects: layout when weights are configured."""
+    if config.pdf_parser == "native":
+        return PARSER_NATIVE
+    if config.pdf_parser == "layout" or config.layout_artifacts_path is not None:
+        return PARSER_LAYOUT
+    return PARSER_NATIVE
+
+
+def build_converter(config: IngestConfig) -> Any:
+    """Create a docling DocumentConverter for PDF, DOCX, HTML and Markdown.
+
+    Raises:
+        ConfigError: layout weights folder missing.
+        MissingExtraError: the layout pipeline's packages are not installed.
+    """
+    from docling.datamodel.base_models import InputFormat
+    from docling.document_converter import DocumentConverter, PdfFormatOption
+
+    parser = resolve_pdf_parser(config)
+    if parser == PARSER_LAYOUT:
+        artifacts = config.layout_artifacts_path
+        if artifacts is None or not Path(artifacts).is_dir():
+            raise ConfigError(
+                f"ingest.layout_artifacts_path={artifacts} is not a folder; download docling's "
+                "layout weights there or use pdf_parser: native"
+            )
+        try:
+            from docling.datamodel.pipeline_options import PdfPipelineOptions
+            from docling.pipeline.standard_pdf_pipeline import StandardPdfPipeline
+        except ImportError as exc:  # pragma: no cover - depends on the installed extra
+            raise MissingExtraError(
+                "the layout PDF pipeline needs the full docling package: "
+                "pip install 'geomas[layout]'"
+            ) from exc
+        pdf_opts: Any = PdfPipelineOptions(
+            artifacts_path=str(artifacts),
+            do_ocr=False,
+            document_timeout=config.document_timeout_s,
+        )
+        pdf_option = PdfFormatOption(pipeline_cls=StandardPdfPipeline, pipeline_options=pdf_opts)
+    else:
+        from docling.datamodel.pipeline_options import NativePdfPipelineOptions
+        from docling.pipeline.native_pdf_pipeline import NativePdfPipeline
+
+        pdf_opts = NativePdfPipelineOptions(
+            generate_page_images=False,
+            generate_picture_images=False,
+            document_timeout=config.document_timeout_s,
+            parser_threads=1,
+        )
+        pdf_option = PdfFormatOption(pipeline_cls=NativePdfPipeline, pipeline_options=pdf_opts)
+    return DocumentConverter(
+        allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.HTML, InputFormat.MD],
+        format_options={InputFormat.PDF: pdf_option},
+    )
+
+
+def build_chunker(config: IngestConfig) -> Any:
+    """Create docling-core's HybridChunker with a local (offline) tokenizer."""
+    from docling_core.transforms.chunker.hybrid_chunker import HybridChunker
+
+    from geomas.ingest.tokens import make_tokenizer
+
+    return HybridChunker(
+        tokenizer=make_tokenizer(config.tokenizer, config.max_tokens), merge_peers=True
+    )
+
+
+def chunk_id_for(doc_id: str, index: int, text: str) -> str:
+    """Stable chunk id: same document bytes and settings give the same ids."""
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]  # noqa: S324 - not security
+    return f"{doc_id[:12]}-{index:05d}-{digest}"
+
+
+@dataclass
+class FileOutcome:
+    """What converting one file produced: chunks (dicts without source) or a failure."""
+
+    ok: bool
+    parser: str
+    pages: int | None = None
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    rule: str | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class FileConverter:
+    """Converts and chunks files with one converter and chunker (built once per process)."""
+
+    def __init__(self, config: IngestConfig) -> None:
+        """Build the docling converter and chunker for `config`."""
+        self.config = config
+        self.parser = resolve_pdf_parser(config)
+        self.converter = build_converter(config)
+        self.chunker = build_chunker(config)
+
+    def parser_for(self, path: Path) -> str:
+        """Name the pipeline that handles `path`."""
+        return self.parser if path.suffix.lower() == ".pdf" else "docling-simple"
+
+    def convert(self, path: Path, doc_id: str) -> FileOutcome:
+        """Convert and chunk one file; failures come back as an outcome, never raised."""
+        from docling.datamodel.base_models import ConversionStatus
+
+        t0 = time.perf_counter()
+        parser = self.parser_for(path)
+        try:
+            result = self.converter.convert(path, raises_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - docling raises many types; recorded as reject
+            return FileOutcome(
+                False, parser, rule="conversion_error", reason=f"{type(exc).__name__}: {exc}"
+            )
+        errors = [e.error_message for e in result.errors]
+        if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
+            reason = "; ".join(errors) or f"docling status {result.status.value}"
+            rule, reason = _classify_failure(path, reason)
+            return FileOutcome(
+                False, parser, rule=rule, reason=reason, seconds=time.perf_counter() - t0
+            )
+        doc = result.document
+        pages = len(result.pages) if path.suffix.lower() == ".pdf" else None
+        chunks: list[dict[str, Any]] = []
+        offset = 0
+        for chunk in self.chunker.chunk(dl_doc=doc):
+            text = chunk.text.strip()
+            if not text:
+                continue
+            page_nos = sorted(
+                {prov.page_no for item in chunk.meta.doc_items for prov in item.prov}
+            )
+            chunks.append(
+                {
+                    "chunk_id": chunk_id_for(doc_id, len(chunks), text),
+                    "doc_id": doc_id,
+                    "chunk_index": len(chunks),
+                    "text": text,
+                    "headings": list(chunk.meta.headings or []),
+                    "pages": page_nos,
+                    "char_start": offset,
+                    "char_end": offset + len(text),
+                    "n_tokens": self.chunker.tokenizer.count_tokens(text),
+                    "parser": parser,
+                }
+            )
+            offset += len(text) + len(DOC_TEXT_SEPARATOR)
+        seconds = time.perf_counter() - t0
+        if not chunks:
+            return FileOutcome(
+                False, parser, pages=pages, rule="no_text",
+                reason="no extractable text (a scanned PDF? OCR is not enabled)",
+                seconds=seconds,
+            )
+        warnings = errors if result.status == ConversionStatus.PARTIAL_SUCCESS else []
+        return FileOutcome(True, parser, pages=pages, chunks=chunks, warnings=warnings,
+                           seconds=seconds)
+
+
+#: Chunk texts joined with this form a document's text file; char offsets point into it.
+DOC_TEXT_SEPARATOR = "\n\n"
+
+
+def _classify_failure(path: Path, docling_reason: str) -> tuple[str, str]:
+    """Turn docling's failure into a rule name and a reason a person can act on.
+
+    docling reports corrupt and password-protected PDFs alike ("could not load document"), so a
+    failed PDF is probed with pdfium to tell them apart.
+    """
+    if path.suffix.lower() == ".pdf":
+        import pypdfium2
+
+        try:
+            pypdfium2.PdfDocument(str(path)).close()
+        except pypdfium2.PdfiumError as exc:
+            msg = str(exc)
+            if "password" in msg.lower():
+                return "encrypted", f"PDF is password-protected ({msg}); decrypt it first"
+            return "corrupt", f"not a readable PDF ({msg}); docling: {docling_reason}"
+    low = docling_reason.lower()
+    if "format not allowed" in low:
+        return "unsupported_type", docling_reason
+    return "conversion_failed", docling_reason
+
+
+# --- worker-process entry points ------------------------------------------------------------
+
+_WORKER: FileConverter | None = None
+
+
+def init_worker(config_json: str) -> None:
+    """Process-pool initializer: build the converter once per worker."""
+    global _WORKER
+    logging.getLogger("docling").setLevel(logging.ERROR)
+    _WORKER = FileConverter(IngestConfig.model_validate_json(config_json))
+
+
+def convert_in_worker(path: str, doc_id: str) -> FileOutcome:
+    """Convert one file with the worker's converter."""
+    if _WORKER is None:  # pragma: no cover - initializer always runs first
+        raise RuntimeError("worker not initialised")
+    return _WORKER.convert(Path(path), doc_id)

@@ -1,0 +1,362 @@
+"""Ingest a folder of documents into chunks.json, a documents manifest and rejects.jsonl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+
+from geomas.config import IngestConfig
+from geomas.errors import IngestError, InputError
+from geomas.ingest.convert import (
+    DOC_TEXT_SEPARATOR,
+    FileConverter,
+    FileOutcome,
+    convert_in_worker,
+    init_worker,
+    resolve_pdf_parser,
+)
+from geomas.ingest.records import Chunk, DocumentRecord, Reject
+
+log = logging.getLogger(__name__)
+
+CHUNKS_FILE = "chunks.json"
+MANIFEST_FILE = "documents.json"
+REJECTS_FILE = "rejects.jsonl"
+SUMMARY_FILE = "ingest_summary.json"
+CACHE_DIR = ".cache"
+TEXTS_DIR = "texts"
+
+
+class IngestSummary(BaseModel):
+    """Counts and paths of one ingestion run."""
+
+    source_dir: str
+    output_dir: str
+    pdf_parser: str = Field(description="The PDF pipeline that ran (native or layout).")
+    files: int
+    parsed: int
+    cached: int
+    rejected: int
+    duplicates: int
+    chunks: int
+    pages_parsed: int
+    seconds: float
+    failure_ratio: float
+    max_failure_ratio: float
+    chunks_path: str
+    manifest_path: str
+    rejects_path: str
+    rejects_by_rule: dict[str, int]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the share of rejected files exceeds the configured threshold."""
+        return self.files > 0 and self.failure_ratio > self.max_failure_ratio
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def settings_fingerprint(config: IngestConfig) -> str:
+    """Hash of the settings that change chunk output; the cache is keyed on it."""
+    payload = {
+        "parser": resolve_pdf_parser(config),
+        "max_tokens": config.max_tokens,
+        "tokenizer": str(config.tokenizer) if config.tokenizer else None,
+        "version": 1,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def discover(source_dir: Path) -> list[Path]:
+    """All regular files under `source_dir` (recursive, hidden files skipped), sorted."""
+    if not source_dir.is_dir():
+        raise InputError(f"source folder {source_dir} does not exist or is not a folder")
+    return sorted(
+        p
+        for p in source_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source_dir).parts)
+    )
+
+
+class _Cache:
+    """Per-document conversion results keyed by content hash and settings fingerprint."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, doc_id: str) -> Path:
+        return self.root / f"{doc_id}.json"
+
+    def get(self, doc_id: str) -> FileOutcome | None:
+        path = self._path(doc_id)
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return FileOutcome(**data)
+        except (json.JSONDecodeError, TypeError) as exc:
+            log.warning("ignoring unreadable cache entry %s: %s", path, exc)
+            return None
+
+    def put(self, doc_id: str, outcome: FileOutcome) -> None:
+        tmp = self._path(doc_id).with_suffix(".tmp")
+        tmp.write_text(json.dumps(outcome.__dict__, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self._path(doc_id))
+
+
+def _convert_all(
+    jobs: list[tuple[Path, str]], config: IngestConfig, progress: bool
+) -> dict[str, FileOutcome]:
+    """Convert (path, doc_id) jobs, in worker processes when there is more than one."""
+    results: dict[str, FileOutcome] = {}
+    if not jobs:
+        return results
+    bar = tqdm(total=len(jobs), desc="converting", unit="file", disable=not progress)
+    workers = min(config.workers, len(jobs))
+    if workers == 1:
+        converter = FileConverter(config)
+        for path, doc_id in jobs:
+            results[doc_id] = converter.convert(path, doc_id)
+            bar.update(1)
+        bar.close()
+        return results
+    pending = _run_pool(jobs, config, workers, results, bar)
+    # A worker died (e.g. a native crash inside the PDF parser): retry the files that had no
+    # result one at a time in fresh single-worker pools, so only the culprit is rejected.
+    for path, doc_id in pending:
+        if _run_pool([(path, doc_id)], config, 1, results, bar):
+            results[doc_id] = FileOutcome(
+                False, "unknown", rule="converter_crashed",
+                reason="the conversion process crashed on this file",
+            )
+            bar.update(1)
+    bar.close()
+    return results
+
+
+def _run_pool(
+    jobs: list[tuple[Path, str]],
+    config: IngestConfig,
+    workers: int,
+    results: dict[str, FileOutcome],
+    bar: Any,
+) -> list[tuple[Path, str]]:
+    """Run jobs in a process pool; return the jobs left without a result if the pool broke."""
+    ctx = multiprocessing.get_context("spawn")
+    futures: dict[Future[FileOutcome], tuple[Path, str]] = {}
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=init_worker,
+        initargs=(config.model_dump_json(),),
+    ) as pool:
+        for path, doc_id in jobs:
+            futures[pool.submit(convert_in_worker, str(path), doc_id)] = (path, doc_id)
+        broken = False
+        for fut in _as_completed(futures):
+            path, doc_id = futures[fut]
+            try:
+                results[doc_id] = fut.result()
+                bar.update(1)
+            except BrokenProcessPool:
+                broken = True
+    if not broken:
+        return []
+    return [job for job in jobs if job[1] not in results]
+
+
+def _as_completed(futures: Iterable[Future[FileOutcome]]) -> Iterable[Future[FileOutcome]]:
+    from concurrent.futures import as_completed
+
+    return as_completed(list(futures))
+
+
+def ingest_folder(
+    source_dir: Path,
+    output_dir: Path,
+    config: IngestConfig | None = None,
+    *,
+    progress: bool = True,
+) -> IngestSummary:
+    """Convert every document under `source_dir` into chunks in `output_dir`.
+
+    Writes chunks.json, documents.json (one record per file with its status), rejects.jsonl
+    (every file that gave no chunks, with the rule and reason), texts/<doc_id>.txt and
+    ingest_summary.json. Files whose content hash was converted before with the same settings
+    are taken from the cache and not parsed again. Bad files never stop the run.
+
+    Raises:
+        InputError: the source folder does not exist.
+        IngestError: rejected files exceed `config.max_failure_ratio` (outputs are written
+            first, so nothing is lost).
+    """
+    config = config or IngestConfig()
+    t0 = time.perf_counter()
+    source_dir = Path(source_dir)
+    output_dir = Path(output_dir)
+    files = discover(source_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cache = _Cache(output_dir / CACHE_DIR / settings_fingerprint(config))
+    allowed = {s.lower() for s in config.extensions}
+
+    records: dict[str, DocumentRecord] = {}
+    first_source: dict[str, str] = {}
+    outcomes: dict[str, FileOutcome] = {}
+    jobs: list[tuple[Path, str]] = []
+    for path in tqdm(files, desc="hashing", unit="file", disable=not progress):
+        rel = path.relative_to(source_dir).as_posix()
+        size = path.stat().st_size
+        if size == 0:
+            records[rel] = DocumentRecord(
+                source=rel, size_bytes=0, status="rejected", reason="empty file (0 bytes)"
+            )
+            continue
+        doc_id = sha256_file(path)
+        if path.suffix.lower() not in allowed:
+            records[rel] = DocumentRecord(
+                source=rel, doc_id=doc_id, size_bytes=size, status="rejected",
+                reason=f"unsupported file type {path.suffix or '(no suffix)'!r}; "
+                f"supported: {', '.join(sorted(allowed))}",
+            )
+            continue
+        if doc_id in first_source:
+            records[rel] = DocumentRecord(
+                source=rel, doc_id=doc_id, size_bytes=size, status="duplicate",
+                duplicate_of=first_source[doc_id],
+            )
+            continue
+        first_source[doc_id] = rel
+        cached = cache.get(doc_id)
+        if cached is not None:
+            outcomes[doc_id] = cached
+            records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
+                                          status="cached")
+        else:
+            jobs.append((path, doc_id))
+            records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
+                                          status="parsed")
+
+    fresh = _convert_all(jobs, config, progress)
+    for doc_id, outcome in fresh.items():
+        cache.put(doc_id, outcome)
+    outcomes.update(fresh)
+
+    chunks: list[Chunk] = []
+    rejects: list[Reject] = []
+    texts_dir = output_dir / TEXTS_DIR
+    texts_dir.mkdir(exist_ok=True)
+    pages_parsed = 0
+    for rel, rec in records.items():
+        if rec.status in ("rejected",):
+            rule = "empty_file" if rec.size_bytes == 0 else "unsupported_type"
+            rejects.append(Reject(source=rel, doc_id=rec.doc_id, rule=rule,
+                                  reason=rec.reason or ""))
+            continue
+        if rec.status == "duplicate" or rec.doc_id is None:
+            continue
+        outcome = outcomes[rec.doc_id]
+        rec.parser = outcome.parser
+        rec.pages = outcome.pages
+        rec.warnings = list(outcome.warnings)
+        rec.seconds = round(outcome.seconds, 4)
+        if not outcome.ok:
+            was_cached = rec.status == "cached"
+            rec.status = "rejected"
+            rec.reason = outcome.reason + (" (cached result)" if was_cached else "")
+            rejects.append(Reject(source=rel, doc_id=rec.doc_id, rule=outcome.rule or "unknown",
+                                  reason=rec.reason))
+            continue
+        if rec.status == "parsed":
+            pages_parsed += outcome.pages or 0
+        rec.n_chunks = len(outcome.chunks)
+        chunks.extend(Chunk(source=rel, **c) for c in outcome.chunks)
+        doc_text = DOC_TEXT_SEPARATOR.join(c["text"] for c in outcome.chunks)
+        (texts_dir / f"{rec.doc_id}.txt").write_text(doc_text, encoding="utf-8")
+
+    chunks_path = output_dir / CHUNKS_FILE
+    manifest_path = output_dir / MANIFEST_FILE
+    rejects_path = output_dir / REJECTS_FILE
+    _write_json(chunks_path, [c.model_dump() for c in chunks])
+    _write_json(manifest_path, [r.model_dump() for r in records.values()])
+    with rejects_path.open("w", encoding="utf-8") as fh:
+        for rej in rejects:
+            fh.write(rej.model_dump_json() + "\n")
+
+    by_rule: dict[str, int] = {}
+    for rej in rejects:
+        by_rule[rej.rule] = by_rule.get(rej.rule, 0) + 1
+    statuses = [r.status for r in records.values()]
+    n_files = len(records)
+    summary = IngestSummary(
+        source_dir=str(source_dir),
+        output_dir=str(output_dir),
+        pdf_parser=resolve_pdf_parser(config),
+        files=n_files,
+        parsed=statuses.count("parsed"),
+        cached=statuses.count("cached"),
+        rejected=statuses.count("rejected"),
+        duplicates=statuses.count("duplicate"),
+        chunks=len(chunks),
+        pages_parsed=pages_parsed,
+        seconds=round(time.perf_counter() - t0, 3),
+        failure_ratio=round(len(rejects) / n_files, 4) if n_files else 0.0,
+        max_failure_ratio=config.max_failure_ratio,
+        chunks_path=str(chunks_path),
+        manifest_path=str(manifest_path),
+        rejects_path=str(rejects_path),
+        rejects_by_rule=by_rule,
+    )
+    _write_json(output_dir / SUMMARY_FILE, summary.model_dump())
+    for rej in rejects:
+        log.warning("rejected %s [%s]: %s", rej.source, rej.rule, rej.reason)
+    log.info(
+        "ingested %d files: %d parsed, %d cached, %d rejected, %d duplicates -> %d chunks (%s)",
+        n_files, summary.parsed, summary.cached, summary.rejected, summary.duplicates,
+        summary.chunks, summary.pdf_parser,
+    )
+    if n_files == 0:
+        raise IngestError(f"no files found under {source_dir}")
+    if summary.failed:
+        raise IngestError(
+            f"{summary.rejected} of {n_files} files were rejected ({summary.failure_ratio:.0%}), "
+            f"above ingest.max_failure_ratio={config.max_failure_ratio:.0%}; see {rejects_path}"
+        )
+    return summary
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_chunks(path: Path) -> list[dict[str, Any]]:
+    """Read chunks.json (a list of chunk records)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"chunks file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"chunks file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise InputError(f"chunks file {path} must hold a JSON list of chunks")
+    return data
