@@ -55,3 +55,16 @@ class Reject(BaseModel):
     stage: Literal["ingest"] = "ingest"
     rule: str = Field(description="Short machine-readable cause, e.g. unsupported_type.")
     reason: str
+
+
+class ChunkSet(BaseModel):
+    """The chunks artifact passed between pipeline steps, with each document's page count."""
+
+    chunks: list[Chunk]
+    page_counts: dict[str, int] = Field(
+        default_factory=dict, description="doc_id -> number of pages (paginated formats only)."
+    )
+
+    def as_dicts(self) -> list[dict[str, object]]:
+        """Chunk records as plain dicts (the chunks.json form)."""
+        return [c.model_dump() for c in self.chunks]

@@ -26,7 +26,7 @@ from geomas.ingest.convert import (
     init_worker,
     resolve_pdf_parser,
 )
-from geomas.ingest.records import Chunk, DocumentRecord, Reject
+from geomas.ingest.records import Chunk, ChunkSet, DocumentRecord, Reject
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +347,17 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     tmp.replace(path)
+
+
+def load_chunk_set(output_dir: Path) -> ChunkSet:
+    """Read an ingestion output folder back as a ChunkSet (chunks plus page counts)."""
+    output_dir = Path(output_dir)
+    chunks = [Chunk.model_validate(c) for c in load_chunks(output_dir / CHUNKS_FILE)]
+    manifest = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    pages = {
+        r["doc_id"]: r["pages"] for r in manifest if r.get("doc_id") and r.get("pages") is not None
+    }
+    return ChunkSet(chunks=chunks, page_counts=pages)
 
 
 def load_chunks(path: Path) -> list[dict[str, Any]]:

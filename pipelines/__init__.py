@@ -1,0 +1,1 @@
+"""ZenML pipeline definitions."""

@@ -1,0 +1,1 @@
+"""ZenML steps: thin wrappers around geomas library functions, one per file."""
