@@ -199,7 +199,8 @@ def run_data(
     info = run_data_pipeline(run_config)
     summary_path = Path(info.output_dir) / "ingest_summary.json"
     out.print(f"pipeline run : {info.run_name} ({info.status})")
-    out.print(f"MLflow       : {info.tracking_uri} (experiment {run_config.project.experiment_name})")
+    experiment = run_config.project.experiment_name
+    out.print(f"MLflow       : {info.tracking_uri} (experiment {experiment})")
     if summary_path.exists():
         from geomas.ingest import IngestSummary
 

@@ -123,16 +123,21 @@ class FileConverter:
 
     def convert(self, path: Path, doc_id: str) -> FileOutcome:
         """Convert and chunk one file; failures come back as an outcome, never raised."""
+        t0 = time.perf_counter()
+        try:
+            return self._convert(path, doc_id, t0)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a corpus run
+            log.debug("conversion of %s failed", path, exc_info=True)
+            return FileOutcome(
+                False, self.parser_for(path), rule="conversion_error",
+                reason=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0,
+            )
+
+    def _convert(self, path: Path, doc_id: str, t0: float) -> FileOutcome:
         from docling.datamodel.base_models import ConversionStatus
 
-        t0 = time.perf_counter()
         parser = self.parser_for(path)
-        try:
-            result = self.converter.convert(path, raises_on_error=False)
-        except Exception as exc:  # noqa: BLE001 - docling raises many types; recorded as reject
-            return FileOutcome(
-                False, parser, rule="conversion_error", reason=f"{type(exc).__name__}: {exc}"
-            )
+        result = self.converter.convert(path, raises_on_error=False)
         errors = [e.error_message for e in result.errors]
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
             reason = "; ".join(errors) or f"docling status {result.status.value}"

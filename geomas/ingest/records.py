@@ -19,7 +19,9 @@ class Chunk(BaseModel):
     source: str = Field(description="File path relative to the source folder.")
     chunk_index: int = Field(ge=0)
     text: str
-    headings: list[str] = Field(default_factory=list, description="Heading path, outermost first.")
+    headings: list[str] = Field(
+        default_factory=list, description="Heading path, outermost first."
+    )
     pages: list[int] = Field(default_factory=list, description="1-based pages; empty without pages.")
     char_start: int = Field(ge=0, description="Offset of `text` in the document text file.")
     char_end: int = Field(ge=0)

@@ -281,7 +281,9 @@ def ingest_folder(
         if not outcome.ok:
             was_cached = rec.status == "cached"
             rec.status = "rejected"
-            rec.reason = outcome.reason + (" (cached result)" if was_cached else "")
+            rec.reason = (outcome.reason or "unknown failure") + (
+                " (cached result)" if was_cached else ""
+            )
             rejects.append(Reject(source=rel, doc_id=rec.doc_id, rule=outcome.rule or "unknown",
                                   reason=rec.reason))
             continue

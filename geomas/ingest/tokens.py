@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from docling_core.transforms.chunker.tokenizer.base import BaseTokenizer
-from pydantic import PrivateAttr
 
 from geomas.errors import ConfigError
 
@@ -30,7 +28,6 @@ class WordTokenizer(BaseTokenizer):
     """
 
     max_tokens: int
-    _counter: Callable[[str], int] = PrivateAttr(default=count_word_tokens)
 
     def count_tokens(self, text: str) -> int:
         """Return the number of tokens in `text`."""
@@ -42,7 +39,7 @@ class WordTokenizer(BaseTokenizer):
 
     def get_tokenizer(self) -> Any:
         """Return a token counter callable, the form semchunk accepts."""
-        return self._counter
+        return count_word_tokens
 
 
 def make_tokenizer(tokenizer_path: Path | None, max_tokens: int) -> BaseTokenizer:

@@ -1,0 +1,1 @@
+"""Named-entity recognition for geological texts (17 entity types)."""

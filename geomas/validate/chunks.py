@@ -29,8 +29,6 @@ DOC_ID_PATTERN = r"^[0-9a-f]{64}$"
 REQUIRED_KEYS = (
     "chunk_id",
     "doc_id",
-    "source",
-    "chunk_index",
     "text",
     "pages",
     "char_start",
@@ -42,8 +40,6 @@ REQUIRED_KEYS = (
 _COLUMNS = [
     "chunk_id",
     "doc_id",
-    "source",
-    "chunk_index",
     "n_chars",
     "cyrillic_share",
     "page_min",
@@ -152,8 +148,6 @@ def chunk_frame(
             {
                 "chunk_id": chunk["chunk_id"] or None,
                 "doc_id": chunk["doc_id"],
-                "source": chunk["source"],
-                "chunk_index": chunk["chunk_index"],
                 "n_chars": len(text),
                 "cyrillic_share": (
                     len(_NOT_CYRILLIC.sub("", letters)) / len(letters) if letters else None

@@ -6,13 +6,14 @@ expectations need, plus a list of GX expectation objects, and `run_suite` does t
 
 GX runs in an ephemeral (in-memory) data context whose only file output is a Data Docs site
 under ``report_dir``, so a run never creates a ``gx/`` project folder in the working directory
-and never writes anything outside ``report_dir``. Analytics are disabled in the context config
-(GX 1.x reads that flag before ``GX_ANALYTICS_ENABLED``), so no usage statistics leave the
-machine.
+and never writes anything outside ``report_dir``. Analytics are switched off in the context
+config, which GX 1.x honours like ``GX_ANALYTICS_ENABLED=false`` (either one set to false
+disables them; GX 1.24 ships no analytics client at all), so a run makes no network calls.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 Policy = Literal["fail", "warn"]
 
 SUMMARY_FILE = "validation_summary.json"
+NO_RECORDS_PAGE = "no_records.html"
 DOCS_DIR = "data_docs"
 DOCS_SITE = "geomas"
 N_EXAMPLES = 5
@@ -47,7 +49,9 @@ class ExpectationOutcome(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    expectation: str = Field(description="GX expectation type, e.g. expect_column_values_to_be_unique.")
+    expectation: str = Field(
+        description="GX expectation type, e.g. expect_column_values_to_be_unique."
+    )
     column: str | None = Field(description="Checked column; 'a,b' for column-pair expectations.")
     success: bool
     unexpected_count: int = Field(default=0, ge=0)
@@ -78,9 +82,11 @@ class ValidationSummary(BaseModel):
     policy: Policy
     n_records: int = Field(ge=0, description="Rows validated (chunks for the chunk suite).")
     results: list[ExpectationOutcome] = Field(default_factory=list)
-    report_path: Path | None = Field(
-        default=None,
-        description="The Data Docs HTML page of this validation run; None when nothing ran.",
+    report_path: Path = Field(
+        description=(
+            "HTML report of this run: the Data Docs validation page, or a short page saying "
+            "that there were no records."
+        ),
     )
 
     @property
@@ -108,7 +114,8 @@ def run_suite(
 
     Writes a Data Docs site to ``report_dir/data_docs`` (``index.html``, the validation page and
     ``static/``) and ``report_dir/validation_summary.json``, both before the policy is applied,
-    so a failed run still leaves its report.
+    so a failed run still leaves its report. An empty ``frame`` runs no expectation (GX would
+    pass them all); it gets ``report_dir/no_records.html`` instead of a Data Docs page.
 
     Args:
         frame: One row per record, holding the columns the expectations check and
@@ -130,7 +137,11 @@ def run_suite(
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     if frame.empty:
-        summary = ValidationSummary(suite=suite_name, success=False, policy=policy, n_records=0)
+        # GX would pass every expectation on an empty table; say plainly that nothing ran.
+        page = _write_no_records_page(report_dir, suite_name, record_kind)
+        summary = ValidationSummary(
+            suite=suite_name, success=False, policy=policy, n_records=0, report_path=page
+        )
         _write_summary(summary, report_dir)
         _apply_policy(
             summary,
@@ -141,7 +152,8 @@ def run_suite(
 
     context = _gx_context(report_dir / DOCS_DIR)
     result = _run_checkpoint(context, frame, expectations, suite_name, id_column)
-    summary = _summarize(context, result, suite_name, policy, len(frame), id_column)
+    order = {e.id: i for i, e in enumerate(expectations)}
+    summary = _summarize(context, result, suite_name, policy, len(frame), id_column, order)
     _write_summary(summary, report_dir)
     if summary.success:
         logger.info(
@@ -235,12 +247,23 @@ def _summarize(
     policy: Policy,
     n_records: int,
     id_column: str,
+    order: dict[str | None, int],
 ) -> ValidationSummary:
     outcomes: list[ExpectationOutcome] = []
     report_path: Path | None = None
     for identifier, suite_result in result.run_results.items():
-        outcomes.extend(_outcome(r.to_json_dict(), id_column) for r in suite_result.results)
+        # GX returns results in its own order; keep the caller's, which the report reads in.
+        results = sorted(
+            suite_result.results,
+            key=lambda r: order.get(r.expectation_config.id if r.expectation_config else None, 0),
+        )
+        outcomes.extend(_outcome(r.to_json_dict(), id_column) for r in results)
         report_path = _docs_page(context, identifier)
+    if report_path is None:
+        raise RuntimeError(
+            f"Great Expectations built no Data Docs page for suite {suite_name!r} under "
+            f"site {DOCS_SITE!r}; this is a bug in geomas.validate"
+        )
     return ValidationSummary(
         suite=suite_name,
         success=bool(result.success),
@@ -271,8 +294,7 @@ def _outcome(raw: dict[str, Any], id_column: str) -> ExpectationOutcome:
             examples.append(ref)
         if len(examples) == N_EXAMPLES:
             break
-    info = raw.get("exception_info") or {}
-    error = info.get("exception_message") if info.get("raised_exception") else None
+    error = _exception_message(raw.get("exception_info") or {})
     return ExpectationOutcome(
         expectation=str(config["type"]),
         column=column,
@@ -283,6 +305,15 @@ def _outcome(raw: dict[str, Any], id_column: str) -> ExpectationOutcome:
     )
 
 
+def _exception_message(info: dict[str, Any]) -> str | None:
+    # GX reports an exception either flat or keyed by the metric that raised it.
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            return str(entry.get("exception_message") or "unknown error")
+    return None
+
+
 def _docs_page(context: EphemeralDataContext, identifier: Any) -> Path | None:
     urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
     for entry in urls:
@@ -291,8 +322,19 @@ def _docs_page(context: EphemeralDataContext, identifier: Any) -> Path | None:
             path = Path(url2pathname(urlparse(url).path))
             if path.is_file():
                 return path
-    logger.warning("GX built no Data Docs page for %s", identifier)
     return None
+
+
+def _write_no_records_page(report_dir: Path, suite_name: str, record_kind: str) -> Path:
+    page = report_dir / NO_RECORDS_PAGE
+    title = html.escape(suite_name)
+    page.write_text(
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1><p>No {html.escape(record_kind)} to validate: "
+        "no expectation was run.</p></body></html>\n",
+        encoding="utf-8",
+    )
+    return page
 
 
 def _write_summary(summary: ValidationSummary, report_dir: Path) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import pytest
 
 from geomas.config import ValidationConfig
 from geomas.errors import InputError, ValidationFailed
-from geomas.validate import CHUNK_SUITE, ValidationSummary, validate_chunks
+from geomas.validate import CHUNK_SUITE, ValidationSummary, run_suite, validate_chunks
 from geomas.validate.chunks import chunk_frame
-from geomas.validate.suite import N_EXAMPLES, SUMMARY_FILE
+from geomas.validate.suite import N_EXAMPLES, NO_RECORDS_PAGE, SUMMARY_FILE
 
 DOC_A = hashlib.sha256(b"report-a.pdf").hexdigest()
 DOC_B = hashlib.sha256(b"report-b.docx").hexdigest()
@@ -29,11 +30,11 @@ EN_TEXT = "The deposit is hosted by skarns at the contact of granites with limes
 
 def make_chunk(i: int, **overrides: Any) -> dict[str, Any]:
     """A valid chunk record as ingestion writes it; `overrides` breaks one field."""
-    doc_id, source, pages = (DOC_A, "a/report-a.pdf", [i % 50 + 1]) if i % 3 else (
-        DOC_B,
-        "report-b.docx",
-        [],
-    )
+    # Every third chunk comes from a DOCX (no pages), the rest from a 50-page PDF.
+    if i % 3:
+        doc_id, source, pages = DOC_A, "a/report-a.pdf", [i % 50 + 1]
+    else:
+        doc_id, source, pages = DOC_B, "report-b.docx", []
     chunk = {
         "chunk_id": f"{doc_id[:12]}-{i:05d}",
         "doc_id": doc_id,
@@ -59,7 +60,7 @@ PAGE_COUNTS = {DOC_A: 50}
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """Fail any test in which GX (or anything else) opens a network connection."""
     attempts: list[Any] = []
 
@@ -78,9 +79,7 @@ def report_dir(tmp_path: Path) -> Path:
     return tmp_path / "report"
 
 
-def run(
-    chunks: list[dict[str, Any]], report_dir: Path, **config: Any
-) -> ValidationSummary:
+def run(chunks: list[dict[str, Any]], report_dir: Path, **config: Any) -> ValidationSummary:
     return validate_chunks(
         chunks,
         ValidationConfig(**config),
@@ -120,7 +119,7 @@ def test_duplicate_chunk_id_fails_naming_the_expectation(report_dir: Path) -> No
     (unique,) = saved.failed
     assert unique.unexpected_count == 2
     assert unique.examples == [chunks[4]["chunk_id"]]
-    assert saved.report_path is not None and saved.report_path.is_file()
+    assert saved.report_path.is_file()
 
 
 def test_english_chunk_fails_cyrillic_check_under_geology_only(report_dir: Path) -> None:
@@ -230,7 +229,6 @@ def test_html_report_is_kept_in_report_dir(report_dir: Path) -> None:
     chunks[0]["n_tokens"] = 999
     summary = run(chunks, report_dir, policy="warn")
 
-    assert summary.report_path is not None
     page = summary.report_path
     assert page.is_file() and page.suffix == ".html"
     assert page.is_relative_to(report_dir)
@@ -265,7 +263,8 @@ def test_empty_chunk_list(report_dir: Path, caplog: pytest.LogCaptureFixture) ->
         summary = run([], report_dir, policy="warn")
     assert not summary.success
     assert summary.n_chunks == 0
-    assert summary.report_path is None
+    assert summary.report_path == report_dir / NO_RECORDS_PAGE
+    assert "no chunks to validate" in summary.report_path.read_text(encoding="utf-8").lower()
     assert "no chunks to validate" in caplog.text
     assert (report_dir / SUMMARY_FILE).is_file()
 
@@ -293,3 +292,29 @@ def test_chunk_frame_derives_checked_columns_without_text() -> None:
     assert (first["page_min"], first["page_max_excess"]) == (3, 2)
     assert pd.isna(second["cyrillic_share"])
     assert pd.isna(second["page_min"]) and pd.isna(second["page_max_excess"])
+
+
+def test_run_suite_reports_an_expectation_that_errors(report_dir: Path) -> None:
+    import great_expectations.expectations as gxe
+
+    frame = pd.DataFrame({"record_id": ["r1", "r2"], "score": [0.5, 2.0]})
+    expectations = [
+        gxe.ExpectColumnValuesToBeBetween(column="score", max_value=1.0),
+        gxe.ExpectColumnValuesToNotBeNull(column="no_such_column"),
+    ]
+
+    summary = run_suite(
+        frame,
+        expectations,
+        suite_name="geomas_test_records",
+        report_dir=report_dir,
+        policy="warn",
+        id_column="record_id",
+    )
+
+    assert not summary.success and summary.n_records == 2
+    score, missing = summary.results
+    assert (score.success, score.examples) == (False, ["r2"])
+    assert not missing.success
+    assert missing.error and "no_such_column" in missing.error
+    assert "geomas_test_records" in summary.report_path.read_text(encoding="utf-8")

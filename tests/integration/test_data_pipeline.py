@@ -1,0 +1,122 @@
+"""The data pipeline on the embedded stack, driven through the CLI as a user runs it.
+
+Each run happens in a subprocess: ZenML binds its config dir once per process, and every test
+project gets its own data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+GEOMAS = [sys.executable, "-m", "geomas.cli"]
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "run.yaml").write_text(
+        "project:\n  data_dir: .geomas\n  experiment_name: geomas-test\n"
+        f"data:\n  source_dir: {sample_corpus / 'docs'}\n  output_dir: out\n"
+        "  ingest:\n    workers: 2\n",
+        encoding="utf-8",
+    )
+    first = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=root)
+    (root / "first_run.log").write_text(first.stdout + first.stderr, encoding="utf-8")
+    return root
+
+
+def test_outputs_and_rejects(project: Path, sample_corpus: Path) -> None:
+    log = (project / "first_run.log").read_text("utf-8")
+    assert "docling-native-pdf" in log, "the run must say which PDF parser ran"
+    chunks = json.loads((project / "out/chunks.json").read_text("utf-8"))
+    manifest = json.loads((sample_corpus / "corpus_manifest.json").read_text("utf-8"))
+    assert {c["source"] for c in chunks} == {d["file"] for d in manifest["documents"]}
+    rejects = (project / "out/rejects.jsonl").read_text("utf-8").splitlines()
+    assert len(rejects) == len(manifest["bad_files"]) == 4
+    summary = json.loads((project / "out/validation/validation_summary.json").read_text("utf-8"))
+    assert summary["success"] is True
+    assert Path(summary["report_path"]).is_file()
+
+
+def test_run_is_listed_by_zenml(project: Path) -> None:
+    env = {"ZENML_CONFIG_PATH": str(project / ".geomas/zenml"),
+           "ZENML_ANALYTICS_OPT_IN": "false"}
+    zenml = str(Path(sys.executable).parent / "zenml")
+    proc = _run([zenml, "pipeline", "runs", "list", "-o", "json"], cwd=project, env=env)
+    runs = json.loads(proc.stdout[proc.stdout.index("{"):])["items"]
+    assert [(r["pipeline"], r["status"], r["stack"]) for r in runs] == [
+        ("geomas_data", "completed", "geomas-local")
+    ]
+
+
+def test_mlflow_run_in_sqlite_store(project: Path) -> None:
+    import mlflow
+
+    db = project / ".geomas/mlflow/mlflow.db"
+    assert db.is_file()
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("geomas-test")
+    assert exp is not None
+    assert exp.artifact_location.startswith((project / ".geomas").resolve().as_uri())
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) >= 1
+    metrics = runs[-1].data.metrics
+    assert metrics["ingest.rejected"] == 4
+    assert metrics["ingest.chunks"] > 0
+    assert metrics["validate_chunks.success"] == 1.0
+    assert runs[-1].data.params["ingest.pdf_parser"] == "docling-native-pdf"
+    artifacts = {a.path for a in client.list_artifacts(runs[-1].info.run_id)}
+    assert {"ingest", "validate_chunks"} <= artifacts
+
+
+def test_nothing_written_outside_project(project: Path) -> None:
+    # the project holds only what the user made plus .geomas and the outputs
+    assert sorted(p.name for p in project.iterdir()) == [
+        ".geomas", "first_run.log", "out", "run.yaml"
+    ]
+
+
+def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
+    second = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=project)
+    assert "parsed 0" in second.stdout
+    init = _run([*GEOMAS, "init", "--data-dir", ".geomas"], cwd=project)
+    assert "nothing (already set up)" in init.stdout
+
+
+def test_validation_policy_fail_stops_the_run(project: Path, tmp_path: Path) -> None:
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "english.md").write_text("# Report\n\nThis deposit text is in English only.\n",
+                                    encoding="utf-8")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"project:\n  data_dir: {project / '.geomas'}\n"
+        f"data:\n  source_dir: {src}\n  output_dir: {tmp_path / 'out'}\n"
+        "  validation:\n    policy: fail\n    profile: geology\n",
+        encoding="utf-8",
+    )
+    proc = _run([*GEOMAS, "run", "data", "--config", str(cfg)], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    summary = json.loads((tmp_path / "out/validation/validation_summary.json").read_text("utf-8"))
+    assert summary["success"] is False
+    assert any("cyrillic" in str(r["column"]).lower()
+               for r in summary["results"] if not r["success"])
