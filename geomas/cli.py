@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from geomas.errors import GeomasError
 
@@ -220,7 +221,7 @@ def main() -> None:
     except GeomasError as exc:
         if _STATE["verbose"]:
             console.print_exception()
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
 
 

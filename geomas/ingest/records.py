@@ -22,7 +22,7 @@ class Chunk(BaseModel):
     headings: list[str] = Field(
         default_factory=list, description="Heading path, outermost first."
     )
-    pages: list[int] = Field(default_factory=list, description="1-based pages; empty without pages.")
+    pages: list[int] = Field(default_factory=list, description="1-based pages; [] if unpaged.")
     char_start: int = Field(ge=0, description="Offset of `text` in the document text file.")
     char_end: int = Field(ge=0)
     n_tokens: int = Field(ge=0, description="Tokens of `text` under the configured tokenizer.")

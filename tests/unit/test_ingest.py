@@ -194,3 +194,26 @@ def test_layout_without_weights_is_rejected() -> None:
 
     with pytest.raises(ValidationError, match="layout_artifacts_path"):
         IngestConfig(pdf_parser="layout")
+
+
+def test_a_file_that_breaks_the_converter_is_rejected_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geomas.ingest import convert
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.md").write_text("# Отчёт\n\nЗолото 4,2 г/т.\n", encoding="utf-8")
+    (src / "boom.md").write_text("# Взрыв\n\nТекст.\n", encoding="utf-8")
+    real = convert.FileConverter._convert
+
+    def flaky(self, path, doc_id, t0):  # type: ignore[no-untyped-def]
+        if path.name == "boom.md":
+            raise RuntimeError("chunker exploded")
+        return real(self, path, doc_id, t0)
+
+    monkeypatch.setattr(convert.FileConverter, "_convert", flaky)
+    summary = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    assert summary.parsed == 1 and summary.rejected == 1
+    reject = json.loads((tmp_path / "out/rejects.jsonl").read_text("utf-8"))
+    assert reject["source"] == "boom.md" and "chunker exploded" in reject["reason"]

@@ -1,0 +1,49 @@
+"""Every YAML under configs/ loads through its model; bad values fail with a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geomas.config import IngestConfig, RunConfig, ValidationConfig, load_config
+from geomas.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# file name -> model; a new config file must be added here or the test below fails
+MODELS = {"local.yaml": RunConfig}
+
+
+def test_every_config_file_has_a_model() -> None:
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_config_file_loads(name: str) -> None:
+    cfg = load_config(CONFIGS / name, MODELS[name])
+    assert isinstance(cfg, MODELS[name])
+
+
+def test_unknown_key_is_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  source_dir: a\n  output_dir: b\n  ingest:\n    max_tokenz: 5\n")
+    with pytest.raises(ConfigError, match="max_tokenz"):
+        load_config(bad, RunConfig)
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml", RunConfig)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken, RunConfig)
+
+
+def test_impossible_combinations_are_rejected() -> None:
+    with pytest.raises(ValueError, match="min_chars"):
+        ValidationConfig(min_chars=10, max_chars=5)
+    with pytest.raises(ValueError, match="layout_artifacts_path"):
+        IngestConfig(pdf_parser="layout")
+    with pytest.raises(ValueError):
+        IngestConfig(max_tokens=0)
