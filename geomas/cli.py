@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 run_app = typer.Typer(help="Run a ZenML pipeline on the active stack.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
+models_app = typer.Typer(help="Local model utilities (no downloads).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 console = Console(stderr=True)
 out = Console()
@@ -211,6 +213,156 @@ def run_data(
         data = json.loads(report.read_text("utf-8"))
         out.print(f"validation   : {'passed' if data['success'] else 'FAILED'} "
                   f"(report {data['report_path']})")
+
+
+@app.command("convert-annotations")
+def convert_annotations_cmd(
+    source: Annotated[Path, typer.Argument(help="Label Studio JSON export (file or folder).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for bert_training_data.json.")],
+    labels: Annotated[
+        str | None, typer.Option("--labels", help="Comma-separated label set (default: 17 geo).")
+    ] = None,
+    label_map: Annotated[
+        Path | None, typer.Option("--label-map", help="JSON {old_label: new_label}.")
+    ] = None,
+    unit: Annotated[str, typer.Option("--unit", help="sentence | task")] = "sentence",
+) -> None:
+    """Convert Label Studio annotations to BIO training data (with an alignment report)."""
+    from geomas.ner.annotations import convert_annotations
+
+    mapping = None
+    if label_map is not None:
+        from geomas.errors import ConfigError
+
+        try:
+            mapping = json.loads(label_map.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"--label-map {label_map}: {exc}") from exc
+    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    if unit not in ("sentence", "task"):
+        from geomas.errors import ConfigError
+
+        raise ConfigError(f"--unit must be sentence or task, got {unit!r}")
+    report = convert_annotations(
+        source, out_dir, labels=label_set, label_map=mapping,
+        unit="sentence" if unit == "sentence" else "task",
+    )
+    out.print(report.model_dump_json(indent=1))
+
+
+@app.command("train-bert-ner")
+def train_bert_ner(
+    data: Annotated[Path, typer.Argument(help="bert_training_data.json or its folder.")],
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Local BERT-like model folder (or cached hub id).")
+    ],
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where the model is saved.")],
+    epochs: Annotated[int, typer.Option("--epochs")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 2e-5,
+    max_length: Annotated[int, typer.Option("--max-length")] = 256,
+    patience: Annotated[int, typer.Option("--patience", help="Early-stopping epochs.")] = 3,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Log to MLflow, register geomas-ner.")
+    ] = True,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Train a BERT token classifier (17 geological entity types) from BIO data."""
+    from geomas.config import NerTrainConfig
+    from geomas.ner.train import train_and_log
+
+    cfg = _validated(
+        NerTrainConfig,
+        {"model_name": model_name, "output_dir": output_dir, "epochs": epochs,
+         "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
+         "early_stopping_patience": patience, "seed": seed, "register": register},
+        "train-bert-ner options",
+    )
+    path = _project(data_dir)
+    result = train_and_log(data, cfg, data_dir=path, progress=sys.stderr.isatty())
+    from rich.table import Table
+
+    n_eval = result.n_test if result.eval_split == "test" else result.n_val
+    table = Table(title=f"entity-level scores on the {result.eval_split} set ({n_eval} records)")
+    for col in ("type", "precision", "recall", "f1", "support"):
+        table.add_column(col)
+    for name, s in sorted(result.per_type.items()):
+        table.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}",
+                      str(int(s["support"])))
+    out.print(table)
+    out.print(f"micro precision {result.micro_precision:.4f}  recall {result.micro_recall:.4f}  "
+              f"F1 {result.micro_f1:.4f}")
+    out.print(f"model        : {result.output_dir}")
+    if result.registered_version:
+        out.print(f"registered   : geomas-ner version {result.registered_version} "
+                  f"(MLflow run {result.mlflow_run_id})")
+
+
+@app.command("extract-entities")
+def extract_entities_cmd(
+    model: Annotated[Path, typer.Argument(help="Trained NER model folder.")],
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input-file", help="Text file, or chunks.json (one result per chunk)."),
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Text to analyse.")] = None,
+    output_file: Annotated[Path | None, typer.Option("--output-file", help="entities.json")]
+    = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+) -> None:
+    """Extract geological entities from a text, a text file or chunks.json."""
+    from geomas.errors import InputError
+    from geomas.ner.inference import load_bert_ner_model, write_entities
+
+    if (input_file is None) == (text is None):
+        raise InputError("give exactly one of --input-file or --text")
+    ner = load_bert_ner_model(model, batch_size=batch_size)
+    ids: list[str] | None = None
+    if text is not None:
+        texts = [text]
+    else:
+        assert input_file is not None
+        if not input_file.is_file():
+            raise InputError(f"input file {input_file} does not exist")
+        if input_file.suffix == ".json":
+            from geomas.ingest import load_chunks
+
+            chunks = load_chunks(input_file)
+            texts = [c["text"] for c in chunks]
+            ids = [c.get("chunk_id", str(i)) for i, c in enumerate(chunks)]
+        else:
+            texts = [input_file.read_text(encoding="utf-8")]
+    results = ner.extract_batch(texts, progress=sys.stderr.isatty())
+    if output_file is not None:
+        write_entities(results, output_file, ids)
+        n = sum(len(r.entities) for r in results)
+        out.print(f"{n} entities from {len(texts)} texts -> {output_file}")
+    else:
+        for r in results:
+            for e in r.entities:
+                out.print(f"{e.label}: {e.text} (confidence: {e.confidence:.3f})", markup=False)
+
+
+@models_app.command("make-tiny")
+def make_tiny_cmd(
+    kind: Annotated[str, typer.Argument(help="ner | lm")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the model and tokenizer.")],
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Sample corpus folder for the tokenizer.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Build a tiny offline model (BERT-like encoder or Llama-like LM) with its tokenizer."""
+    from geomas.errors import InputError
+    from geomas.models import make_tiny
+
+    if kind not in ("ner", "lm"):
+        raise InputError(f"kind must be ner or lm, got {kind!r}")
+    path = make_tiny("ner" if kind == "ner" else "lm", out_dir, corpus_dir=corpus, seed=seed,
+                     overwrite=overwrite)
+    out.print(f"tiny {kind} model -> {path}")
 
 
 def main() -> None:

@@ -111,6 +111,53 @@ class ValidationConfig(_Model):
         return self.min_cyrillic_share[self.profile]
 
 
+class NerTrainConfig(_Model):
+    """`geomas train-bert-ner`: token classification from a local BERT-like model."""
+
+    model_name: str = Field(
+        min_length=1,
+        description="Local model folder, or a hub id already in the local Hugging Face cache.",
+    )
+    output_dir: Path
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    learning_rate: float = Field(default=2e-5, gt=0, le=1.0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_length: int = Field(default=256, ge=16, le=8192, description="Sub-word tokens per window.")
+    stride: int = Field(default=32, ge=0, description="Overlap between windows of long records.")
+    early_stopping_patience: int = Field(default=3, ge=1)
+    val_share: float = Field(
+        default=0.15,
+        gt=0,
+        lt=1,
+        description="Share of training documents held out for early stopping.",
+    )
+    seed: int = 42
+    register: bool = Field(default=True, description="Log to MLflow and register geomas-ner.")
+    registered_model_name: str = "geomas-ner"
+
+    @model_validator(mode="after")
+    def _stride_below_window(self) -> NerTrainConfig:
+        if self.stride >= self.max_length // 2:
+            raise ValueError(
+                f"stride ({self.stride}) must be below half of max_length ({self.max_length})"
+            )
+        return self
+
+
+class NerInferenceConfig(_Model):
+    """Entity extraction over chunks with a trained token-classification model."""
+
+    model_path: Path | None = Field(
+        default=None, description="Trained NER model folder; None skips entity extraction."
+    )
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    max_length: int = Field(default=256, ge=16, le=8192)
+    stride: int = Field(default=64, ge=0)
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class DataPipelineConfig(_Model):
     """`geomas run data`: inputs and per-stage settings of the data pipeline."""
 
@@ -118,6 +165,7 @@ class DataPipelineConfig(_Model):
     output_dir: Path
     ingest: IngestConfig = IngestConfig()
     validation: ValidationConfig = ValidationConfig()
+    ner: NerInferenceConfig = NerInferenceConfig()
 
 
 class RunConfig(_Model):

@@ -44,6 +44,9 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         output_dir=str(Path(data.output_dir).resolve()),
         ingest=data.ingest,
         validation=data.validation,
+        ner=data.ner.model_copy(
+            update={"model_path": Path(data.ner.model_path).resolve()}
+        ) if data.ner.model_path else data.ner,
     )
     if run is None:  # pragma: no cover - local orchestrator always returns the run
         raise GeomasError("ZenML returned no pipeline run")

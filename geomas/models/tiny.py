@@ -36,6 +36,12 @@ WEIGHTS_NAME = "model.safetensors"
 
 NER_SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 NER_MAX_LENGTH = 512
+#: Characters always in the WordPiece vocabulary, at the start of a word and as ``##x``, so any
+#: Russian or Latin word (CAPS included) tokenizes without [UNK] even if training never saw it.
+NER_ALPHABET = (
+    "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789°±×№²³‰"
+)
 
 LM_UNK, LM_BOS, LM_EOS, LM_PAD = "<unk>", "<s>", "</s>", "<pad>"
 #: Role markers of the chat template; special tokens so a role is always one token.
@@ -143,21 +149,68 @@ def _read_export(path: Path) -> list[str]:
     return texts
 
 
-def _train_wordpiece(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+#: Continuation characters are shifted into Supplementary Private Use Area-A while training.
+_CONTINUATION_SHIFT = 0xF0000
+_CONTINUATION_LIMIT = 0x110000 - _CONTINUATION_SHIFT
+
+
+def _mark_continuation(word: str) -> str | None:
+    """Shift every character after the first into private use, or ``None`` if one cannot be."""
+    if any(ord(ch) >= _CONTINUATION_SHIFT for ch in word) or any(
+        ord(ch) >= _CONTINUATION_LIMIT for ch in word[1:]
+    ):
+        return None
+    return word[0] + _shift(word[1:])
+
+
+def _shift(chars: str) -> str:
+    return "".join(chr(ord(ch) + _CONTINUATION_SHIFT) for ch in chars)
+
+
+def _unmark_continuation(token: str) -> str:
+    if ord(token[0]) < _CONTINUATION_SHIFT:
+        head = token[0]
+    else:
+        head = "##" + chr(ord(token[0]) - _CONTINUATION_SHIFT)
+    return head + "".join(chr(ord(ch) - _CONTINUATION_SHIFT) for ch in token[1:])
+
+
+def _train_wordpiece(texts: Iterable[str], vocab_size: int) -> dict[str, int]:
+    """Train a WordPiece vocabulary the way ``WordPieceTrainer`` does, but reproducibly.
+
+    ``WordPieceTrainer`` assigns ids to the ``##x`` continuation symbols in hash-map order,
+    and merge ties are broken by id, so the same texts give different vocabularies in different
+    processes. Here continuation characters become distinct private-use characters, which the
+    BPE trainer orders by code point; the learned pieces are mapped back to ``x``/``##x`` form.
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     # Cased and accent-preserving: «Ёлкинское» and «елкинское» are different words to a geologist
     # reading a report, and stripping accents would fold «ё» into «е».
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=list(NER_SPECIAL_TOKENS), show_progress=False
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    lines = []
+    for text in texts:
+        words = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+        marked = [_mark_continuation(word) for word, _ in words]
+        lines.append(" ".join(word for word in marked if word))
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(NER_SPECIAL_TOKENS),
+        initial_alphabet=sorted(set(NER_ALPHABET + _shift(NER_ALPHABET))),
+        show_progress=False,
     )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
-    return tokenizer
+    bpe.train_from_iterator(lines, trainer=trainer)
+    special = set(NER_SPECIAL_TOKENS)
+    return {
+        token if token in special else _unmark_continuation(token): index
+        for token, index in bpe.get_vocab(with_added_tokens=True).items()
+    }
 
 
 def _train_byte_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
@@ -200,7 +253,8 @@ def make_tiny_ner(
     ``AutoModelForTokenClassification.from_pretrained(out_dir, num_labels=..., id2label=...,
     label2id=...)`` loads it with a freshly initialised classification head. The tokenizer is
     a ``BertTokenizer`` (the fast, ``tokenizers``-backed class; ``do_lower_case=False``) and
-    returns offsets with ``return_offsets_mapping=True``.
+    returns offsets with ``return_offsets_mapping=True``. Words seen in ``texts`` and any word
+    of `NER_ALPHABET` characters tokenize without ``[UNK]``.
 
     Args:
         out_dir: Folder to write into; created if missing. Existing files of the same names
@@ -225,11 +279,10 @@ def make_tiny_ner(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    trained = _train_wordpiece(text_list, vocab_size)
-    # Rebuild through the transformers class from the vocabulary: from_pretrained does the same,
+    # Built through the transformers class from the vocabulary: from_pretrained does the same,
     # so the tokenizer that is saved is exactly the one that is loaded.
     tokenizer = BertTokenizer(
-        vocab=trained.get_vocab(),
+        vocab=_train_wordpiece(text_list, vocab_size),
         do_lower_case=False,
         strip_accents=False,
         model_max_length=NER_MAX_LENGTH,

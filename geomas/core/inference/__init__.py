@@ -1,0 +1,1 @@
+"""Original `geomas.core.inference` package."""

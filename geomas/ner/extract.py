@@ -1,0 +1,86 @@
+"""Entity extraction over ingested chunks (the data pipeline's `extract_entities` stage)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from geomas.config import NerInferenceConfig
+from geomas.ingest.records import Chunk
+
+log = logging.getLogger(__name__)
+
+ENTITIES_FILE = "entities.json"
+
+
+class ChunkEntity(BaseModel):
+    """An entity found in a chunk; offsets are relative to the chunk text."""
+
+    label: str
+    text: str
+    confidence: float
+    start: int
+    end: int
+
+
+class ChunkEntities(BaseModel):
+    """Entities of one chunk, with the chunk's lineage."""
+
+    chunk_id: str
+    doc_id: str
+    entities: list[ChunkEntity]
+
+
+class EntitySet(BaseModel):
+    """The entities artifact: per-chunk entities plus the model that produced them."""
+
+    model_path: str | None
+    items: list[ChunkEntities] = Field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Entities per label."""
+        return dict(Counter(e.label for item in self.items for e in item.entities))
+
+
+def extract_chunk_entities(
+    chunks: list[Chunk], config: NerInferenceConfig, output_dir: Path | None = None,
+    *, progress: bool = False,
+) -> EntitySet:
+    """Run the NER model over every chunk (batched); write entities.json when asked.
+
+    With no model configured the result is empty and says so (model_path None).
+    """
+    if config.model_path is None:
+        log.info("no NER model configured (ner.model_path); entity extraction skipped")
+        result = EntitySet(model_path=None)
+    else:
+        from geomas.ner.inference import load_bert_ner_model
+
+        model = load_bert_ner_model(
+            config.model_path, max_length=config.max_length, stride=config.stride,
+            batch_size=config.batch_size, min_confidence=config.min_confidence,
+        )
+        found = model.extract_batch([c.text for c in chunks], progress=progress)
+        result = EntitySet(
+            model_path=str(config.model_path),
+            items=[
+                ChunkEntities(
+                    chunk_id=c.chunk_id, doc_id=c.doc_id,
+                    entities=[ChunkEntity(**e.__dict__) for e in r.entities],
+                )
+                for c, r in zip(chunks, found, strict=True)
+            ],
+        )
+        log.info("extracted %d entities from %d chunks",
+                 sum(len(i.entities) for i in result.items), len(chunks))
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / ENTITIES_FILE).write_text(
+            json.dumps(result.model_dump(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+    return result

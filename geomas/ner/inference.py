@@ -1,0 +1,239 @@
+"""Entity extraction with a trained token-classification model.
+
+Texts are split into words with razdel (the same tokenisation as training data), words are
+fed to the model in sub-word windows of `max_length` with `stride` overlap, so texts of any
+length work; windows from many texts are batched together. A word's prediction comes from the
+window where it sits farthest from an edge. Spans are decoded from BIO tags; an `I-X` without a
+preceding `B-X` starts a new span.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geomas.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Entity:
+    """One extracted entity: label, surface text, confidence and character offsets."""
+
+    label: str
+    text: str
+    confidence: float
+    start: int
+    end: int
+
+
+@dataclass
+class NerResult:
+    """Entities found in one text."""
+
+    text: str
+    entities: list[Entity] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"text": self.text, "entities": [asdict(e) for e in self.entities]}
+
+
+def split_words(text: str) -> list[tuple[int, int]]:
+    """Word offsets of `text` as razdel tokenises it (training data uses the same)."""
+    import razdel
+
+    return [(t.start, t.stop) for t in razdel.tokenize(text)]
+
+
+def decode_bio(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    tags: Sequence[str],
+    scores: Sequence[float] | None = None,
+) -> list[Entity]:
+    """Turn word-level BIO tags into entity spans with mean word confidence."""
+    entities: list[Entity] = []
+    cur_label: str | None = None
+    cur_start = cur_end = 0
+    cur_scores: list[float] = []
+
+    def close() -> None:
+        nonlocal cur_label
+        if cur_label is not None:
+            conf = sum(cur_scores) / len(cur_scores) if cur_scores else 1.0
+            entities.append(
+                Entity(cur_label, text[cur_start:cur_end], round(conf, 6), cur_start, cur_end)
+            )
+        cur_label = None
+
+    for i, ((start, end), tag) in enumerate(zip(offsets, tags, strict=True)):
+        score = scores[i] if scores is not None else 1.0
+        if tag == "O" or "-" not in tag:
+            close()
+            continue
+        prefix, label = tag.split("-", 1)
+        if prefix == "B" or label != cur_label:
+            close()
+            cur_label, cur_start, cur_scores = label, start, []
+        cur_end = end
+        cur_scores.append(score)
+    close()
+    return entities
+
+
+class BertNerModel:
+    """A loaded token-classification model with the original tool's `extract_entities` API."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_length: int = 256,
+        stride: int = 64,
+        batch_size: int = 16,
+        min_confidence: float = 0.0,
+    ) -> None:
+        """Wrap a transformers model and its fast tokenizer."""
+        if not getattr(tokenizer, "is_fast", False):
+            raise InputError("entity extraction needs a fast tokenizer (tokenizer.json)")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.id2label: dict[int, str] = {int(k): v for k, v in model.config.id2label.items()}
+        self.max_length = max_length
+        self.stride = stride
+        self.batch_size = batch_size
+        self.min_confidence = min_confidence
+
+    @property
+    def labels(self) -> list[str]:
+        """Entity types the model knows (without B-/I- prefixes)."""
+        return sorted({v.split("-", 1)[1] for v in self.id2label.values() if "-" in v})
+
+    def extract_entities(self, text: str) -> NerResult:
+        """Extract entities from one text of any length."""
+        return self.extract_batch([text])[0]
+
+    def extract_batch(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> list[NerResult]:
+        """Extract entities from many texts; windows of all texts share forward batches."""
+        import torch
+        from tqdm.auto import tqdm
+
+        batch_size = batch_size or self.batch_size
+        words = [split_words(t) for t in texts]
+        word_texts = [[t[s:e] for s, e in w] for t, w in zip(texts, words, strict=True)]
+        # best[(text index, word index)] = (distance from window edge, probabilities)
+        best: dict[tuple[int, int], tuple[int, Any]] = {}
+        non_empty = [i for i, w in enumerate(word_texts) if w]
+        if non_empty:
+            enc = self.tokenizer(
+                [word_texts[i] for i in non_empty],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=self.max_length,
+                stride=self.stride,
+                return_overflowing_tokens=True,
+                padding=False,
+            )
+            n_windows = len(enc["input_ids"])
+            sample_map = enc["overflow_to_sample_mapping"]
+            device = next(self.model.parameters()).device
+            order = sorted(range(n_windows), key=lambda j: len(enc["input_ids"][j]))
+            starts = range(0, n_windows, batch_size)
+            for b in tqdm(starts, desc="ner", unit="batch", disable=not progress):
+                idx = order[b : b + batch_size]
+                feats = [{"input_ids": enc["input_ids"][j],
+                          "attention_mask": enc["attention_mask"][j]} for j in idx]
+                batch = self.tokenizer.pad(feats, return_tensors="pt")
+                with torch.no_grad():
+                    logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu()
+                for row, j in enumerate(idx):
+                    text_i = non_empty[sample_map[j]]
+                    word_ids = enc.word_ids(j)
+                    n_tok = len(word_ids)
+                    prev = None
+                    for pos, wid in enumerate(word_ids):
+                        if wid is None or wid == prev:
+                            prev = wid
+                            continue
+                        prev = wid
+                        dist = min(pos, n_tok - 1 - pos)
+                        key = (text_i, wid)
+                        if key not in best or dist > best[key][0]:
+                            best[key] = (dist, probs[row, pos])
+        results = []
+        for i, text in enumerate(texts):
+            tags: list[str] = []
+            scores: list[float] = []
+            for w in range(len(words[i])):
+                entry = best.get((i, w))
+                if entry is None:  # a word the tokenizer produced no sub-tokens for
+                    tags.append("O")
+                    scores.append(1.0)
+                    continue
+                p = entry[1]
+                k = int(p.argmax())
+                tags.append(self.id2label[k])
+                scores.append(float(p[k]))
+            ents = decode_bio(text, words[i], tags, scores)
+            ents = [e for e in ents if e.confidence >= self.min_confidence]
+            results.append(NerResult(text=text, entities=ents))
+        return results
+
+
+def load_bert_ner_model(
+    model_path: str | Path,
+    *,
+    max_length: int = 256,
+    stride: int = 64,
+    batch_size: int = 16,
+    min_confidence: float = 0.0,
+    device: str | None = None,
+) -> BertNerModel:
+    """Load a trained NER model folder (as written by train-bert-ner).
+
+    Raises:
+        InputError: the folder does not exist or holds no token-classification model.
+    """
+    path = Path(model_path)
+    if not (path / "config.json").is_file():
+        raise InputError(
+            f"{path} is not a trained NER model folder (no config.json); train one with "
+            "`geomas train-bert-ner`"
+        )
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForTokenClassification.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"could not load the NER model in {path}: {exc}") from exc
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(dev)
+    return BertNerModel(
+        model, tokenizer, max_length=max_length, stride=stride, batch_size=batch_size,
+        min_confidence=min_confidence,
+    )
+
+
+def write_entities(
+    results: Sequence[NerResult], path: Path, ids: Sequence[str] | None = None
+) -> None:
+    """Write results as JSON (one object per text, with an id when given)."""
+    rows = []
+    for k, r in enumerate(results):
+        row = r.to_dict()
+        if ids is not None:
+            row = {"id": ids[k], **row}
+        rows.append(row)
+    Path(path).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")

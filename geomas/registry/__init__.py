@@ -1,0 +1,1 @@
+"""MLflow registered models: logging model folders, versions, aliases."""

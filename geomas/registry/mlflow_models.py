@@ -1,0 +1,87 @@
+"""Log trained model folders to MLflow as pyfunc models and register versions.
+
+A model folder (weights, tokenizer, label map) is logged as a pyfunc artifact, so the registry
+holds exactly the saved files and loads them back with the same loader geomas uses; no flavour
+re-serialises weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.pyfunc import PythonModel
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def mlflow_run(
+    data_dir: Path, experiment: str, run_name: str, tags: Mapping[str, str] | None = None
+) -> Iterator[Any]:
+    """Use the active MLflow run (inside a ZenML step) or start one on the embedded store."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is not None:
+        if tags:
+            mlflow.set_tags(dict(tags))
+        yield active
+        return
+    from geomas.stack import ensure_experiment, mlflow_paths
+
+    tracking_uri, _ = mlflow_paths(data_dir)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    exp_id = ensure_experiment(experiment, data_dir)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags or {})) as run:
+        yield run
+
+
+class NerPyfunc(PythonModel):
+    """pyfunc wrapper: DataFrame with a `text` column -> list of entity dicts per row."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the NER model folder logged as the `model_dir` artifact."""
+        from geomas.ner.inference import load_bert_ner_model
+
+        self.model = load_bert_ner_model(context.artifacts["model_dir"])
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        """Extract entities from each text."""
+        texts = list(model_input["text"]) if hasattr(model_input, "columns") else list(model_input)
+        return [r.to_dict()["entities"] for r in self.model.extract_batch(texts)]
+
+
+def log_and_register(
+    model_dir: Path,
+    *,
+    artifact_name: str,
+    registered_model_name: str | None,
+    python_model: PythonModel,
+    tags: Mapping[str, str] | None = None,
+) -> str | None:
+    """Log `model_dir` as a pyfunc model in the active run and register a version.
+
+    Returns:
+        The registered version number, or None when not registering.
+    """
+    import mlflow
+
+    info = mlflow.pyfunc.log_model(
+        name=artifact_name,
+        python_model=python_model,
+        artifacts={"model_dir": str(model_dir)},
+        registered_model_name=registered_model_name,
+        pip_requirements=["geomas"],
+    )
+    version = getattr(info, "registered_model_version", None)
+    if registered_model_name and version is not None and tags:
+        client = mlflow.MlflowClient()
+        for k, v in tags.items():
+            client.set_model_version_tag(registered_model_name, str(version), k, str(v))
+    return str(version) if version is not None else None
