@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/geomas sample-corpus demo_out/corpus --docs 12 --seed 0 --with-bad-files --overwrite
+	$(BIN)/geomas sample-corpus demo_out/corpus --docs 16 --seed 0 --with-bad-files --overwrite
+	$(BIN)/geomas models make-tiny ner demo_out/models/tiny-ner --corpus demo_out/corpus --overwrite
+	$(BIN)/geomas convert-annotations demo_out/corpus/annotations demo_out/bert_training_data
+	$(BIN)/geomas train-bert-ner demo_out/bert_training_data --model-name demo_out/models/tiny-ner \
+		--output-dir demo_out/ner_model --epochs 40 --batch-size 16 --learning-rate 1e-3
 	$(BIN)/geomas run data --config configs/local.yaml
 
 test: install

@@ -276,7 +276,7 @@ def train_bert_ner(
         NerTrainConfig,
         {"model_name": model_name, "output_dir": output_dir, "epochs": epochs,
          "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
-         "early_stopping_patience": patience, "seed": seed, "register": register},
+         "early_stopping_patience": patience, "seed": seed, "register_model": register},
         "train-bert-ner options",
     )
     path = _project(data_dir)

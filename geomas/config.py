@@ -134,7 +134,7 @@ class NerTrainConfig(_Model):
         description="Share of training documents held out for early stopping.",
     )
     seed: int = 42
-    register: bool = Field(default=True, description="Log to MLflow and register geomas-ner.")
+    register_model: bool = Field(default=True, description="Log to MLflow, register geomas-ner.")
     registered_model_name: str = "geomas-ner"
 
     @model_validator(mode="after")

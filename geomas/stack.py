@@ -61,6 +61,7 @@ def offline_environment(data_dir: Path) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_REGISTRY_URI": tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "DO_NOT_TRACK": "true",
         "GX_ANALYTICS_ENABLED": "false",
         "HF_HUB_OFFLINE": "1",

@@ -127,8 +127,8 @@ def corpus_texts(
 def _read_export(path: Path) -> list[str]:
     if not path.is_file():
         raise InputError(
-            f"{path} not found; pass a sample corpus folder (geomas sample OUT) or omit it to "
-            "generate one"
+            f"{path} not found; pass a sample corpus folder (geomas sample-corpus OUT) "
+            "or omit it to generate one"
         )
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
@@ -456,7 +456,11 @@ def make_tiny(
     source = (
         {"corpus_dir": str(corpus_dir)}
         if corpus_dir is not None
-        else {"generated": "geomas.sample.generate_sample_corpus", "seed": seed, "docs": DEFAULT_CORPUS_DOCS}
+        else {
+            "generated": "geomas.sample.generate_sample_corpus",
+            "seed": seed,
+            "docs": DEFAULT_CORPUS_DOCS,
+        }
     )
     provenance = {
         "generator": "geomas.models.make_tiny",

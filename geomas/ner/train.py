@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from torch.utils.data import Dataset
 
 from geomas.config import NerTrainConfig
 from geomas.errors import ConfigError, InputError
@@ -314,7 +315,7 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
     return result
 
 
-class _ListDataset:
+class _ListDataset(Dataset[dict[str, list[int]]]):
     """A minimal map-style dataset over a list of feature dicts."""
 
     def __init__(self, items: list[dict[str, list[int]]]) -> None:
@@ -339,7 +340,7 @@ def train_and_log(
 
     Uses the active MLflow run inside a pipeline step, else a run on the embedded store.
     """
-    if not config.register:
+    if not config.register_model:
         return train_ner(data_path, config, progress=progress)
     import mlflow
 

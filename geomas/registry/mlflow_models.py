@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.pyfunc import PythonModel
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,18 @@ def mlflow_run(
         yield run
 
 
+class EntityOut(BaseModel):
+    """One entity as the registered NER model returns it."""
+
+    label: str
+    text: str
+    confidence: float
+    start: int
+    end: int
+
+
 class NerPyfunc(PythonModel):
-    """pyfunc wrapper: DataFrame with a `text` column -> list of entity dicts per row."""
+    """pyfunc wrapper: a list of texts -> a list of entity dicts per text."""
 
     def load_context(self, context: Any) -> None:
         """Load the NER model folder logged as the `model_dir` artifact."""
@@ -51,10 +62,14 @@ class NerPyfunc(PythonModel):
 
         self.model = load_bert_ner_model(context.artifacts["model_dir"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(
+        self, context: Any, model_input: list[str], params: dict[str, Any] | None = None
+    ) -> list[list[EntityOut]]:
         """Extract entities from each text."""
-        texts = list(model_input["text"]) if hasattr(model_input, "columns") else list(model_input)
-        return [r.to_dict()["entities"] for r in self.model.extract_batch(texts)]
+        return [
+            [EntityOut(**e.__dict__) for e in r.entities]
+            for r in self.model.extract_batch(list(model_input))
+        ]
 
 
 def log_and_register(

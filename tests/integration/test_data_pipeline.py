@@ -32,11 +32,23 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
 
 @pytest.fixture(scope="module")
 def project(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from geomas.config import NerTrainConfig
+    from geomas.models import make_tiny
+    from geomas.ner.annotations import convert_annotations
+    from geomas.ner.train import train_ner
+
     root = tmp_path_factory.mktemp("project")
+    models = tmp_path_factory.mktemp("models")
+    convert_annotations(sample_corpus / "annotations", models / "bio", progress=False)
+    base = make_tiny("ner", models / "tiny", corpus_dir=sample_corpus)
+    train_ner(models / "bio", NerTrainConfig(model_name=str(base), output_dir=models / "ner",
+                                             epochs=20, learning_rate=2e-3,
+                                             register_model=False), progress=False)
     (root / "run.yaml").write_text(
         "project:\n  data_dir: .geomas\n  experiment_name: geomas-test\n"
         f"data:\n  source_dir: {sample_corpus / 'docs'}\n  output_dir: out\n"
-        "  ingest:\n    workers: 2\n",
+        "  ingest:\n    workers: 2\n"
+        f"  ner:\n    model_path: {models / 'ner'}\n",
         encoding="utf-8",
     )
     first = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=root)
@@ -86,6 +98,22 @@ def test_mlflow_run_in_sqlite_store(project: Path) -> None:
     assert runs[-1].data.params["ingest.pdf_parser"] == "docling-native-pdf"
     artifacts = {a.path for a in client.list_artifacts(runs[-1].info.run_id)}
     assert {"ingest", "validate_chunks"} <= artifacts
+    assert metrics["ner.entities"] > 0
+
+
+def test_entities_keep_lineage(project: Path) -> None:
+    chunks = {c["chunk_id"]: c for c in
+              json.loads((project / "out/chunks.json").read_text("utf-8"))}
+    entities = json.loads((project / "out/entities.json").read_text("utf-8"))
+    assert entities["model_path"]
+    items = entities["items"]
+    assert [i["chunk_id"] for i in items] == list(chunks)
+    found = [(i, e) for i in items for e in i["entities"]]
+    assert found
+    for item, ent in found:
+        chunk = chunks[item["chunk_id"]]
+        assert item["doc_id"] == chunk["doc_id"]
+        assert chunk["text"][ent["start"]:ent["end"]] == ent["text"]
 
 
 def test_nothing_written_outside_project(project: Path) -> None:

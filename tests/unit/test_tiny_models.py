@@ -195,7 +195,8 @@ def test_lm_chat_template_masks_the_assistant_answer_and_its_eos(lm_tokenizer: A
 def test_lm_loads_generates_and_exposes_lora_targets(lm_dir: Path, lm_tokenizer: Any) -> None:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(lm_dir, local_files_only=True)
+    # Any: transformers' generate() stubs reject the Auto class as `self` under mypy
+    model: Any = AutoModelForCausalLM.from_pretrained(lm_dir, local_files_only=True)
     batch = lm_tokenizer.apply_chat_template(
         MESSAGES, add_generation_prompt=True, return_dict=True, return_tensors="pt"
     )
@@ -203,6 +204,7 @@ def test_lm_loads_generates_and_exposes_lora_targets(lm_dir: Path, lm_tokenizer:
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=6, do_sample=False)
 
+    assert isinstance(out, torch.Tensor)
     prompt_len = batch["input_ids"].shape[1]
     assert prompt_len < out.shape[1] <= prompt_len + 6
     assert torch.equal(out[0, :prompt_len], batch["input_ids"][0])
