@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/geomas sample-corpus demo_out/corpus --docs 16 --seed 0 --with-bad-files --overwrite
+	$(BIN)/geomas sample-corpus demo_out/corpus --docs 24 --seed 0 --with-bad-files --overwrite
 	$(BIN)/geomas models make-tiny ner demo_out/models/tiny-ner --corpus demo_out/corpus --overwrite
 	$(BIN)/geomas convert-annotations demo_out/corpus/annotations demo_out/bert_training_data
 	$(BIN)/geomas train-bert-ner demo_out/bert_training_data --model-name demo_out/models/tiny-ner \
@@ -37,6 +37,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ner.py
 
 clean:
 	rm -rf demo_out .geomas

@@ -64,6 +64,9 @@ def _main(
 ) -> None:
     _STATE["verbose"] = verbose
     _setup_logging(verbose)
+    if not verbose:  # transformers reads these when first imported (inside the commands)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _project(data_dir: Path | None) -> Path:
@@ -208,6 +211,14 @@ def run_data(
         from geomas.ingest import IngestSummary
 
         _print_ingest(IngestSummary.model_validate_json(summary_path.read_text("utf-8")))
+    entities = Path(info.output_dir) / "entities.json"
+    if entities.exists():
+        from geomas.ner.extract import EntitySet
+
+        ents = EntitySet.model_validate_json(entities.read_text("utf-8"))
+        by_label = ", ".join(f"{k} {v}" for k, v in sorted(ents.counts.items()))
+        out.print(f"entities     : {sum(ents.counts.values())} ({by_label or 'no model'}) "
+                  f"-> {entities}", markup=False)
     report = Path(info.output_dir) / "validation" / "validation_summary.json"
     if report.exists():
         data = json.loads(report.read_text("utf-8"))

@@ -1,10 +1,11 @@
 """Entity extraction with a trained token-classification model.
 
-Texts are split into words with razdel (the same tokenisation as training data), words are
-fed to the model in sub-word windows of `max_length` with `stride` overlap, so texts of any
-length work; windows from many texts are batched together. A word's prediction comes from the
-window where it sits farthest from an edge. Spans are decoded from BIO tags; an `I-X` without a
-preceding `B-X` starts a new span.
+Texts are split into sentences and words with razdel (the same units and tokenisation as the
+training data: a model trained on sentences is asked about sentences, not about 1,000-character
+chunks it never saw), each sentence is fed to the model in sub-word windows of `max_length`
+with `stride` overlap, so sentences of any length work; windows from many texts are batched
+together. A word's prediction comes from the window where it sits farthest from an edge.
+Spans are decoded from BIO tags; an `I-X` without a preceding `B-X` starts a new span.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ class NerResult:
         return {"text": self.text, "entities": [asdict(e) for e in self.entities]}
 
 
-def split_words(text: str) -> list[tuple[int, int]]:
-    """Word offsets of `text` as razdel tokenises it (training data uses the same)."""
+def split_units(text: str) -> list[list[tuple[int, int]]]:
+    """Word offsets grouped by razdel sentence (offsets relative to `text`)."""
     import razdel
 
-    return [(t.start, t.stop) for t in razdel.tokenize(text)]
+    units = []
+    for sent in razdel.sentenize(text):
+        words = [(sent.start + t.start, sent.start + t.stop) for t in razdel.tokenize(sent.text)]
+        if words:
+            units.append(words)
+    return units
 
 
 def decode_bio(
@@ -128,14 +134,20 @@ class BertNerModel:
         from tqdm.auto import tqdm
 
         batch_size = batch_size or self.batch_size
-        words = [split_words(t) for t in texts]
-        word_texts = [[t[s:e] for s, e in w] for t, w in zip(texts, words, strict=True)]
+        # units: (text index, index of the unit's first word in the text, word offsets)
+        units: list[tuple[int, int, list[tuple[int, int]]]] = []
+        words: list[list[tuple[int, int]]] = []
+        for i, text in enumerate(texts):
+            text_words: list[tuple[int, int]] = []
+            for unit in split_units(text):
+                units.append((i, len(text_words), unit))
+                text_words.extend(unit)
+            words.append(text_words)
         # best[(text index, word index)] = (distance from window edge, probabilities)
         best: dict[tuple[int, int], tuple[int, Any]] = {}
-        non_empty = [i for i, w in enumerate(word_texts) if w]
-        if non_empty:
+        if units:
             enc = self.tokenizer(
-                [word_texts[i] for i in non_empty],
+                [[texts[i][s:e] for s, e in unit] for i, _, unit in units],
                 is_split_into_words=True,
                 truncation=True,
                 max_length=self.max_length,
@@ -157,7 +169,7 @@ class BertNerModel:
                     logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
                 probs = torch.softmax(logits.float(), dim=-1).cpu()
                 for row, j in enumerate(idx):
-                    text_i = non_empty[sample_map[j]]
+                    text_i, first_word, _ = units[sample_map[j]]
                     word_ids = enc.word_ids(j)
                     n_tok = len(word_ids)
                     prev = None
@@ -167,7 +179,7 @@ class BertNerModel:
                             continue
                         prev = wid
                         dist = min(pos, n_tok - 1 - pos)
-                        key = (text_i, wid)
+                        key = (text_i, first_word + wid)
                         if key not in best or dist > best[key][0]:
                             best[key] = (dist, probs[row, pos])
         results = []
