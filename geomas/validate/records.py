@@ -37,6 +37,9 @@ def qa_frame(pairs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             raise InputError(f"QA pair #{k} (qa_id={p.get('qa_id')!r}) lacks {', '.join(missing)}")
         context = p["context"] or ""
         answer = p["answer"] or ""
+        # Teacher answers are written by the LLM, not cut from the text; the teacher already
+        # rejects answers whose words are not grounded in the context.
+        by_teacher = str(p.get("generator") or "").startswith("teacher:")
         rows.append({
             "qa_id": p.get("qa_id") or None,
             "entity_type": p["entity_type"],
@@ -44,8 +47,10 @@ def qa_frame(pairs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             "answer_chars": len(answer),
             "context_chars": len(context),
             "question_cyrillic": cyrillic_share(p["question"] or ""),
-            "answer_in_context": bool(answer) and (answer in context or not context),
-            "answer_in_source": bool(answer) and answer in (p["source_text"] or ""),
+            "answer_in_context": bool(answer)
+            and (by_teacher or answer in context or not context),
+            "answer_in_source": bool(answer)
+            and (by_teacher or answer in (p["source_text"] or "")),
         })
     frame = pd.DataFrame(rows, columns=["qa_id", "entity_type", "question_chars", "answer_chars",
                                         "context_chars", "question_cyrillic",

@@ -1,0 +1,37 @@
+"""QA synthesis: template question-answer pairs from entities, an optional LLM teacher."""
+
+from geomas.qa.generate import ChunkRecord, QAGenerator, generate_qa_pairs, read_chunk_records
+from geomas.qa.records import (
+    QA_PAIRS_FILE,
+    QA_REJECTS_FILE,
+    QA_SUMMARY_FILE,
+    QAPair,
+    QAReject,
+    QAResult,
+    QASummary,
+    load_qa_pairs,
+    qa_to_example,
+    write_qa_pairs,
+    write_qa_rejects,
+)
+from geomas.qa.templates import TASK_DESCRIPTIONS, TEMPLATES
+
+__all__ = [
+    "QA_PAIRS_FILE",
+    "QA_REJECTS_FILE",
+    "QA_SUMMARY_FILE",
+    "TASK_DESCRIPTIONS",
+    "TEMPLATES",
+    "ChunkRecord",
+    "QAGenerator",
+    "QAPair",
+    "QAReject",
+    "QAResult",
+    "QASummary",
+    "generate_qa_pairs",
+    "load_qa_pairs",
+    "qa_to_example",
+    "read_chunk_records",
+    "write_qa_pairs",
+    "write_qa_rejects",
+]

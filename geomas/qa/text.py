@@ -1,0 +1,240 @@
+r"""Text spans for QA synthesis: sentences, clauses, context windows, the deposit name.
+
+Everything works on character offsets into the chunk text, so answers and contexts are always
+exact substrings of it. Sentences come from razdel, refined for text extracted from PDFs:
+numbered section headings («2. Геологическая позиция») that razdel glues to the following
+sentence become their own segments, and a sentence end that razdel missed before a line break
+or space («… 39,7 г/т.\nПрогнозные ресурсы …») is split when the word before the period is
+not an abbreviation or an initial.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+Span = tuple[int, int]
+
+# A line holding only a section number and a short title, without sentence punctuation.
+_SECTION_NO = r"\d{1,2}\.(?:\d{1,2}\.?)*[ \t]+"
+_HEADING_LINE = re.compile(rf"(?:{_SECTION_NO})?[^\n.!?;:]{{2,80}}\n(?=[A-ZА-ЯЁ])")
+_NUMBERED = re.compile(rf"{_SECTION_NO}[A-ZА-ЯЁ]")
+# A section number razdel left at the end of the previous sentence («…месторождении\n1.»).
+_TRAILING_NUMBER = re.compile(r"\n\d{1,2}(?:\.\d{1,2})*\.\s*$")
+_MISSED_END = re.compile(r"(\S+)\.(\s+)(?=[A-ZА-ЯЁ])")
+_ABBREVIATIONS = frozenset(
+    "гг пос им тыс млн млрд пгт оз ст ул обл кв пог ок др пр рис табл прил гл разд т.е т.д т.п "
+    "и.о св".split()
+)
+# Single letters that end a sentence as units («… 12 т. Рудные тела …»); any other single
+# letter before a period is an initial or an abbreviation («г. Билибино», «П. Е. Фролов»).
+_UNIT_LETTERS = frozenset({"т", "м"})
+_CLAUSE_BOUNDARY = re.compile(r"[;,](?=\s)")
+_CLAUSE_TRIM = " \t\r\n.,;:"
+_WORD_GAP = re.compile(r"\s+")
+
+# Deposit names: «Кедровое (серебро-полиметаллическое) месторождение», «месторождение Купол».
+_NAME = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁа-яё][а-яё]+)*"
+_NAME_BEFORE = re.compile(
+    rf"(?<![\w-])({_NAME}ое)\s+(?:[а-яё]+(?:-[а-яё]+)*\s+){{0,2}}месторождение\b"
+)
+_NAME_AFTER = re.compile(rf"\b[Мм]есторождени[ея]\s+«?({_NAME})»?")
+_OBLIQUE = re.compile(r"(?:ого|ому|ом|ым|ой|ых|ими|ую|ая|ий|ые)$")
+_NOT_NAMES = frozenset(
+    "данное это указанное настоящее рассматриваемое описываемое такое каждое одно первое "
+    "второе крупное среднее мелкое новое известное золоторудное рудное".split()
+)
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentence offsets of `text` (razdel, refined for PDF headings and missed sentence ends)."""
+    import razdel
+
+    raw = [(s.start, s.stop) for s in razdel.sentenize(text)]
+    out: list[Span] = []
+    prev_text = ""
+    for k, (start, end) in enumerate(raw):
+        next_text = text[raw[k + 1][0]:raw[k + 1][1]] if k + 1 < len(raw) else ""
+        pieces = _split_heading(text, start, end, prev_text, next_text)
+        for p_start, p_end in pieces:
+            out.extend(_split_missed_ends(text, p_start, p_end))
+        prev_text = text[start:end]
+    return [_trim(text, s, e) for s, e in out if text[s:e].strip()]
+
+
+def _split_heading(
+    text: str, start: int, end: int, prev_text: str, next_text: str
+) -> list[Span]:
+    r"""Cut a leading heading line («2. Геологическая позиция\n…») and a trailing section number.
+
+    A line counts as a heading when it carries a section number, or when razdel left the number
+    at the end of the previous sentence («…месторождении\n1.» + «Общие сведения\n…»). A
+    trailing number is cut off only when the next sentence starts with such a heading line, so
+    «…достигают\n90.» stays whole.
+    """
+    pieces: list[Span] = []
+    seg = text[start:end]
+    m = _HEADING_LINE.match(seg)
+    if m and (_NUMBERED.match(seg) or _TRAILING_NUMBER.search(prev_text)):
+        pieces.append((start, start + m.end() - 1))
+        start += m.end()
+        seg = text[start:end]
+    t = _TRAILING_NUMBER.search(seg)
+    if t and t.start() > 0 and _HEADING_LINE.match(next_text):
+        pieces.append((start, start + t.start()))
+        pieces.append((start + t.start() + 1, end))
+    else:
+        pieces.append((start, end))
+    return pieces
+
+
+def _split_missed_ends(text: str, start: int, end: int) -> list[Span]:
+    pieces: list[Span] = []
+    seg = text[start:end]
+    cut = 0
+    for m in _MISSED_END.finditer(seg):
+        bare = m.group(1).strip("(«\"'").rstrip(".")
+        if len(bare) <= 1 and bare not in _UNIT_LETTERS:
+            continue
+        if bare.lower() in _ABBREVIATIONS or bare.isdigit():
+            continue
+        stop = m.end(1) + 1  # after the period
+        pieces.append((start + cut, start + stop))
+        cut = m.end()
+    pieces.append((start + cut, end))
+    return pieces
+
+
+def _trim(text: str, start: int, end: int) -> Span:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def covering(spans: list[Span], start: int, end: int) -> tuple[int, int] | None:
+    """Indices (first, last) of the spans overlapping [start, end); None when there are none."""
+    hit = [k for k, (s, e) in enumerate(spans) if s < end and e > start]
+    if not hit:
+        return None
+    return hit[0], hit[-1]
+
+
+def clause_span(text: str, sentence: Span, start: int, end: int) -> Span:
+    """The clause of `sentence` around [start, end): between the nearest ';' / ', ' boundaries.
+
+    Commas inside numbers («43,7») are not boundaries; the entity itself is never cut.
+    """
+    s_start, s_end = sentence
+    left = s_start
+    for m in _CLAUSE_BOUNDARY.finditer(text, s_start, start):
+        left = m.end()
+    right = s_end
+    m2 = _CLAUSE_BOUNDARY.search(text, end, s_end)
+    if m2:
+        right = m2.start()
+    while left < start and text[left] in _CLAUSE_TRIM:
+        left += 1
+    while right > end and text[right - 1] in _CLAUSE_TRIM:
+        right -= 1
+    return left, right
+
+
+def context_window(
+    text: str,
+    sentences: list[Span],
+    answer: Span,
+    max_chars: int,
+    allowed: tuple[int, int] | None = None,
+) -> Span | None:
+    """A window of whole sentences around `answer` of at most `max_chars` characters.
+
+    Neighbouring sentences are added alternately before and after while they fit; only
+    sentences with indices in `allowed` (first, last; default all) are added, so fragments
+    cut by a chunk edge can be left out. When even the sentences holding the answer are too
+    long (clause answers in a long sentence), the window is cut at word boundaries inside
+    them instead. None when the answer alone is longer than `max_chars`.
+    """
+    a_start, a_end = answer
+    if a_end - a_start > max_chars:
+        return None
+    cover = covering(sentences, a_start, a_end)
+    if cover is None:
+        return _word_window(text, (a_start, a_end), answer, max_chars)
+    first, last = cover
+    c_start = min(sentences[first][0], a_start)
+    c_end = max(sentences[last][1], a_end)
+    if c_end - c_start > max_chars:
+        bounds = (c_start, c_end)
+        return _word_window(text, bounds, answer, max_chars)
+    lo, hi = allowed if allowed is not None else (0, len(sentences) - 1)
+    before, after = first - 1, last + 1
+    turn_before = True
+    while before >= lo or after <= hi:
+        grew = False
+        for side in ((0, 1) if turn_before else (1, 0)):
+            if side == 0 and before >= lo and c_end - sentences[before][0] <= max_chars:
+                c_start = sentences[before][0]
+                before -= 1
+                grew = True
+                break
+            if side == 1 and after <= hi and sentences[after][1] - c_start <= max_chars:
+                c_end = sentences[after][1]
+                after += 1
+                grew = True
+                break
+        if not grew:
+            break
+        turn_before = not turn_before
+    return c_start, c_end
+
+
+def _word_window(text: str, bounds: Span, answer: Span, max_chars: int) -> Span:
+    """Extend `answer` within `bounds` to at most `max_chars`, ending on word boundaries."""
+    a_start, a_end = answer
+    lo, hi = bounds
+    slack = max_chars - (a_end - a_start)
+    left_room = a_start - lo
+    right_room = hi - a_end
+    take_left = min(left_room, slack // 2)
+    take_right = min(right_room, slack - take_left)
+    take_left = min(left_room, slack - take_right)
+    start = a_start - take_left
+    end = a_end + take_right
+    # Snap inwards to whitespace so no word is cut; never past the answer.
+    if start > lo and not text[start - 1].isspace():
+        gap = _WORD_GAP.search(text, start, a_start)
+        start = gap.end() if gap else a_start
+    if end < hi and not text[end].isspace():
+        gaps = list(_WORD_GAP.finditer(text, a_end, end))
+        end = gaps[-1].start() if gaps else a_end
+    return _trim(text, start, end)
+
+
+def find_deposit_name(texts: Iterable[str]) -> str | None:
+    """The deposit name a document is about, in the nominative («Кедровое»), or None.
+
+    Candidates come from «Кедровое … месторождение» and «месторождение Купол»; a capitalised
+    word that also occurs lower-cased in the texts («Данное месторождение») is not a name. The
+    most frequent candidate wins, ties by first occurrence.
+    """
+    texts = list(texts)
+    joined = "\n".join(texts)
+    lower_words = set(re.findall(r"(?<![\w-])[а-яё]+(?:-[а-яё]+)*", joined))
+    found: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    candidates = [(m.start(), m.group(1)) for m in _NAME_BEFORE.finditer(joined)]
+    for m in _NAME_AFTER.finditer(joined):
+        name = m.group(1)
+        if name.endswith("ое") or not _OBLIQUE.search(name):
+            candidates.append((m.start(), name))
+    for pos, name in candidates:
+        if name.lower() in _NOT_NAMES or name.lower() in lower_words:
+            continue
+        found[name] += 1
+        first.setdefault(name, pos)
+    if not found:
+        return None
+    return min(found, key=lambda n: (-found[n], first[n]))
