@@ -47,6 +47,11 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         ner=data.ner.model_copy(
             update={"model_path": Path(data.ner.model_path).resolve()}
         ) if data.ner.model_path else data.ner,
+        qa=data.qa,
+        clean=data.clean,
+        split=data.split,
+        fmt=data.format,
+        dataset_name=data.dataset_name,
     )
     if run is None:  # pragma: no cover - local orchestrator always returns the run
         raise GeomasError("ZenML returned no pipeline run")

@@ -1,13 +1,27 @@
-"""The data pipeline: documents -> chunks -> validated chunks -> entities (more to come)."""
+"""The data pipeline: documents -> chunks -> entities -> QA pairs -> clean -> split -> files."""
 
 from __future__ import annotations
 
 from zenml import pipeline
 
-from geomas.config import IngestConfig, NerInferenceConfig, ValidationConfig
+from geomas.config import (
+    CleanConfig,
+    FormatConfig,
+    IngestConfig,
+    NerInferenceConfig,
+    QAConfig,
+    SplitConfig,
+    ValidationConfig,
+)
+from steps.clean_dataset import clean_dataset
 from steps.extract_entities import extract_entities
+from steps.format_dataset import format_dataset
+from steps.generate_qa import generate_qa
 from steps.ingest_documents import ingest_documents
+from steps.split_dataset import split_dataset
 from steps.validate_chunks import validate_chunks
+from steps.validate_examples import validate_examples
+from steps.validate_qa_pairs import validate_qa_pairs
 
 
 @pipeline(name="geomas_data")
@@ -17,15 +31,27 @@ def data_pipeline(
     ingest: IngestConfig,
     validation: ValidationConfig,
     ner: NerInferenceConfig,
+    qa: QAConfig,
+    clean: CleanConfig,
+    split: SplitConfig,
+    fmt: FormatConfig,
+    dataset_name: str = "instruct_dataset",
 ) -> None:
-    """Parse documents into chunks, validate them, and extract entities.
+    """Documents to train/val instruction files, validated at each stage.
+
+    Without an NER model (``ner.model_path``) the run stops after chunk validation.
 
     Args:
         source_dir: Folder of documents.
-        output_dir: Folder for chunks.json, rejects.jsonl and the validation report.
+        output_dir: Folder for every stage's outputs, rejects and reports.
         ingest: Ingestion settings.
-        validation: Validation settings.
-        ner: NER model for entity extraction (skipped when no model is configured).
+        validation: Validation policy and thresholds (all suites).
+        ner: NER model for entity extraction.
+        qa: QA synthesis settings (templates, context, teacher).
+        clean: Cleaning rules.
+        split: Split ratios, grouping, stratification, small-class policy.
+        fmt: Output format of the instruction files.
+        dataset_name: Stem of the instruction files (<name>_train.json, ...).
     """
     chunks, _summary = ingest_documents(source_dir=source_dir, output_dir=output_dir,
                                         config=ingest)
@@ -33,5 +59,19 @@ def data_pipeline(
         chunks=chunks, config=validation, max_tokens=ingest.max_tokens,
         report_dir=f"{output_dir}/validation",
     )
-    extract_entities(chunks=chunks, config=ner, output_dir=output_dir,
-                     after=["validate_chunks"])
+    if ner.model_path is None:
+        return
+    entities = extract_entities(chunks=chunks, config=ner, output_dir=output_dir,
+                                after=["validate_chunks"])
+    qa_pairs, _qa_summary = generate_qa(chunks=chunks, entities=entities, config=qa,
+                                        output_dir=output_dir)
+    validate_qa_pairs(qa_pairs=qa_pairs, config=validation,
+                      max_context_length=qa.max_context_length,
+                      report_dir=f"{output_dir}/validation_qa")
+    examples, _clean_report = clean_dataset(qa_pairs=qa_pairs, config=clean,
+                                            output_dir=output_dir,
+                                            after=["validate_qa_pairs"])
+    splits = split_dataset(examples=examples, config=split, output_dir=output_dir)
+    format_dataset(splits=splits, config=fmt, output_dir=output_dir, name=dataset_name)
+    validate_examples(splits=splits, config=validation,
+                      report_dir=f"{output_dir}/validation_examples")

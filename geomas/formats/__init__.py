@@ -1,5 +1,58 @@
-"""Dataset formats: canonical `Example` records and readers/writers for common formats."""
+"""Dataset formats: canonical `Example` records and readers/writers for common formats.
 
-from geomas.formats.example import Example
+Light to import: `datasets`, TRL and scikit-learn are imported only by the functions that
+use them.
+"""
 
-__all__ = ["Example"]
+from geomas.formats.codecs import (
+    FORMAT_TYPES,
+    LINEAGE_KEY,
+    TRL_NATIVE,
+    detect_format,
+    parse_text,
+    render_prompt,
+    render_text,
+    user_content,
+)
+from geomas.formats.example import Example, ExampleSet
+from geomas.formats.instruct import FormatReport, format_instruct_dataset, output_paths
+from geomas.formats.io import (
+    WrittenDataset,
+    lineage_path,
+    read_examples,
+    read_lineage,
+    write_examples,
+)
+from geomas.formats.qa import qa_pair_to_example
+from geomas.formats.records import RecordReject, write_rejects
+from geomas.formats.trl import formatting_func_for, trl_map_for
+from geomas.formats.validate import DatasetIssue, DatasetReport, validate_dataset
+
+__all__ = [
+    "FORMAT_TYPES",
+    "LINEAGE_KEY",
+    "TRL_NATIVE",
+    "DatasetIssue",
+    "DatasetReport",
+    "Example",
+    "ExampleSet",
+    "FormatReport",
+    "RecordReject",
+    "WrittenDataset",
+    "detect_format",
+    "format_instruct_dataset",
+    "formatting_func_for",
+    "lineage_path",
+    "output_paths",
+    "parse_text",
+    "qa_pair_to_example",
+    "read_examples",
+    "read_lineage",
+    "render_prompt",
+    "render_text",
+    "trl_map_for",
+    "user_content",
+    "validate_dataset",
+    "write_examples",
+    "write_rejects",
+]

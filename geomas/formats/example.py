@@ -31,3 +31,9 @@ class Example(BaseModel):
         default_factory=dict,
         description="Lineage and provenance: doc_id, chunk_id, qa_id, source_file, provider...",
     )
+
+
+class ExampleSet(BaseModel):
+    """A list of examples as one pipeline artifact (one JSON document)."""
+
+    examples: list[Example] = Field(default_factory=list)

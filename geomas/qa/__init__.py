@@ -1,6 +1,12 @@
 """QA synthesis: template question-answer pairs from entities, an optional LLM teacher."""
 
-from geomas.qa.generate import ChunkRecord, QAGenerator, generate_qa_pairs, read_chunk_records
+from geomas.qa.generate import (
+    ChunkRecord,
+    QAGenerator,
+    generate_qa_pairs,
+    read_chunk_records,
+    synthesize_qa,
+)
 from geomas.qa.records import (
     QA_PAIRS_FILE,
     QA_REJECTS_FILE,
@@ -8,6 +14,7 @@ from geomas.qa.records import (
     QAPair,
     QAReject,
     QAResult,
+    QASet,
     QASummary,
     load_qa_pairs,
     qa_to_example,
@@ -27,11 +34,13 @@ __all__ = [
     "QAPair",
     "QAReject",
     "QAResult",
+    "QASet",
     "QASummary",
     "generate_qa_pairs",
     "load_qa_pairs",
     "qa_to_example",
     "read_chunk_records",
+    "synthesize_qa",
     "write_qa_pairs",
     "write_qa_rejects",
 ]

@@ -526,6 +526,34 @@ def generate_qa_pairs(
         ],
     )
     t_ner = time.perf_counter()
+    return synthesize_qa(
+        chunks, entity_set, cfg, out_path, ner_seconds=t_ner - t0, progress=progress
+    )
+
+
+def synthesize_qa(
+    chunks: Sequence[ChunkRecord | Chunk | Mapping[str, Any]],
+    entity_set: EntitySet,
+    cfg: QAConfig,
+    out_path: Path,
+    *,
+    ner_seconds: float = 0.0,
+    progress: bool = False,
+) -> QASummary:
+    """Make QA pairs from chunks and their entities; run the teacher; write the outputs.
+
+    Writes `out_path` (qa_pairs.json), qa_rejects.jsonl and qa_summary.json next to it. Used
+    by `generate_qa_pairs` (after its own NER pass) and by the pipeline's generate_qa step
+    (with the entities of the extract_entities step).
+
+    Raises:
+        TeacherError: teacher API errors exceed ``teacher.max_error_ratio`` (after writing).
+    """
+    out_path = Path(out_path)
+    t_ner = time.perf_counter()
+    t0 = t_ner - ner_seconds
+    ner_model_path = entity_set.model_path
+    chunks = [as_chunk_record(c, i) for i, c in enumerate(chunks)]
     result = QAGenerator(config=cfg).generate(chunks, entity_set, progress=progress)
     t_gen = time.perf_counter()
 
@@ -556,7 +584,7 @@ def generate_qa_pairs(
         rejects_by_rule=dict(sorted(Counter(r.rule for r in rejects).items())),
         num_pairs=cfg.num_pairs,
         answer_mode=cfg.answer_mode,
-        ner_model_path=str(ner_model_path),
+        ner_model_path=str(ner_model_path) if ner_model_path else None,
         teacher=teacher_stats,
         out_path=str(out_path),
         rejects_path=str(rejects_path),

@@ -111,6 +111,12 @@ class QAResult(BaseModel):
         return dict(Counter(r.rule for r in self.rejects))
 
 
+class QASet(BaseModel):
+    """The QA-pairs artifact passed between pipeline steps (one JSON document)."""
+
+    pairs: list[QAPair] = Field(default_factory=list)
+
+
 class QASummary(BaseModel):
     """What `generate_qa_pairs` did (qa_summary.json)."""
 

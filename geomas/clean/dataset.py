@@ -1,0 +1,129 @@
+"""`clean_dataset`: the file-level cleaning behind ``geomas clean-dataset IN OUT --profile``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from geomas.clean.clean import clean_examples
+from geomas.clean.diversity import DiversityReport
+from geomas.clean.io import (
+    Reader,
+    Writer,
+    is_jsonl,
+    read_alpaca,
+    write_alpaca,
+    write_json,
+    write_jsonl,
+)
+from geomas.config import CleanConfig, Profile
+from geomas.errors import InputError
+
+log = logging.getLogger(__name__)
+
+REJECTS_SUFFIX = "_rejects.jsonl"
+REPORT_SUFFIX = "_clean_report.json"
+
+
+class CleanReport(BaseModel):
+    """Paths, counts and diversity of one `clean_dataset` run (``<stem>_clean_report.json``)."""
+
+    input_path: str
+    output_path: str
+    rejects_path: str
+    report_path: str
+    profile: Profile
+    records_in: int
+    kept: int
+    removed: int
+    counts: dict[str, int] = Field(
+        description="Per rule, in order: records removed; for normalize, records changed."
+    )
+    normalization: dict[str, int]
+    diversity: DiversityReport
+    warnings: list[str]
+    seconds: dict[str, float]
+    config: dict[str, Any] = Field(description="The CleanConfig that ran.")
+
+
+def output_paths(out_path: Path) -> tuple[Path, Path]:
+    """``(rejects, report)`` paths next to the cleaned dataset `out_path`."""
+    out_path = Path(out_path)
+    return (
+        out_path.with_name(out_path.stem + REJECTS_SUFFIX),
+        out_path.with_name(out_path.stem + REPORT_SUFFIX),
+    )
+
+
+def _with_profile(config: CleanConfig | None, profile: Profile) -> CleanConfig:
+    if config is None:
+        return CleanConfig(profile=profile)
+    if config.profile == profile:
+        return config
+    # Validate again: the profile must have a min_cyrillic_share entry, for example.
+    return CleanConfig.model_validate({**config.model_dump(), "profile": profile})
+
+
+def clean_dataset(
+    in_path: Path,
+    out_path: Path,
+    profile: Profile,
+    config: CleanConfig | None = None,
+    reader: Reader | None = None,
+    writer: Writer | None = None,
+) -> CleanReport:
+    """Clean a JSON/JSONL dataset file; write the kept records, the rejects and a report.
+
+    Outputs, next to `out_path`: the cleaned records (a JSON list or JSONL by the suffix of
+    `out_path`), ``<stem>_rejects.jsonl`` (one line per removed record: stage, rule, reason,
+    id, duplicate_of) and ``<stem>_clean_report.json`` (the returned `CleanReport`).
+
+    Args:
+        in_path: The dataset to clean.
+        out_path: Where the cleaned dataset goes (.json or .jsonl).
+        profile: geology, legal or generic; overrides ``config.profile``.
+        config: Cleaning settings; the defaults when None.
+        reader: ``reader(path) -> list[Example]``; alpaca-style JSON/JSONL when None.
+        writer: ``writer(examples, path)``; alpaca-style JSON/JSONL by suffix when None.
+
+    Returns:
+        The report that was also written to ``<stem>_clean_report.json``.
+
+    Raises:
+        InputError: Unreadable input (the message names the file and line), OUT equal to IN,
+            or an output suffix other than .json/.jsonl.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if out_path.resolve() == in_path.resolve():
+        raise InputError(f"output {out_path} is the input file; choose another path")
+    is_jsonl(out_path)  # fail on a bad suffix before the work
+    cfg = _with_profile(config, profile)
+    rejects_path, report_path = output_paths(out_path)
+    t = time.perf_counter()
+    examples = (reader or read_alpaca)(in_path)
+    result = clean_examples(examples, cfg)
+    (writer or write_alpaca)(result.kept, out_path)
+    write_jsonl(result.rejects, rejects_path)
+    report = CleanReport(
+        input_path=str(in_path),
+        output_path=str(out_path),
+        rejects_path=str(rejects_path),
+        report_path=str(report_path),
+        profile=cfg.profile,
+        records_in=result.n_input,
+        kept=len(result.kept),
+        removed=len(result.rejects),
+        counts=result.counts,
+        normalization=result.normalization,
+        diversity=result.diversity,
+        warnings=result.warnings,
+        seconds={**result.seconds, "total": round(time.perf_counter() - t, 3)},
+        config=cfg.model_dump(mode="json"),
+    )
+    write_json(report.model_dump(mode="json"), report_path)
+    log.info("wrote %d of %d records to %s", report.kept, report.records_in, out_path)
+    return report

@@ -1,0 +1,241 @@
+"""`geomas format-instruct-dataset QA OUT`: QA pairs or examples → OUT_train / OUT_val files.
+
+As in the original tool, ``OUT = ./instruct_dataset.json`` gives ``./instruct_dataset_train.json``
+and ``./instruct_dataset_val.json`` (``.jsonl`` with ``jsonl``), and ``split_ratio=0.9`` puts
+90 % of the records into train. The split is grouped by document and stratified by entity
+type (`geomas.split`). Next to the datasets go ``<stem>_split_report.json``,
+``<stem>_class_weights.json``, ``<stem>_rejects.jsonl`` and, with the default lineage mode, one
+``<file stem>.lineage.jsonl`` per dataset file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from geomas.config import FormatConfig, FormatType, SplitConfig
+from geomas.errors import ConfigError, InputError
+from geomas.formats.example import Example
+from geomas.formats.io import dataset_stem, read_examples, write_examples
+from geomas.formats.jsonio import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
+from geomas.formats.qa import is_qa_pair, qa_pair_to_example
+from geomas.formats.records import RecordReject, write_rejects
+
+if TYPE_CHECKING:
+    from geomas.split import SplitResult
+
+logger = logging.getLogger(__name__)
+
+
+class FormatReport(BaseModel):
+    """What `format_instruct_dataset` read and wrote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Path
+    source_kind: str
+    format_type: FormatType
+    jsonl: bool
+    lineage: str
+    n_input: int
+    n_rejected: int
+    rejects_by_rule: dict[str, int]
+    records: dict[str, int]
+    files: dict[str, Path]
+    split_ratio: float
+    val_ratio: float
+    test_ratio: float
+    seed: int
+    seconds: float
+
+
+def output_paths(out: Path, *, jsonl: bool, splits: tuple[str, ...]) -> dict[str, Path]:
+    """``OUT_<split>.json(l)`` for each split, in OUT's folder, as the original tool named them."""
+    out = Path(out)
+    has_suffix = out.name.endswith((*JSON_SUFFIXES, *JSONL_SUFFIXES))
+    stem = dataset_stem(out) if has_suffix else out.name
+    suffix = ".jsonl" if jsonl else ".json"
+    return {name: out.with_name(f"{stem}_{name}{suffix}") for name in splits}
+
+
+def write_splits(result: SplitResult, out: Path, config: FormatConfig) -> dict[str, str]:
+    """Write each split of `result` as ``OUT_<split>`` in ``config``'s format.
+
+    Returns:
+        Split name (and ``<split>_lineage`` for sidecars) -> written path.
+    """
+    names = tuple(result.splits())
+    paths = output_paths(out, jsonl=config.jsonl, splits=names)
+    files: dict[str, str] = {}
+    for name, rows in result.splits().items():
+        written = write_examples(rows, paths[name], config.format_type, config.jsonl,
+                                 config.system_prompt, lineage=config.lineage)
+        files[name] = str(written.path)
+        if written.lineage_path is not None:
+            files[f"{name}_lineage"] = str(written.lineage_path)
+    return files
+
+
+def format_instruct_dataset(
+    source: Path,
+    out: Path,
+    *,
+    format_type: FormatType | None = None,
+    split_ratio: float | None = None,
+    jsonl: bool | None = None,
+    system_prompt: str | None = None,
+    seed: int | None = None,
+    config: FormatConfig | None = None,
+    split: SplitConfig | None = None,
+) -> FormatReport:
+    """Turn QA pairs (or an examples file) into train/val(/test) instruction datasets.
+
+    The keyword options override ``config`` / ``split``; ``None`` keeps their values, so the
+    defaults live in `FormatConfig` and `SplitConfig` only.
+
+    Args:
+        source: ``qa_pairs.json`` in the original schema (JSON list or JSONL), or a dataset
+            file of any supported format (read with `read_examples`).
+        out: The output name; ``dir/name.json`` writes ``dir/name_train.json`` etc.
+        format_type: Output format.
+        split_ratio: Train share (0.9 = 90 % train), as the original ``--split-ratio``.
+        jsonl: JSON Lines output (``.jsonl`` files).
+        system_prompt: System prompt for examples without one.
+        seed: Split seed.
+        config: Format settings; ``None``: `FormatConfig` defaults.
+        split: Split settings (policy, grouping, test share); ``None``: `SplitConfig`
+            defaults.
+
+    Returns:
+        The report, with every file written.
+
+    Raises:
+        ConfigError: The options contradict each other (vertex as a JSON list...).
+        InputError: The source cannot be read, holds no valid records, or cannot be split.
+    """
+    from geomas.split import split_examples
+
+    started = time.perf_counter()
+    cfg, split_cfg = _configs(config, split, format_type, split_ratio, jsonl, system_prompt, seed)
+    source = Path(source)
+    examples, rejects, kind, n_input = _load(source)
+    logger.info("Read %d records (%s) from %s; %d rejected", n_input, kind, source, len(rejects))
+    result = split_examples(examples, split_cfg)
+    rejects.extend(result.rejects)
+
+    files: dict[str, Path] = {
+        k: Path(v) for k, v in write_splits(result, Path(out), cfg).items()
+    }
+    rows = result.splits()
+    names = tuple(rows)
+    paths = {name: files[name] for name in names}
+    prefix = f"{dataset_stem(paths['train'])[: -len('_train')]}_"
+    reports = result.write_reports(paths["train"].parent, prefix=prefix, rejects=False)
+    files["split_report"] = reports["split_report"]
+    files["class_weights"] = reports["class_weights"]
+    # One rejects file for the whole command: invalid pairs and the split's small-class drops.
+    files["rejects"] = write_rejects(paths["train"].with_name(f"{prefix}rejects.jsonl"), rejects)
+
+    by_rule: dict[str, int] = {}
+    for rej in rejects:
+        by_rule[rej.rule] = by_rule.get(rej.rule, 0) + 1
+    return FormatReport(
+        source=source,
+        source_kind=kind,
+        format_type=cfg.format_type,
+        jsonl=cfg.jsonl,
+        lineage=cfg.lineage,
+        n_input=n_input,
+        n_rejected=len(rejects),
+        rejects_by_rule=dict(sorted(by_rule.items())),
+        records={name: len(rows[name]) for name in names},
+        files=files,
+        split_ratio=split_cfg.train_ratio,
+        val_ratio=split_cfg.val_ratio,
+        test_ratio=split_cfg.test_ratio,
+        seed=split_cfg.seed,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _configs(
+    config: FormatConfig | None,
+    split: SplitConfig | None,
+    format_type: str | None,
+    split_ratio: float | None,
+    jsonl: bool | None,
+    system_prompt: str | None,
+    seed: int | None,
+) -> tuple[FormatConfig, SplitConfig]:
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "format_type": format_type, "split_ratio": split_ratio, "jsonl": jsonl,
+            "system_prompt": system_prompt,
+        }.items()
+        if value is not None
+    }
+    base = config if config is not None else FormatConfig()
+    try:
+        cfg = FormatConfig.model_validate({**base.model_dump(), **overrides})
+        split_cfg = cfg.split_config(split)
+        if seed is not None:
+            split_cfg = SplitConfig.model_validate({**split_cfg.model_dump(), "seed": seed})
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"format-instruct-dataset options are invalid: {exc}") from exc
+    return cfg, split_cfg
+
+
+def _load(source: Path) -> tuple[list[Example], list[RecordReject], str, int]:
+    """Examples from QA pairs (bad pairs and duplicates rejected) or from a dataset file."""
+    _, located = load_records(source)
+    if not located:
+        raise InputError(f"{source} holds no records")
+    if not is_qa_pair(located[0].value):
+        read = read_examples(source)
+        unique, dupes = _dedupe(read, [])
+        return unique, dupes, "examples", len(read)
+    examples: list[Example] = []
+    rejects: list[RecordReject] = []
+    for rec in located:
+        pair = rec.value
+        try:
+            if not isinstance(pair, dict):
+                raise ValueError(f"record is a {type(pair).__name__}, not a JSON object")
+            examples.append(qa_pair_to_example(pair))
+        except ValueError as exc:
+            qa_id = pair.get("qa_id") if isinstance(pair, dict) else None
+            rejects.append(RecordReject(
+                id=str(qa_id) if qa_id is not None else None, stage="format", rule="qa_invalid",
+                reason=f"line {rec.line}: {exc}",
+                label=pair.get("entity_type") if isinstance(pair, dict) else None,
+            ))
+    if not examples:
+        raise InputError(
+            f"{source}: none of the {len(located)} QA pairs is valid (first reason: "
+            f"{rejects[0].reason}); see the QA schema: question, answer, entity_type, context"
+        )
+    kept, rejects = _dedupe(examples, rejects)
+    return kept, rejects, "qa_pairs", len(located)
+
+
+def _dedupe(
+    examples: list[Example], rejects: list[RecordReject]
+) -> tuple[list[Example], list[RecordReject]]:
+    """Keep the first example of each id; later ones are rejected (rule duplicate_id)."""
+    seen: set[str] = set()
+    kept = []
+    for ex in examples:
+        if ex.id in seen:
+            rejects.append(RecordReject(
+                id=ex.id, stage="format", rule="duplicate_id", label=ex.label, group=ex.group,
+                reason=f"id {ex.id!r} occurs earlier in the input (same QA pair twice?)",
+            ))
+            continue
+        seen.add(ex.id)
+        kept.append(ex)
+    return kept, rejects
