@@ -219,11 +219,30 @@ def run_data(
         by_label = ", ".join(f"{k} {v}" for k, v in sorted(ents.counts.items()))
         out.print(f"entities     : {sum(ents.counts.values())} ({by_label or 'no model'}) "
                   f"-> {entities}", markup=False)
-    report = Path(info.output_dir) / "validation" / "validation_summary.json"
-    if report.exists():
-        data = json.loads(report.read_text("utf-8"))
-        out.print(f"validation   : {'passed' if data['success'] else 'FAILED'} "
-                  f"(report {data['report_path']})")
+    for suite in ("validation", "validation_qa", "validation_examples"):
+        report = Path(info.output_dir) / suite / "validation_summary.json"
+        if report.exists():
+            data = json.loads(report.read_text("utf-8"))
+            out.print(f"{data['suite']:<17}: {'passed' if data['success'] else 'FAILED'} "
+                      f"(report {data['report_path']})", markup=False)
+    _print_stages(Path(info.output_dir))
+    for path in sorted(Path(info.output_dir).glob(f"{run_config.data.dataset_name}_*.json*")):
+        if "lineage" not in path.name:
+            out.print(f"dataset      : {path}")
+
+
+def _print_stages(output_dir: Path) -> None:
+    from rich.table import Table
+
+    from geomas.report import stage_counts
+
+    table = Table(title="kept / rejected per stage")
+    for col in ("stage", "kept", "rejected", "rejected by rule"):
+        table.add_column(col)
+    for st in stage_counts(output_dir):
+        rules = ", ".join(f"{k} {v}" for k, v in sorted(st.by_rule.items()))
+        table.add_row(st.stage, str(st.kept), str(st.rejected), rules)
+    out.print(table)
 
 
 @app.command("convert-annotations")
@@ -353,6 +372,118 @@ def extract_entities_cmd(
         for r in results:
             for e in r.entities:
                 out.print(f"{e.label}: {e.text} (confidence: {e.confidence:.3f})", markup=False)
+
+
+@app.command("generate-qa-pairs")
+def generate_qa_pairs_cmd(
+    chunks: Annotated[Path, typer.Argument(help="chunks.json from makedataset.")],
+    ner_model: Annotated[Path, typer.Argument(help="Trained NER model folder.")],
+    output: Annotated[Path, typer.Argument(help="qa_pairs.json to write.")],
+    num_pairs: Annotated[int | None, typer.Option("--num-pairs", help="Most pairs per chunk.")]
+    = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML with a `qa:` section (or run config).")
+    ] = None,
+) -> None:
+    """Synthesise Russian QA pairs from the entities in each chunk (original command)."""
+    from geomas.config import QAConfig
+    from geomas.qa import generate_qa_pairs
+
+    qa_cfg = QAConfig()
+    if config is not None:
+        from geomas.config import load_yaml
+
+        raw = load_yaml(config)
+        qa_cfg = _validated(QAConfig, dict(raw.get("qa") or raw.get("data", {}).get("qa") or {}),
+                            "qa config")
+    summary = generate_qa_pairs(chunks, ner_model, output, num_pairs, qa_cfg,
+                                progress=sys.stderr.isatty())
+    out.print(f"{summary.pairs} QA pairs from {summary.chunks} chunks -> {summary.out_path}")
+    for rule, n in summary.rejects_by_rule.items():
+        out.print(f"  rejected ({rule}): {n}", markup=False)
+    out.print(f"rejects      : {summary.rejects_path}")
+
+
+@app.command("clean-dataset")
+def clean_dataset_cmd(
+    source: Annotated[Path, typer.Argument(help="Dataset JSON/JSONL (any supported format).")],
+    output: Annotated[Path, typer.Argument(help="Cleaned dataset (.json or .jsonl).")],
+    profile: Annotated[str, typer.Option("--profile", help="geology | legal | generic")]
+    = "geology",
+) -> None:
+    """Normalise, filter and deduplicate a dataset; rejects and a per-rule report beside it."""
+    from geomas.clean import clean_dataset
+    from geomas.errors import ConfigError
+    from geomas.formats import read_examples
+
+    if profile not in ("geology", "legal", "generic"):
+        raise ConfigError(f"--profile must be geology, legal or generic, got {profile!r}")
+    report = clean_dataset(source, output, profile, reader=read_examples)  # type: ignore[arg-type]
+    out.print(f"kept {report.kept} of {report.records_in} -> {report.output_path}")
+    for rule, n in report.counts.items():
+        if n:
+            out.print(f"  {rule}: {n}", markup=False)
+    out.print(f"rejects      : {report.rejects_path}")
+    out.print(f"report       : {report.report_path}")
+
+
+@app.command("merge-datasets")
+def merge_datasets_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Input files, then the output file.")],
+) -> None:
+    """Merge JSON/JSONL datasets keeping provenance (source file, provider, mode, timestamp)."""
+    from geomas.clean import merge_datasets
+    from geomas.errors import InputError
+    from geomas.formats import read_examples
+
+    if len(inputs) < 2:
+        raise InputError("give at least one input file and the output file")
+    report = merge_datasets(inputs[:-1], inputs[-1], reader=read_examples)
+    out.print(report.model_dump_json(indent=1))
+
+
+@app.command("format-instruct-dataset")
+def format_instruct_dataset_cmd(
+    qa: Annotated[Path, typer.Argument(help="qa_pairs.json (or any dataset file).")],
+    output: Annotated[Path, typer.Argument(help="OUT.json -> OUT_train.json, OUT_val.json.")],
+    format_type: Annotated[
+        str | None,
+        typer.Option("--format-type",
+                     help="alpaca|messages|sharegpt|prompt-completion|text|vertex|classification"),
+    ] = None,
+    split_ratio: Annotated[float | None, typer.Option("--split-ratio", help="Train share.")]
+    = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON Lines output.")] = False,
+    system_prompt: Annotated[str | None, typer.Option("--system-prompt")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """Write instruction datasets (train/val) from QA pairs, like the original tool."""
+    from geomas.formats.instruct import format_instruct_dataset
+
+    report = format_instruct_dataset(
+        qa, output, format_type=format_type, split_ratio=split_ratio,  # type: ignore[arg-type]
+        jsonl=jsonl or None, system_prompt=system_prompt, seed=seed,
+    )
+    for name, n in report.records.items():
+        out.print(f"{name:<6}: {n} records -> {report.files[name]}")
+    if report.n_rejected:
+        out.print(f"rejected: {report.n_rejected} -> {report.files['rejects']}")
+
+
+@app.command("validate-dataset")
+def validate_dataset_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset JSON/JSONL file.")],
+) -> None:
+    """Check a dataset file: JSON vs JSONL, UTF-8, field consistency, empty fields."""
+    from geomas.errors import InputError
+    from geomas.formats.validate import validate_dataset
+
+    report = validate_dataset(path)
+    for problem in report.issues:
+        out.print(str(problem), markup=False)
+    if not report.valid:
+        raise InputError(f"{path}: {len(report.errors)} errors")
+    out.print(f"{path}: valid ({report.records} records, format {report.format_type})")
 
 
 @models_app.command("make-tiny")

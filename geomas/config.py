@@ -487,8 +487,8 @@ class CleanConfig(_Model):
         ge=0.0,
         le=1.0,
         description=(
-            "Largest share of non-space characters that are neither letters, digits nor "
-            "common punctuation (box drawing, private-use glyphs, U+FFFD...)."
+            "Largest share of a field's non-space characters that are neither letters, digits "
+            "nor common punctuation (box drawing, private-use glyphs, U+FFFD...)."
         ),
     )
     max_char_run: int = Field(

@@ -19,8 +19,6 @@ from geomas.clean.rules import (
     RULE_ORDER,
     Record,
     build_filters,
-    char_stats,
-    record_text,
 )
 from geomas.config import CleanConfig
 from geomas.formats.example import Example
@@ -106,10 +104,9 @@ def clean_examples(examples: Sequence[Example], config: CleanConfig) -> CleanRes
 
     t = time.perf_counter()
     filters = build_filters(config)
-    stats = char_stats([record_text(ex) for ex in records])
     alive: list[Example] = []
-    for ex, ex_stats in zip(records, stats, strict=True):
-        record = Record(ex, ex_stats)
+    for record in Record.batch(records):
+        ex = record.ex
         for rule, check in filters:
             reason = check(record)
             if reason is not None:

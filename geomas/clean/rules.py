@@ -109,18 +109,37 @@ def char_stats(texts: Sequence[str], batch: int = 4096) -> list[CharStats]:
     return out
 
 
+JUDGED_FIELDS = ("instruction", "input", "output")
+
+
 class Record:
-    """An example under judgement, with the statistics of its text when a filter needs them."""
+    """An example under judgement with the character statistics of its fields."""
 
-    __slots__ = ("ex", "stats")
+    __slots__ = ("ex", "field_stats", "stats")
 
-    def __init__(self, ex: Example, stats: CharStats | None = None) -> None:
+    def __init__(self, ex: Example, field_stats: Sequence[CharStats] | None = None) -> None:
         self.ex = ex
-        self.stats = stats if stats is not None else char_stats([record_text(ex)])[0]
+        if field_stats is None:
+            field_stats = char_stats([getattr(ex, name) for name in JUDGED_FIELDS])
+        self.field_stats = dict(zip(JUDGED_FIELDS, field_stats, strict=True))
+        self.stats = CharStats(  # of the whole record
+            visible=sum(s.visible for s in field_stats),
+            letters=sum(s.letters for s in field_stats),
+            cyrillic=sum(s.cyrillic for s in field_stats),
+            symbols=sum(s.symbols for s in field_stats),
+            longest_run=max(s.longest_run for s in field_stats),
+        )
+
+    @classmethod
+    def batch(cls, examples: Sequence[Example]) -> list[Record]:
+        """Records for many examples, their statistics computed in numpy batches."""
+        stats = char_stats([getattr(ex, name) for ex in examples for name in JUDGED_FIELDS])
+        k = len(JUDGED_FIELDS)
+        return [cls(ex, stats[i * k : (i + 1) * k]) for i, ex in enumerate(examples)]
 
 
 def record_text(ex: Example) -> str:
-    """Instruction, input and output, one per line: the text the record filters judge."""
+    """Instruction, input and output, one per line."""
     return f"{ex.instruction}\n{ex.input}\n{ex.output}"
 
 
@@ -177,16 +196,17 @@ def _garbage(config: CleanConfig) -> Check:
 
     def check(rec: Record) -> str | None:
         stats = rec.stats
-        if stats.visible:
-            if stats.letters / stats.visible < config.min_letter_share:
+        if stats.visible and stats.letters / stats.visible < config.min_letter_share:
+            return (
+                f"letters are {stats.letters / stats.visible:.0%} of the non-space "
+                f"characters, below min_letter_share={config.min_letter_share:g}"
+            )
+        # Per field: a garbled answer is not hidden by a long clean context.
+        for name, field in rec.field_stats.items():
+            if field.visible and field.symbols / field.visible > config.max_symbol_share:
                 return (
-                    f"letters are {stats.letters / stats.visible:.0%} of the non-space "
-                    f"characters, below min_letter_share={config.min_letter_share:g}"
-                )
-            if stats.symbols / stats.visible > config.max_symbol_share:
-                return (
-                    f"stray symbols are {stats.symbols / stats.visible:.0%} of the non-space "
-                    f"characters, above max_symbol_share={config.max_symbol_share:g}"
+                    f"stray symbols are {field.symbols / field.visible:.0%} of the {name}'s "
+                    f"non-space characters, above max_symbol_share={config.max_symbol_share:g}"
                 )
         text = record_text(rec.ex)
         if stats.longest_run > config.max_char_run:

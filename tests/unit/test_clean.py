@@ -184,7 +184,7 @@ def test_exact_duplicates_removed_with_duplicate_of_and_counts_add_up() -> None:
         ex(3, **OTHER_QA),
         ex(4),
         ex(5, instruction="", output="x"),  # empty instruction
-        ex(6, input=CONTEXT + "\n\n" + CONTEXT),
+        ex(6, **OTHER_QA, input=LONG_CONTEXT),
     ]
     result = clean_examples(records, CleanConfig())
     assert_accounted(result, len(records))
@@ -322,7 +322,7 @@ def test_length_garbage_and_empty_rules() -> None:
         ex(4, output="▒▒▓▓ ░░ ■■ □□ ◆◆ 43,7 г/т ▒▒▓▓ ░░"),
         ex(5, output="золото ============ 43,7 г/т"),
         ex(6, output="золото золото золото золото"),
-        ex(7, output="12,3 45,6 78,9 10,1 11,2 13,4 15,6 17,8 19,0 21,2 23,4 25,6 " * 30),
+        ex(7, input="", output="12,3 45,6 78,9 10,1 11,2 13,4 15,6 17,8 19,0 21,2 " * 5),
         ex(8, output="золото-золото, да да да"),  # three in a row is allowed
     ]
     result = clean_examples(records, config)
@@ -331,7 +331,7 @@ def test_length_garbage_and_empty_rules() -> None:
                      "r6": "garbage", "r7": "garbage"}
     reasons = rejects_by_id(result)
     assert "max_output_chars=500" in reasons["r3"]["reason"]
-    assert "max_symbol_share" in reasons["r4"]["reason"]
+    assert "of the output's non-space characters, above max_symbol_share" in reasons["r4"]["reason"]
     assert "12 repeated '=' characters" in reasons["r5"]["reason"]
     assert "'золото' occurs 4 times" in reasons["r6"]["reason"]
     assert "min_letter_share" in reasons["r7"]["reason"]
@@ -412,7 +412,7 @@ def test_clean_dataset_writes_output_rejects_and_report(tmp_path: Path, suffix: 
     assert report.config["profile"] == "geology"
     # --profile wins over the config's profile.
     legal = clean_dataset(src, out, "legal", config=CleanConfig(profile="geology"))
-    assert legal.profile == "legal" and legal.counts["profile"] == 2
+    assert legal.profile == "legal" and legal.counts["profile"] == 3  # a, b, d
 
 
 def test_clean_dataset_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
