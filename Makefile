@@ -38,6 +38,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ner.py
+	$(BIN)/python bench/dedup.py
 
 clean:
 	rm -rf demo_out .geomas
