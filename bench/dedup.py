@@ -1,10 +1,10 @@
 """Dedup benchmark: exact + near-duplicate removal on synthetic Russian geological QA records.
 
-Records come from `geomas.clean.synthetic` (the sample corpus's sentence templates: chunks of
-3-12 sentences, 1-3 questions per chunk sharing the chunk as input); about 10 % are copies of
-earlier records with one or two small edits (adjacent words swapped, punctuation changed, a
-digit of a number changed). The whole `clean_examples` runs; the dedup figure is the time of
-its exact_dup and near_dup rules.
+Records come from `geomas.sample.synthetic_records` (the sample corpus's sentence templates:
+chunks of 3-12 sentences, 1-3 questions per chunk sharing the chunk as input); about 10 % are
+copies of earlier records with one or two small edits (adjacent words swapped, punctuation
+changed, a digit of a number changed). The whole `clean_examples` runs; the dedup figure is the
+time of its exact_dup and near_dup rules.
 
     .venv/bin/python bench/dedup.py [--records 100000] [--near-dup-share 0.1] [--seed 0]
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from geomas.clean import clean_examples
 from geomas.clean.dedup import lsh_bands
-from geomas.clean.synthetic import synthetic_geology_qa
 from geomas.config import CleanConfig
+from geomas.sample.synthetic_records import synthetic_geology_qa
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +84,7 @@ def main() -> None:
             "near_dup_threshold": config.near_dup_threshold,
             "near_dup_num_perm": config.near_dup_num_perm,
             "near_dup_shingle_words": config.near_dup_shingle_words,
-            "near_dup_min_qa_similarity": config.near_dup_min_qa_similarity,
+            "near_dup_question_or_answer": config.near_dup_question_or_answer,
             "lsh_bands_x_rows": [bands, rows],
         },
         "machine": {

@@ -434,11 +434,12 @@ def merge_datasets_cmd(
     """Merge JSON/JSONL datasets keeping provenance (source file, provider, mode, timestamp)."""
     from geomas.clean import merge_datasets
     from geomas.errors import InputError
-    from geomas.formats import read_examples
 
     if len(inputs) < 2:
         raise InputError("give at least one input file and the output file")
-    report = merge_datasets(inputs[:-1], inputs[-1], reader=read_examples)
+    # the cleaning package's reader keeps the legal tool's `metadata` (provider, mode,
+    # timestamp, version) as provenance; geomas.formats' reader does not carry it
+    report = merge_datasets(inputs[:-1], inputs[-1])
     out.print(report.model_dump_json(indent=1))
 
 

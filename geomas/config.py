@@ -552,13 +552,13 @@ class CleanConfig(_Model):
             "threshold."
         ),
     )
-    near_dup_min_qa_similarity: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=1.0,
+    near_dup_question_or_answer: bool = Field(
+        default=True,
         description=(
-            "Also required of a near-dup: Jaccard of the instruction+output shingles alone. "
-            "Keeps different questions about one long shared input; 0 turns this off."
+            "Also require the question (the instruction after its task description, i.e. "
+            "from «Вопрос:») or the output alone to reach near_dup_threshold. Extractive QA "
+            "pairs about one input share nearly all their shingles with it, so different "
+            "questions with different answers would otherwise be taken for duplicates."
         ),
     )
     near_dup_seed: int = Field(default=1, description="Seed of the MinHash permutations.")

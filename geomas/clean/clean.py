@@ -138,17 +138,20 @@ def clean_examples(examples: Sequence[Example], config: CleanConfig) -> CleanRes
             threshold=config.near_dup_threshold,
             num_perm=config.near_dup_num_perm,
             shingle_words=config.near_dup_shingle_words,
-            min_qa_similarity=config.near_dup_min_qa_similarity,
+            question_or_answer=config.near_dup_question_or_answer,
             seed=config.near_dup_seed,
         )
         for i, dup in near.items():
-            qa = "" if dup.qa_similarity is None else (
-                f", instruction+output {dup.qa_similarity:.2f}"
+            parts = "".join(
+                f", {name} {value:.2f}"
+                for name, value in (("question", dup.question_similarity),
+                                    ("answer", dup.answer_similarity))
+                if value is not None
             )
             rejects.append(_reject(
                 NEAR_DUP, alive[i],
                 f"near-duplicate of {alive[dup.of].id!r}: Jaccard {dup.similarity:.2f} of "
-                f"{config.near_dup_shingle_words}-word shingles{qa} "
+                f"{config.near_dup_shingle_words}-word shingles{parts} "
                 f"(near_dup_threshold={config.near_dup_threshold:g})",
                 alive[dup.of].id,
             ))

@@ -7,12 +7,15 @@ scheme); each signature becomes a `LeanMinHash` that the `MinHashLSH` index stor
 proposes candidates: a record is a near-duplicate when the *exact* Jaccard similarity of its
 shingle set with an earlier kept record reaches the threshold, so the estimate's noise never
 removes a record, and the result is deterministic (hashes do not depend on the process).
+By default the question or the answer alone must reach the threshold too (see
+`near_duplicates`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
+from geomas.clean.diversity import split_question
 from geomas.textstats import words
 
 log = logging.getLogger(__name__)
@@ -31,9 +35,9 @@ log = logging.getLogger(__name__)
 # time); datasketch's default optimiser balances misses and extras and finds only about half
 # of the pairs sitting at the threshold.
 LSH_RECALL_AT_THRESHOLD = 0.99
-# Candidates whose MinHash estimate is this far below the threshold are not verified
-# exactly: four standard deviations of the estimate at 128 permutations.
-_ESTIMATE_MARGIN = 0.15
+# Candidates whose MinHash estimate is more than this many standard deviations (of the
+# estimate at the threshold) below the threshold are not verified exactly.
+_ESTIMATE_SIGMAS = 5.0
 _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -58,9 +62,9 @@ def exact_duplicates(records: Sequence[Fields]) -> dict[int, int]:
     return dups
 
 
-def lsh_bands(threshold: float, num_perm: int, recall: float = LSH_RECALL_AT_THRESHOLD) -> tuple[
-    int, int
-]:
+def lsh_bands(
+    threshold: float, num_perm: int, recall: float = LSH_RECALL_AT_THRESHOLD
+) -> tuple[int, int]:
     """Bands and rows per band: the widest bands that still find `recall` of pairs at threshold.
 
     Args:
@@ -85,7 +89,9 @@ class _Shingled:
 
     word_hash: NDArray[np.uint64]  # per vocabulary id
     tokens: list[NDArray[np.int64]]  # per record: instruction + input + output token ids
-    input_span: list[tuple[int, int]]  # per record: [start, end) of the input's tokens
+    # Per record: where the question (the instruction after its task description), the input
+    # and the output start in `tokens` (the task description starts at 0).
+    parts: list[tuple[int, int, int]]
     shingles: list[NDArray[np.uint32]]  # per record: hashes of all shingles (with repeats)
 
 
@@ -122,11 +128,12 @@ def _shingle(records: Sequence[Fields], k: int) -> _Shingled:
     vocab = _Vocab()
     lookup = vocab.__getitem__
     tokens: list[NDArray[np.int64]] = []
-    spans: list[tuple[int, int]] = []
+    parts: list[tuple[int, int, int]] = []
     for instruction, input_, output in records:
-        a, b, c = words(instruction), words(input_), words(output)
-        tokens.append(np.fromiter(map(lookup, a + b + c), dtype=np.int64))
-        spans.append((len(a), len(a) + len(b)))
+        task, question = split_question(instruction)
+        a, q, b, c = words(task), words(question), words(input_), words(output)
+        tokens.append(np.fromiter(map(lookup, a + q + b + c), dtype=np.int64))
+        parts.append((len(a), len(a) + len(q), len(a) + len(q) + len(b)))
     word_hash = np.fromiter(map(_word_hash, vocab), dtype=np.uint64, count=len(vocab))
     # Windows are hashed over all records at once; those crossing a record boundary are
     # never sliced out below.
@@ -138,7 +145,7 @@ def _shingle(records: Sequence[Fields], k: int) -> _Shingled:
         windows[s : s + n - k + 1] if n >= k else _shingle_hashes(word_hash[t], k)
         for s, n, t in zip(starts.tolist(), lengths.tolist(), tokens, strict=True)
     ]
-    return _Shingled(word_hash, tokens, spans, shingles)
+    return _Shingled(word_hash, tokens, parts, shingles)
 
 
 def _signatures(
@@ -186,12 +193,17 @@ def _jaccard(x: NDArray[np.uint32], y: NDArray[np.uint32]) -> float:
 
 @dataclass(frozen=True)
 class NearDup:
-    """A record judged a near-duplicate of an earlier kept record."""
+    """A record judged a near-duplicate of an earlier kept record.
+
+    ``question_similarity`` and ``answer_similarity`` are the part checks that ran (None: not
+    needed or switched off).
+    """
 
     index: int
     of: int
     similarity: float
-    qa_similarity: float | None
+    question_similarity: float | None = None
+    answer_similarity: float | None = None
 
 
 def near_duplicates(
@@ -200,7 +212,7 @@ def near_duplicates(
     threshold: float,
     num_perm: int,
     shingle_words: int,
-    min_qa_similarity: float = 0.0,
+    question_or_answer: bool = True,
     seed: int = 1,
 ) -> dict[int, NearDup]:
     """Find near-duplicates in order; each is matched against the records kept before it.
@@ -210,8 +222,10 @@ def near_duplicates(
         threshold: Least Jaccard similarity of the records' word-shingle sets.
         num_perm: MinHash permutations.
         shingle_words: Words per shingle (texts shorter than that form one shingle).
-        min_qa_similarity: Also required: Jaccard of the instruction+output shingles alone,
-            so that different questions on one long shared input are not merged (0: off).
+        question_or_answer: Also require the question (the instruction without a task
+            description before «Вопрос:») or the output alone to reach `threshold`. Extractive
+            QA pairs about one input share almost all their shingles with that input, so
+            different questions with different answers would otherwise look alike.
         seed: Seed of the MinHash permutations.
 
     Returns:
@@ -226,20 +240,19 @@ def near_duplicates(
     bands, rows = lsh_bands(threshold, num_perm)
     lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows))
     indexed = np.flatnonzero(_shares_a_bucket(sig, bands, rows)).tolist()
-    unique: dict[int, NDArray[np.uint32]] = {}
-    qa_unique: dict[int, NDArray[np.uint32]] = {}
+    margin = _ESTIMATE_SIGMAS * math.sqrt(threshold * (1.0 - threshold) / num_perm)
+    sets: dict[tuple[int, str], NDArray[np.uint32]] = {}
 
-    def shingle_set(i: int) -> NDArray[np.uint32]:
-        if i not in unique:
-            unique[i] = np.unique(sh.shingles[i])
-        return unique[i]
-
-    def qa_set(i: int) -> NDArray[np.uint32]:
-        if i not in qa_unique:
-            s, e = sh.input_span[i]
-            ids = np.concatenate([sh.tokens[i][:s], sh.tokens[i][e:]])
-            qa_unique[i] = np.unique(_shingle_hashes(sh.word_hash[ids], shingle_words))
-        return qa_unique[i]
+    def shingle_set(i: int, part: str = "all") -> NDArray[np.uint32]:
+        """Distinct shingles of record i: of all its text, its question or its answer."""
+        if (i, part) not in sets:
+            if part == "all":
+                sets[i, part] = np.unique(sh.shingles[i])
+            else:
+                question, input_, output = sh.parts[i]
+                ids = sh.tokens[i][question:input_] if part == "question" else sh.tokens[i][output:]
+                sets[i, part] = np.unique(_shingle_hashes(sh.word_hash[ids], shingle_words))
+        return sets[i, part]
 
     dups: dict[int, NearDup] = {}
     for i in tqdm(indexed, desc="near-dup", unit="rec", disable=None, leave=False):
@@ -250,17 +263,21 @@ def near_duplicates(
         if candidates:
             estimate = (sig[candidates] == sig[i]).mean(axis=1)
             for j, est in zip(candidates, estimate, strict=True):
-                if est < threshold - _ESTIMATE_MARGIN:
+                if est < threshold - margin:
                     continue
                 similarity = _jaccard(shingle_set(i), shingle_set(j))
                 if similarity < threshold:
                     continue
-                qa_similarity = None
-                if min_qa_similarity > 0.0:
-                    qa_similarity = _jaccard(qa_set(i), qa_set(j))
-                    if qa_similarity < min_qa_similarity:
-                        continue
-                dups[i] = NearDup(i, j, similarity, qa_similarity)
+                dup = NearDup(i, j, similarity)
+                if question_or_answer:
+                    q = _jaccard(shingle_set(i, "question"), shingle_set(j, "question"))
+                    dup = NearDup(i, j, similarity, question_similarity=q)
+                    if q < threshold:
+                        a = _jaccard(shingle_set(i, "answer"), shingle_set(j, "answer"))
+                        if a < threshold:
+                            continue
+                        dup = NearDup(i, j, similarity, q, a)
+                dups[i] = dup
                 break
         if i not in dups:
             lsh.insert(i, mh, check_duplication=False)

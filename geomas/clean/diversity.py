@@ -49,6 +49,22 @@ class DiversityReport(BaseModel):
     patterns: DiversityLevel = Field(description="First three words of the template.")
 
 
+def split_question(instruction: str) -> tuple[str, str]:
+    r"""Split an instruction into its task description and its «Вопрос: …» part.
+
+    Args:
+        instruction: E.g. «Опиши руды.\n\nВопрос: Каковы содержания?».
+
+    Returns:
+        ``(task, question)``: («Опиши руды.», «\n\nВопрос: Каковы содержания?»); the
+        question is the whole instruction when it has no «Вопрос:».
+    """
+    m = _QUESTION.search(instruction)
+    if m is None:
+        return "", instruction
+    return instruction[: m.start()], instruction[m.start() :]
+
+
 def instruction_template(instruction: str) -> str:
     r"""The instruction without its «Вопрос: …» part, spaces collapsed.
 

@@ -101,6 +101,41 @@ def test_mlflow_run_in_sqlite_store(project: Path) -> None:
     assert metrics["ner.entities"] > 0
 
 
+def test_documents_become_instruct_files(project: Path) -> None:
+    import datasets
+
+    out = project / "out"
+    train = out / "instruct_dataset_train.json"
+    val = out / "instruct_dataset_val.json"
+    ds = datasets.load_dataset("json", data_files={"train": str(train), "val": str(val)})
+    assert ds["train"].column_names == ["instruction", "input", "output"]
+    assert ds["train"].num_rows > 0 and ds["val"].num_rows > 0
+    assert "\n\nВопрос: " in ds["train"][0]["instruction"]
+    # lineage: every example goes back to a QA pair, a chunk and a document
+    qa = {p["qa_id"]: p for p in json.loads((out / "qa_pairs.json").read_text("utf-8"))}
+    lineage = [json.loads(line) for line in
+               (out / "instruct_dataset_train.lineage.jsonl").read_text("utf-8").splitlines()]
+    assert len(lineage) == ds["train"].num_rows
+    assert all(row["id"] in qa for row in lineage)
+    docs = {"train": set(), "val": set()}
+    for split in docs:
+        for line in (out / f"instruct_dataset_{split}.lineage.jsonl").read_text().splitlines():
+            docs[split].add(json.loads(line)["group"])
+    assert not docs["train"] & docs["val"], "a document landed in two splits"
+    # every stage accounted for its rejects
+    for name in ("qa_rejects.jsonl", "clean_rejects.jsonl", "clean_report.json",
+                 "split_report.json", "class_weights.json"):
+        assert (out / name).is_file(), name
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / '.geomas/mlflow/mlflow.db'}")
+    exp = client.get_experiment_by_name("geomas-test")
+    metrics = client.search_runs([exp.experiment_id])[-1].data.metrics
+    assert metrics["qa.kept"] == len(qa)
+    assert metrics["clean.kept"] + metrics["clean.rejected"] == len(qa)
+    assert metrics["split.train"] == ds["train"].num_rows
+
+
 def test_entities_keep_lineage(project: Path) -> None:
     chunks = {c["chunk_id"]: c for c in
               json.loads((project / "out/chunks.json").read_text("utf-8"))}

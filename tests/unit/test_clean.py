@@ -23,10 +23,10 @@ from geomas.clean import (
 )
 from geomas.clean import dedup as dedup_module
 from geomas.clean.rules import char_stats
-from geomas.clean.synthetic import synthetic_geology_qa
 from geomas.config import CleanConfig
 from geomas.errors import InputError
 from geomas.formats.example import Example
+from geomas.sample.synthetic_records import synthetic_geology_qa
 from geomas.textstats import cyrillic_share
 
 CONTEXT = (
@@ -139,8 +139,8 @@ def test_different_questions_on_one_long_context_are_not_near_dups() -> None:
         output="кварцевыми и кварц-адуляровыми жилами",
     )
     assert clean_examples([a, b], CleanConfig()).counts["near_dup"] == 0
-    # Without the instruction+output check the shared context alone makes them near-dups.
-    off = clean_examples([a, b], CleanConfig(near_dup_min_qa_similarity=0.0))
+    # Without the question-or-answer check the shared context alone makes them near-dups.
+    off = clean_examples([a, b], CleanConfig(near_dup_question_or_answer=False))
     assert off.rejects == [
         {
             "stage": "clean",
@@ -152,13 +152,33 @@ def test_different_questions_on_one_long_context_are_not_near_dups() -> None:
     ]
 
 
+def test_extractive_pairs_with_different_questions_and_answers_are_kept() -> None:
+    # Both questions and answers are clauses of the input: all their shingles are the input's.
+    context = (
+        "Средние по месторождению содержания составляют: золота 12,6 г/т, серебра 8,5 г/т. "
+        "В рудных столбах содержание золота достигает 67,6 г/т."
+    )
+    task = "Опиши содержания полезных компонентов в руде.\n\nВопрос: Какие сведения о полезных "
+    a = ex(1, input=context, instruction=task + "компонентах руд связаны с «золота 12,6 г/т»?",
+           output="Средние по месторождению содержания составляют: золота 12,6 г/т")
+    b = ex(2, input=context,
+           instruction=task + "компонентах руд связаны с «золота достигает 67,6 г/т»?",
+           output="В рудных столбах содержание золота достигает 67,6 г/т")
+    assert clean_examples([a, b], CleanConfig()).counts["near_dup"] == 0
+    # The same question with an edited answer is still a near-duplicate.
+    c = ex(3, input=context, instruction=a.instruction,
+           output="Средние по месторождению содержания составляют: золота 12,8 г/т")
+    result = clean_examples([a, b, c], CleanConfig())
+    assert rejects_by_id(result)["r3"]["duplicate_of"] == "r1"
+    assert "question 1.00" in rejects_by_id(result)["r3"]["reason"]
+
+
 def test_near_dedup_is_deterministic_and_bucket_prefilter_is_exact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = synthetic_geology_qa(1500, seed=3)
     records = [(e.instruction, e.input, e.output) for e in data.examples]
-    kwargs: dict[str, Any] = {"threshold": 0.85, "num_perm": 128, "shingle_words": 2,
-                              "min_qa_similarity": 0.5}
+    kwargs: dict[str, Any] = {"threshold": 0.85, "num_perm": 128, "shingle_words": 2}
     first = dedup_module.near_duplicates(records, **kwargs)
     assert first == dedup_module.near_duplicates(records, **kwargs)
     # Records alone in all their LSH buckets skip the index; sending all through it agrees.

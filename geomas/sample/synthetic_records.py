@@ -106,11 +106,6 @@ class SyntheticQA:
     near_dup_of: dict[str, str] = field(default_factory=dict)  # injected id -> original id
     edits: dict[str, int] = field(default_factory=dict)  # injected id -> edits applied (1-2)
 
-    @property
-    def originals(self) -> list[str]:
-        """Ids of the records that are not injected near-duplicates."""
-        return [e.id for e in self.examples if e.id not in self.near_dup_of]
-
 
 def _chunk_records(r: random.Random) -> list[tuple[str, str, str, str]]:
     """One chunk's records: ``(label, instruction, input, output)``."""
@@ -190,8 +185,8 @@ def synthetic_geology_qa(n: int, *, near_dup_share: float = 0.1, seed: int = 0) 
         seed: Random seed; the same arguments give the same examples.
 
     Returns:
-        The examples (ids ``syn-000001``...; label = entity type; group = chunk) and the map
-        from each injected near-duplicate's id to its original's id.
+        The examples (ids ``syn-000001``...; label = entity type; group = chunk), the map
+        from each injected near-duplicate's id to its original's id, and its edit count.
     """
     r = random.Random(f"geomas-clean-synthetic:{seed}")
     n_dups = round(n * near_dup_share)
@@ -228,4 +223,4 @@ def synthetic_geology_qa(n: int, *, near_dup_share: float = 0.1, seed: int = 0) 
     ids = {key: f"syn-{i + 1:06d}" for i, (_, key, _, _) in enumerate(slots)}
     examples = [ex.model_copy(update={"id": ids[key]}) for _, key, ex, _ in slots]
     near_dup_of = {ids[key]: ids[of] for _, key, _, of in slots if of is not None}
-    return SyntheticQA(examples, near_dup_of, {ids[key]: n for key, n in edits.items()})
+    return SyntheticQA(examples, near_dup_of, {ids[key]: c for key, c in edits.items()})
