@@ -19,6 +19,11 @@ Profile = Literal["geology", "legal", "generic"]
 M = TypeVar("M", bound=BaseModel)
 
 
+def cyrillic_defaults() -> dict[Profile, float]:
+    """Least share of Cyrillic letters per domain profile (chunks, QA pairs, examples)."""
+    return {"geology": 0.5, "legal": 0.5, "generic": 0.0}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,8 +90,8 @@ class ValidationConfig(_Model):
     profile: Profile = "geology"
     min_chars: int = Field(default=1, ge=1)
     max_chars: int = Field(default=20000, ge=1)
-    min_cyrillic_share: dict[str, float] = Field(
-        default_factory=lambda: {"geology": 0.5, "legal": 0.5, "generic": 0.0},
+    min_cyrillic_share: dict[Profile, float] = Field(
+        default_factory=cyrillic_defaults,
         description="Minimum share of Cyrillic letters among letters per chunk, by profile.",
     )
     mostly: float = Field(
@@ -405,10 +410,6 @@ class FormatConfig(_Model):
         return SplitConfig.model_validate({**base.model_dump(), "val_ratio": val})
 
 
-def _clean_cyrillic_defaults() -> dict[Profile, float]:
-    return {"geology": 0.5, "legal": 0.5, "generic": 0.0}
-
-
 def _clean_required_defaults() -> dict[Profile, tuple[str, ...]]:
     # The legal guide's cleaner checks each document for its «мотивировочная часть».
     return {"legal": (r"мотивировочн\w*\s+част",)}
@@ -469,7 +470,7 @@ class CleanConfig(_Model):
     max_output_chars: int = Field(default=20000, ge=1)
     # -- script filter
     min_cyrillic_share: dict[Profile, float] = Field(
-        default_factory=_clean_cyrillic_defaults,
+        default_factory=cyrillic_defaults,
         description=(
             "Least share of Cyrillic letters among the letters of instruction+input+output, "
             "by profile; 0 turns the script filter off."
