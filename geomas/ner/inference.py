@@ -10,6 +10,7 @@ Spans are decoded from BIO tags; an `I-X` without a preceding `B-X` starts a new
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from collections.abc import Sequence
@@ -63,33 +64,19 @@ def decode_bio(
     tags: Sequence[str],
     scores: Sequence[float] | None = None,
 ) -> list[Entity]:
-    """Turn word-level BIO tags into entity spans with mean word confidence."""
-    entities: list[Entity] = []
-    cur_label: str | None = None
-    cur_start = cur_end = 0
-    cur_scores: list[float] = []
+    """Turn word-level BIO tags into entities whose confidence is the mean word score."""
+    from geomas.ner.bio import bio_to_spans
 
-    def close() -> None:
-        nonlocal cur_label
-        if cur_label is not None:
-            conf = sum(cur_scores) / len(cur_scores) if cur_scores else 1.0
-            entities.append(
-                Entity(cur_label, text[cur_start:cur_end], round(conf, 6), cur_start, cur_end)
-            )
-        cur_label = None
-
-    for i, ((start, end), tag) in enumerate(zip(offsets, tags, strict=True)):
-        score = scores[i] if scores is not None else 1.0
-        if tag == "O" or "-" not in tag:
-            close()
-            continue
-        prefix, label = tag.split("-", 1)
-        if prefix == "B" or label != cur_label:
-            close()
-            cur_label, cur_start, cur_scores = label, start, []
-        cur_end = end
-        cur_scores.append(score)
-    close()
+    spans = bio_to_spans(text, offsets, tags)
+    if scores is None:
+        return [Entity(sp.label, sp.text, 1.0, sp.start, sp.end) for sp in spans]
+    starts = [s for s, _ in offsets]
+    entities = []
+    for sp in spans:
+        i = bisect.bisect_left(starts, sp.start)
+        j = bisect.bisect_left(starts, sp.end)
+        conf = sum(scores[i:j]) / (j - i)
+        entities.append(Entity(sp.label, sp.text, round(conf, 6), sp.start, sp.end))
     return entities
 
 
