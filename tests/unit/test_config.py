@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from geomas.config import IngestConfig, RunConfig, ValidationConfig, load_config
+from geomas.config import IngestConfig, ModelAliases, RunConfig, ValidationConfig, load_config
 from geomas.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # file name -> model; a new config file must be added here or the test below fails
-MODELS = {"local.yaml": RunConfig}
+MODELS = {"local.yaml": RunConfig, "models.yaml": ModelAliases}
 
 
 def test_every_config_file_has_a_model() -> None:
