@@ -1,0 +1,321 @@
+"""Greedy answers from a causal LM, scored against references, and base-vs-tuned comparisons.
+
+Prompts are built the way the model was trained on them (`geomas.formats`): with the
+tokenizer's chat template when it has one (an optional system turn, then the user turn
+instruction, a blank line, input), else the Russian Alpaca-style text prompt ending with
+``### Ответ:``. Decoding is greedy, so the same model and prompts give the same answers, and
+batched prompts are padded on the left so each answer continues its own prompt directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from geomas.config import EvalConfig
+from geomas.errors import InputError
+from geomas.evaluate._hf import pad_on
+from geomas.evaluate.metrics import (
+    bertscore,
+    corpus_scores,
+    exact_match,
+    rouge_l,
+    token_f1,
+)
+from geomas.formats.codecs import render_prompt, user_content
+from geomas.formats.example import Example
+
+logger = logging.getLogger(__name__)
+
+
+class Prediction(BaseModel):
+    """One example's generated answer and its scores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    prompt: str
+    prediction: str
+    reference: str
+    exact_match: float
+    token_f1: float
+    rouge_l: float
+
+
+class EvalReport(BaseModel):
+    """Scores of one model on one test set, with every prediction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_examples: int
+    scores: dict[str, float]
+    predictions: list[Prediction]
+    prompt_style: str
+    max_new_tokens: int
+    batch_size: int
+    seconds: float
+
+    def metrics(self) -> dict[str, float]:
+        """Corpus scores, for MLflow."""
+        return dict(self.scores)
+
+
+class MetricDelta(BaseModel):
+    """One metric before and after fine-tuning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: float
+    tuned: float
+    delta: float
+
+
+class Comparison(BaseModel):
+    """The tuned model against the base (or previous) model on the same test set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deltas: dict[str, MetricDelta]
+    n_examples: int
+    better: list[str]
+    worse: list[str]
+    unchanged: int
+
+    def metrics(self) -> dict[str, float]:
+        """``<metric>.base``, ``<metric>.tuned`` and ``<metric>.delta`` for every metric."""
+        out: dict[str, float] = {}
+        for name, d in self.deltas.items():
+            out.update({f"{name}.base": d.base, f"{name}.tuned": d.tuned, f"{name}.delta": d.delta})
+        return out
+
+
+def uses_chat_template(tokenizer: Any) -> bool:
+    """Whether prompts for ``tokenizer`` are built with its chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def build_prompt(example: Example, tokenizer: Any) -> str:
+    """The generation prompt of ``example``: chat template if the tokenizer has one, else Alpaca.
+
+    Args:
+        example: The test example; its ``system`` becomes the system turn (or the line above
+            ``### Инструкция:``) when set.
+        tokenizer: A Hugging Face tokenizer.
+
+    Returns:
+        The prompt text, ending where the model's answer starts.
+    """
+    if not uses_chat_template(tokenizer):
+        return render_prompt(example, example.system)
+    messages = []
+    if example.system:
+        messages.append({"role": "system", "content": example.system})
+    messages.append({"role": "user", "content": user_content(example)})
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not isinstance(prompt, str):
+        raise InputError(f"the chat template returned {type(prompt).__name__}, not a string")
+    return prompt
+
+
+def _greedy_config(model: Any, tokenizer: Any, max_new_tokens: int) -> Any:
+    from transformers import GenerationConfig
+
+    base = getattr(model, "generation_config", None)
+    config = copy.deepcopy(base) if base is not None else GenerationConfig()
+    # Checkpoints often ship sampling defaults (temperature, top_p); greedy decoding ignores
+    # them and transformers warns about each one, so they are cleared.
+    for name in ("temperature", "top_p", "top_k", "min_p", "typical_p"):
+        if hasattr(config, name):
+            setattr(config, name, None)
+    config.do_sample = False
+    config.num_beams = 1
+    config.max_new_tokens = max_new_tokens
+    config.max_length = None
+    config.pad_token_id = tokenizer.pad_token_id
+    if config.eos_token_id is None:
+        config.eos_token_id = tokenizer.eos_token_id
+    return config
+
+
+def generate_answers(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[str]:
+    """Greedy answers to ``examples``, in their order.
+
+    Prompts are sorted by length into batches (less padding); the order of the answers is the
+    order of ``examples``. The tokenizer's padding side and pad token are restored afterwards.
+
+    Args:
+        model: A causal LM (``AutoModelForCausalLM``, or a PEFT model around one).
+        tokenizer: Its tokenizer.
+        examples: Test examples; ``output`` is not shown to the model.
+        max_new_tokens: Most tokens per answer.
+        batch_size: Prompts per ``generate`` call.
+
+    Returns:
+        The decoded answers without the prompt and special tokens, stripped.
+
+    Raises:
+        InputError: ``max_new_tokens`` or ``batch_size`` is below 1, or the tokenizer cannot pad.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if max_new_tokens < 1 or batch_size < 1:
+        raise InputError(
+            f"max_new_tokens ({max_new_tokens}) and batch_size ({batch_size}) must be at least 1"
+        )
+    if not examples:
+        return []
+    chat = uses_chat_template(tokenizer)
+    prompts = [build_prompt(example, tokenizer) for example in examples]
+    # The chat template writes BOS itself; the Alpaca text needs the tokenizer to add it.
+    lengths = [len(tokenizer(p, add_special_tokens=not chat)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+    answers: list[str] = [""] * len(prompts)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with pad_on(tokenizer, "left"), torch.inference_mode():
+            config = _greedy_config(model, tokenizer, max_new_tokens)
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            for batch in tqdm(batches, desc="generate", unit="batch", disable=None):
+                encoded = tokenizer(
+                    [prompts[i] for i in batch],
+                    return_tensors="pt",
+                    padding=True,
+                    add_special_tokens=not chat,
+                ).to(device)
+                output = model.generate(**encoded, generation_config=config)
+                new_tokens = output[:, encoded["input_ids"].shape[1] :]
+                texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                for i, text in zip(batch, texts, strict=True):
+                    answers[i] = text.strip()
+    finally:
+        model.train(was_training)
+    return answers
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    *,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    config: EvalConfig | None = None,
+) -> EvalReport:
+    """Generate answers to ``examples`` and score them against their ``output``.
+
+    The keyword options override ``config``; ``None`` keeps its value. BERTScore is added to
+    the scores when ``config.bertscore_model_path`` is set.
+
+    Args:
+        model: A causal LM.
+        tokenizer: Its tokenizer.
+        examples: Test examples with reference answers in ``output``.
+        max_new_tokens: Most tokens per answer.
+        batch_size: Prompts per ``generate`` call.
+        config: Evaluation settings; ``None``: `EvalConfig` defaults.
+
+    Returns:
+        Mean scores (`METRIC_NAMES`, plus ``bertscore_*``) and every prediction.
+
+    Raises:
+        InputError: ``examples`` is empty.
+        MissingExtraError: BERTScore is configured and ``bert-score`` is not installed.
+    """
+    config = config or EvalConfig()
+    max_new_tokens = config.max_new_tokens if max_new_tokens is None else max_new_tokens
+    batch_size = config.batch_size if batch_size is None else batch_size
+    if not examples:
+        raise InputError("no examples to evaluate; pass a non-empty test set")
+    started = time.perf_counter()
+    preds = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+    refs = [example.output for example in examples]
+    scores = corpus_scores(preds, refs)
+    if config.bertscore_model_path is not None:
+        scores.update(
+            bertscore(preds, refs, Path(config.bertscore_model_path),
+                      num_layers=config.bertscore_num_layers, batch_size=batch_size)
+        )
+    predictions = [
+        Prediction(
+            id=example.id,
+            prompt=build_prompt(example, tokenizer),
+            prediction=pred,
+            reference=example.output,
+            exact_match=exact_match(pred, example.output),
+            token_f1=token_f1(pred, example.output),
+            rouge_l=rouge_l(pred, example.output),
+        )
+        for example, pred in zip(examples, preds, strict=True)
+    ]
+    seconds = time.perf_counter() - started
+    logger.info("Evaluated %d examples in %.1f s: %s", len(examples), seconds, scores)
+    return EvalReport(
+        n_examples=len(examples),
+        scores=scores,
+        predictions=predictions,
+        prompt_style="chat_template" if uses_chat_template(tokenizer) else "alpaca",
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        seconds=seconds,
+    )
+
+
+def compare(base_report: EvalReport, tuned_report: EvalReport) -> Comparison:
+    """Score deltas of a tuned model over the base (or previous) model on the same examples.
+
+    Args:
+        base_report: `evaluate_model` of the base or previously released model.
+        tuned_report: `evaluate_model` of the new model on the same examples.
+
+    Returns:
+        Per metric base, tuned and ``delta = tuned - base``; the ids whose token F1 rose
+        (``better``) or fell (``worse``), and how many stayed the same.
+
+    Raises:
+        InputError: The reports are over different examples (ids differ).
+    """
+    base_ids = [p.id for p in base_report.predictions]
+    tuned_ids = [p.id for p in tuned_report.predictions]
+    if sorted(base_ids) != sorted(tuned_ids):
+        only_base = sorted(set(base_ids) - set(tuned_ids))[:5]
+        only_tuned = sorted(set(tuned_ids) - set(base_ids))[:5]
+        raise InputError(
+            "the reports cover different examples (e.g. only in base: "
+            f"{only_base}, only in tuned: {only_tuned}); evaluate both models on the same test set"
+        )
+    names = [n for n in base_report.scores if n in tuned_report.scores]
+    deltas = {
+        name: MetricDelta(
+            base=base_report.scores[name],
+            tuned=tuned_report.scores[name],
+            delta=tuned_report.scores[name] - base_report.scores[name],
+        )
+        for name in names
+    }
+    base_f1 = {p.id: p.token_f1 for p in base_report.predictions}
+    better = [p.id for p in tuned_report.predictions if p.token_f1 > base_f1[p.id]]
+    worse = [p.id for p in tuned_report.predictions if p.token_f1 < base_f1[p.id]]
+    return Comparison(
+        deltas=deltas,
+        n_examples=len(base_ids),
+        better=better,
+        worse=worse,
+        unchanged=len(base_ids) - len(better) - len(worse),
+    )
+
+
