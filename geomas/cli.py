@@ -487,6 +487,89 @@ def validate_dataset_cmd(
     out.print(f"{path}: valid ({report.records} records, format {report.format_type})")
 
 
+@app.command("train-sft")
+def train_sft_cmd(
+    model: Annotated[str, typer.Argument(help="Alias from configs/models.yaml or a model folder.")],
+    dataset: Annotated[Path, typer.Argument(help="Training file (instruct_dataset_train.json).")],
+    tag: Annotated[str | None, typer.Option("--tag", help="Run tag (names the output folder).")]
+    = None,
+    max_seq_length: Annotated[
+        int | None, typer.Option("--max-seq-length", help="Tokens per training sequence.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML/JSON training config (the legal guide's "
+                     "{training_args, lora_config} shape works)."),
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="full | lora | qlora")] = None,
+    output_dir: Annotated[Path | None, typer.Option("--output-dir")] = None,
+    eval_dataset: Annotated[Path | None, typer.Option("--eval-dataset")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")]
+    = False,
+) -> None:
+    """Fine-tune an LLM on an instruction dataset (loss on the answers only)."""
+    from geomas.config import TrainSFTConfig
+    from geomas.train import load_sft_config, resolve_model, train_sft
+
+    resolved = resolve_model(model)
+    config_path = config or resolved.config_path
+    cfg = load_sft_config(config_path) if config_path else TrainSFTConfig()
+    updates = {k: v for k, v in {"tag": tag, "max_length": max_seq_length,
+                                 "method": method}.items() if v is not None}
+    if updates:
+        cfg = _validated(TrainSFTConfig, {**cfg.model_dump(), **updates}, "train-sft options")
+    result = train_sft(model, dataset, cfg, output_dir=output_dir, resume=resume,
+                       eval_dataset=eval_dataset)
+    out.print(f"trained      : {result.global_step} steps, {result.epochs:.2f} epochs, "
+              f"{result.tokens_per_second:.0f} tokens/s, peak memory "
+              f"{result.peak_memory_bytes / 2**20:.0f} MiB ({result.memory_kind})")
+    if result.eval_loss:
+        out.print(f"eval loss    : {result.eval_loss[-1][1]:.4f}")
+    out.print(f"output       : {result.output_dir}")
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    force: Annotated[bool, typer.Option("--force", help="Promote even if it is unsafe.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Make a registered version the champion (refuses an unsafe move without --force)."""
+    decision = _registry_call("promote", name, version, force, data_dir)
+    out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
+              markup=False)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    force: Annotated[bool, typer.Option("--force")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Restore the previous champion."""
+    decision = _registry_call("rollback", name, None, force, data_dir)
+    out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
+              markup=False)
+
+
+def _registry_call(
+    action: str, name: str, version: str | None, force: bool, data_dir: Path | None
+) -> Any:
+    import mlflow
+
+    from geomas.registry import promotion
+    from geomas.stack import mlflow_paths
+
+    uri, _ = mlflow_paths(_project(data_dir))
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if action == "promote":
+        assert version is not None
+        return promotion.promote(name, version, force=force)
+    return promotion.rollback(name, force=force)
+
+
 @models_app.command("make-tiny")
 def make_tiny_cmd(
     kind: Annotated[str, typer.Argument(help="ner | lm")],

@@ -668,9 +668,10 @@ class PromotionConfig(_Model):
     """When a fine-tuned model version may replace the champion in the registry."""
 
     metric: str = Field(
-        default="eval_score",
+        default="token_f1",
         min_length=1,
-        description="Evaluation metric compared between challenger and champion.",
+        description="Evaluation metric compared between challenger and champion "
+        "(geomas.evaluate names: token_f1, rouge_l, exact_match).",
     )
     higher_is_better: bool = True
     margin: float = Field(
@@ -679,15 +680,24 @@ class PromotionConfig(_Model):
         description="Least improvement on `metric` over the champion that promotes.",
     )
     forgetting_metric: str | None = Field(
-        default="forgetting_ratio",
+        default="perplexity_ratio",
         min_length=1,
-        description="Metric with the relative loss on general data; None skips the check.",
+        description="Tuned/base perplexity on general text (geomas.evaluate's forgetting probe); "
+        "None skips the check.",
     )
-    max_forgetting: float = Field(
-        default=0.1,
+    max_forgetting: float | None = Field(
+        default=None,
         ge=0.0,
-        description="Largest `forgetting_metric` value a promoted version may have.",
+        description="Largest `forgetting_metric` a promoted version may have; None: "
+        "EvalConfig.forgetting_max_ratio.",
     )
+
+    @property
+    def forgetting_limit(self) -> float:
+        """The forgetting ceiling in force."""
+        if self.max_forgetting is not None:
+            return self.max_forgetting
+        return EvalConfig().forgetting_max_ratio
 
 
 class EvalConfig(_Model):

@@ -43,6 +43,22 @@ def mlflow_run(
         yield run
 
 
+class RegisteredVersion(BaseModel):
+    """A model version registered in the MLflow model registry."""
+
+    name: str
+    version: str
+    run_id: str | None
+    model_uri: str
+    aliases: list[str] = []
+    tags: dict[str, str] = {}
+
+    @property
+    def registry_uri(self) -> str:
+        """The `models:/<name>/<version>` URI that loads exactly this version."""
+        return f"models:/{self.name}/{self.version}"
+
+
 class EntityOut(BaseModel):
     """One entity as the registered NER model returns it."""
 

@@ -1,0 +1,368 @@
+"""Register LoRA/QLoRA adapters in MLflow and load them back bit-for-bit.
+
+`mlflow.transformers.log_model` re-initialises the adapted layers of a PEFT model whose base is a
+local folder (and fails on a 4-bit base), so an adapter is logged as a pyfunc model instead: the
+adapter folder is the artifact, and the base model is referenced by path and fingerprinted with
+sha256. Loading rebuilds the base exactly as training did (4-bit NF4 or full precision) and
+applies the adapter with `PeftModel.from_pretrained`, which reproduces the trained logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from mlflow.pyfunc import PythonModel
+
+from geomas.errors import GeomasError, InputError
+from geomas.registry.mlflow_models import RegisteredVersion
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+ComputeDtype = Literal["float32", "bfloat16", "float16"]
+
+#: Default registered model name of supervised fine-tuned adapters.
+SFT_MODEL_NAME = "geomas-sft"
+#: Alias a freshly registered version gets; promotion moves it on (see geomas.registry.promotion).
+CHALLENGER_ALIAS = "challenger"
+#: Version tag with the base fingerprint, to see in the UI which base an adapter needs.
+BASE_SHA256_TAG = "base_sha256"
+DEFAULT_MAX_NEW_TOKENS = 128
+
+# Files whose bytes define a base model's behaviour; tokenizer files travel with the adapter.
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+_CHUNK = 1 << 20
+
+
+class BaseModelMismatch(GeomasError):
+    """The base model an adapter was trained on is missing or has changed since logging."""
+
+
+def base_model_files(base_dir: Path) -> list[Path]:
+    """The files that `base_fingerprint` hashes: config.json and the weight files.
+
+    Raises:
+        BaseModelMismatch: `base_dir` is not a model folder (no config.json or no weights).
+    """
+    base_dir = Path(base_dir)
+    config = base_dir / "config.json"
+    if not config.is_file():
+        raise BaseModelMismatch(
+            f"base model folder {base_dir} has no config.json; point base_model_path at the "
+            "folder the adapter was trained on"
+        )
+    weights = sorted({p for pattern in _WEIGHT_PATTERNS for p in base_dir.glob(pattern)})
+    if not weights:
+        raise BaseModelMismatch(
+            f"base model folder {base_dir} has no weight files ({', '.join(_WEIGHT_PATTERNS)})"
+        )
+    return [config, *weights]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def base_file_digests(base_dir: Path) -> dict[str, str]:
+    """sha256 of each file of `base_model_files`, keyed by file name."""
+    return {p.name: _file_sha256(p) for p in base_model_files(base_dir)}
+
+
+def base_fingerprint(base_dir: Path) -> str:
+    """One sha256 over the base model's config.json and weight files (names and contents)."""
+    return _combine(base_file_digests(base_dir))
+
+
+def _combine(digests: Mapping[str, str]) -> str:
+    joined = "".join(f"{name}\0{sha}\n" for name, sha in sorted(digests.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def git_sha(path: Path | None = None) -> str | None:
+    """The commit checked out at `path` (default: the current directory), or None.
+
+    None outside a git checkout or where git is not installed; a dirty tree still returns HEAD.
+    """
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = proc.stdout.strip()
+    return sha if proc.returncode == 0 and sha else None
+
+
+def quantization_config(compute_dtype: ComputeDtype) -> Any:
+    """The 4-bit NF4 double-quant `BitsAndBytesConfig` adapters are trained and served with."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+    )
+
+
+def _check_dtype(compute_dtype: str) -> ComputeDtype:
+    allowed = get_args(ComputeDtype)
+    if compute_dtype not in allowed:
+        raise InputError(f"compute_dtype {compute_dtype!r} is not supported; use one of {allowed}")
+    return compute_dtype  # type: ignore[return-value]
+
+
+def load_base_and_adapter(
+    base_model_path: Path,
+    adapter_dir: Path,
+    *,
+    load_in_4bit: bool,
+    compute_dtype: str,
+    expected_sha256: str | None = None,
+    expected_files: Mapping[str, str] | None = None,
+) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+    """Load the base model as training did and apply the adapter; eval mode, on CPU for 4-bit.
+
+    Args:
+        base_model_path: Folder of the base model.
+        adapter_dir: PEFT adapter folder (`save_pretrained` output); its tokenizer is used when
+            it has one, else the base model's.
+        load_in_4bit: Quantise the base to 4-bit NF4 (QLoRA) instead of loading it in
+            `compute_dtype`.
+        compute_dtype: Compute dtype of 4-bit layers, or the dtype of a full-precision base.
+        expected_sha256: `base_fingerprint` recorded at logging; checked when given.
+        expected_files: Per-file digests recorded at logging; name the changed files.
+
+    Raises:
+        BaseModelMismatch: The base folder is missing or its fingerprint differs.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = Path(base_model_path)
+    dtype = _check_dtype(compute_dtype)
+    if not base.is_dir():
+        raise BaseModelMismatch(
+            f"base model folder {base} does not exist; the adapter needs the base it was "
+            "trained on at that path (copy it there or re-register the adapter)"
+        )
+    if expected_sha256 is not None:
+        got_files = base_file_digests(base)
+        got = _combine(got_files)
+        if got != expected_sha256:
+            changed = sorted(
+                name
+                for name in set(got_files) | set(expected_files or {})
+                if (expected_files or {}).get(name) != got_files.get(name)
+            )
+            detail = f" (changed files: {', '.join(changed)})" if expected_files else ""
+            raise BaseModelMismatch(
+                f"base model at {base} has sha256 {got}, but the adapter was logged with "
+                f"{expected_sha256}{detail}; restore the original base model or retrain and "
+                "register the adapter on this one"
+            )
+    kwargs: dict[str, Any]
+    if load_in_4bit:
+        kwargs = {"device_map": "cpu", "quantization_config": quantization_config(dtype)}
+        if torch.cuda.is_available():
+            kwargs["device_map"] = {"": 0}
+    else:
+        kwargs = {"dtype": getattr(torch, dtype)}
+    model = AutoModelForCausalLM.from_pretrained(str(base), **kwargs)
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    peft_model.eval()
+    tok_dir = adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").is_file() else base
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    return peft_model, tokenizer
+
+
+class PeftAdapterPyfunc(PythonModel):
+    """pyfunc wrapper of a PEFT adapter on a fingerprinted local base: questions -> answers.
+
+    `model_config` holds `base_model_path`, `base_sha256`, `base_files`, `load_in_4bit` and
+    `compute_dtype`; the artifact `adapter_dir` holds the adapter (and tokenizer) folder.
+    """
+
+    def load_context(self, context: Any) -> None:
+        """Fingerprint-check the base, load it and apply the adapter.
+
+        Raises:
+            BaseModelMismatch: The base model is missing or changed since logging.
+        """
+        cfg = context.model_config
+        self.model, self.tokenizer = load_base_and_adapter(
+            Path(cfg["base_model_path"]),
+            Path(context.artifacts["adapter_dir"]),
+            load_in_4bit=bool(cfg["load_in_4bit"]),
+            compute_dtype=str(cfg["compute_dtype"]),
+            expected_sha256=cfg["base_sha256"],
+            expected_files=cfg.get("base_files"),
+        )
+
+    def predict(
+        self, context: Any, model_input: list[str], params: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Answer each question greedily; `params["max_new_tokens"]` caps the answer length."""
+        return generate_answers(
+            self.model,
+            self.tokenizer,
+            list(model_input),
+            max_new_tokens=int((params or {}).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
+        )
+
+
+def generate_answers(
+    model: Any, tokenizer: Any, questions: list[str], *, max_new_tokens: int
+) -> list[str]:
+    """Greedy answers, one question at a time, through the chat template when there is one."""
+    import torch
+
+    answers = []
+    device = next(model.parameters()).device
+    for question in questions:
+        if getattr(tokenizer, "chat_template", None):
+            enc = tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+        else:
+            enc = tokenizer(question, return_tensors="pt")
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        prompt_len = enc["input_ids"].shape[1]
+        answers.append(tokenizer.decode(out[0, prompt_len:], skip_special_tokens=True))
+    return answers
+
+
+def _signature(from_type_hints: Any) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+
+    inputs = from_type_hints.inputs if from_type_hints else Schema([ColSpec(DataType.string)])
+    outputs = from_type_hints.outputs if from_type_hints else Schema([ColSpec(DataType.string)])
+    params = ParamSchema([ParamSpec("max_new_tokens", DataType.long, DEFAULT_MAX_NEW_TOKENS)])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def log_adapter(
+    adapter_dir: Path,
+    *,
+    base_model_path: Path,
+    load_in_4bit: bool,
+    compute_dtype: str,
+    registered_model_name: str = SFT_MODEL_NAME,
+    tags: Mapping[str, Any] | None = None,
+    artifact_name: str = "model",
+) -> RegisteredVersion:
+    """Log an adapter folder as a pyfunc model, register a version and alias it `challenger`.
+
+    Logs into the active MLflow run (see `mlflow_run`). The base model is not copied: it is
+    referenced by its absolute path and sha256, checked again when the version is loaded.
+
+    Args:
+        adapter_dir: PEFT adapter folder (`save_pretrained` output, optionally with tokenizer).
+        base_model_path: Folder of the base model the adapter was trained on.
+        load_in_4bit: Whether the base is loaded 4-bit (QLoRA) for serving.
+        compute_dtype: `float32`, `bfloat16` or `float16`.
+        registered_model_name: Registered model to add a version to.
+        tags: Version tags (dataset hash and sizes, ZenML run id, git sha, base model...);
+            values are stored as strings, None values are skipped.
+        artifact_name: Name of the logged model in the run.
+
+    Returns:
+        The registered version, with its tags and the `challenger` alias.
+
+    Raises:
+        InputError: `adapter_dir` is not a PEFT adapter folder or `compute_dtype` is unknown.
+        BaseModelMismatch: `base_model_path` is not a model folder.
+    """
+    import mlflow
+    from mlflow.models import set_signature
+
+    adapter_dir = Path(adapter_dir).resolve()
+    base = Path(base_model_path).resolve()
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InputError(
+            f"{adapter_dir} has no adapter_config.json; pass the folder written by "
+            "PeftModel.save_pretrained"
+        )
+    dtype = _check_dtype(compute_dtype)
+    files = base_file_digests(base)
+    fingerprint = _combine(files)
+    info = mlflow.pyfunc.log_model(
+        name=artifact_name,
+        python_model=PeftAdapterPyfunc(),
+        artifacts={"adapter_dir": str(adapter_dir)},
+        model_config={
+            "base_model_path": str(base),
+            "base_sha256": fingerprint,
+            "base_files": files,
+            "load_in_4bit": bool(load_in_4bit),
+            "compute_dtype": dtype,
+        },
+        pip_requirements=["geomas"],
+    )
+    # The type hints give the input/output schema; params only come from an input example,
+    # whose validation would load the model at logging time, so they are added afterwards.
+    # Without a params schema, pyfunc predict drops `max_new_tokens`.
+    set_signature(info.model_uri, _signature(info.signature))
+    version = str(mlflow.register_model(info.model_uri, registered_model_name).version)
+    client = mlflow.MlflowClient()
+    all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+    all_tags.setdefault(BASE_SHA256_TAG, fingerprint)
+    for key, value in all_tags.items():
+        client.set_model_version_tag(registered_model_name, version, key, value)
+    client.set_registered_model_alias(registered_model_name, CHALLENGER_ALIAS, version)
+    log.info("registered %s version %s as %s", registered_model_name, version, CHALLENGER_ALIAS)
+    mv = client.get_model_version(registered_model_name, version)
+    return RegisteredVersion(
+        name=registered_model_name,
+        version=version,
+        run_id=mv.run_id,
+        model_uri=info.model_uri,
+        aliases=list(mv.aliases),
+        tags=dict(mv.tags),
+    )
+
+
+def load_adapter_model(uri: str) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+    """Load a registered adapter (`models:/geomas-sft@champion`) as (PEFT model, tokenizer).
+
+    Raises:
+        BaseModelMismatch: The base model is missing or changed since the version was logged.
+    """
+    import mlflow
+
+    inner = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    if not isinstance(inner, PeftAdapterPyfunc):
+        raise InputError(
+            f"{uri} is a {type(inner).__name__} model, not an adapter logged with log_adapter"
+        )
+    return inner.model, inner.tokenizer

@@ -1,0 +1,414 @@
+"""Champion / challenger promotion of registered model versions, with rollback.
+
+Aliases on an MLflow registered model say which version does what:
+
+- `challenger`: the latest registered candidate (set by `log_adapter`);
+- `champion`: the version served (`models:/<name>@champion`);
+- `previous-champion`: the champion before the last promotion, the target of `rollback`.
+
+Evaluation metrics of a version are read from its `metric.<name>` version tags (written by
+`record_metrics` and `promote_if_better`), falling back to the metrics of the run that logged
+it. Every decision is written on the version as tags (`promotion_decision`,
+`promotion_reason`, `promotion_compared_to`), so the registry UI shows why a version is or is
+not the champion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from geomas.config import PromotionConfig
+from geomas.errors import GeomasError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous-champion"
+
+METRIC_TAG_PREFIX = "metric."
+DECISION_TAG = "promotion_decision"
+REASON_TAG = "promotion_reason"
+COMPARED_TO_TAG = "promotion_compared_to"
+DECIDED_AT_TAG = "promotion_decided_at"
+ROLLED_BACK_TAG = "rolled_back"
+ROLLED_BACK_TO_TAG = "rolled_back_to"
+
+Decision = Literal["promoted", "rejected", "forced", "rolled_back"]
+ZenmlStage = Literal["production", "staging", "archived"]
+
+
+class PromotionRefused(GeomasError):
+    """A promotion or rollback was refused as unsafe; the message says how to force it."""
+
+
+class PromotionDecision(BaseModel):
+    """What `promote_if_better`, `promote` or `rollback` decided, and why."""
+
+    model_name: str
+    version: str
+    promoted: bool
+    decision: Decision
+    reason: str
+    compared_to: str | None = None
+    previous_champion: str | None = None
+    metric: str | None = None
+    challenger_value: float | None = None
+    champion_value: float | None = None
+    forgetting: float | None = None
+
+
+def _client() -> MlflowClient:
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def alias_version(name: str, alias: str, client: MlflowClient | None = None) -> str | None:
+    """The version number an alias points to, or None when the alias is not set."""
+    from mlflow.exceptions import MlflowException
+
+    client = client or _client()
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def record_metrics(
+    name: str, version: str, metrics: Mapping[str, float], client: MlflowClient | None = None
+) -> None:
+    """Store evaluation metrics on a version as `metric.<name>` tags."""
+    client = client or _client()
+    for key, value in metrics.items():
+        client.set_model_version_tag(name, str(version), f"{METRIC_TAG_PREFIX}{key}", repr(value))
+
+
+def version_metrics(
+    name: str, version: str, client: MlflowClient | None = None
+) -> dict[str, float]:
+    """A version's metrics: its run's metrics, overridden by its `metric.<name>` tags."""
+    client = client or _client()
+    mv = client.get_model_version(name, str(version))
+    metrics: dict[str, float] = {}
+    if mv.run_id:
+        metrics.update(client.get_run(mv.run_id).data.metrics)
+    for key, value in mv.tags.items():
+        if key.startswith(METRIC_TAG_PREFIX):
+            try:
+                metrics[key[len(METRIC_TAG_PREFIX) :]] = float(value)
+            except ValueError:
+                log.warning("version %s/%s: tag %s=%r is not a number", name, version, key, value)
+    return metrics
+
+
+def _metric(metrics: Mapping[str, float], key: str) -> float | None:
+    value = metrics.get(key)
+    if value is None or math.isnan(float(value)):
+        return None
+    return float(value)
+
+
+def _safety_problem(
+    metrics: Mapping[str, float],
+    champion_metrics: Mapping[str, float] | None,
+    config: PromotionConfig,
+    *,
+    margin: float,
+) -> tuple[str | None, float | None, float | None, float | None]:
+    """(why the move is unsafe or None, candidate value, champion value, forgetting)."""
+    value = _metric(metrics, config.metric)
+    forgetting = _metric(metrics, config.forgetting_metric) if config.forgetting_metric else None
+    champ = _metric(champion_metrics, config.metric) if champion_metrics is not None else None
+    if value is None:
+        return f"no {config.metric!r} metric recorded", value, champ, forgetting
+    if config.forgetting_metric:
+        if forgetting is None:
+            return f"no {config.forgetting_metric!r} metric recorded", value, champ, forgetting
+        if forgetting > config.forgetting_limit:
+            return (
+                f"{config.forgetting_metric} {forgetting:.4g} is over the limit "
+                f"{config.forgetting_limit:.4g}",
+                value,
+                champ,
+                forgetting,
+            )
+    if champion_metrics is None:
+        return None, value, champ, forgetting
+    if champ is None:
+        # A champion without the metric cannot be compared against; people decide (force).
+        return f"champion has no {config.metric!r} metric", value, champ, forgetting
+    gain = value - champ if config.higher_is_better else champ - value
+    if gain < margin:
+        direction = "higher" if config.higher_is_better else "lower"
+        return (
+            f"{config.metric} {value:.4g} vs champion {champ:.4g}: needs to be {direction} by "
+            f"at least {margin:.4g}",
+            value,
+            champ,
+            forgetting,
+        )
+    return None, value, champ, forgetting
+
+
+def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> PromotionDecision:
+    tags = {
+        DECISION_TAG: decision.decision,
+        REASON_TAG: decision.reason,
+        COMPARED_TO_TAG: decision.compared_to or "none",
+        DECIDED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(decision.model_name, decision.version, key, value)
+    log.info(
+        "%s version %s: %s (%s)",
+        decision.model_name,
+        decision.version,
+        decision.decision,
+        decision.reason,
+    )
+    return decision
+
+
+def _move_champion(client: MlflowClient, name: str, version: str) -> str | None:
+    """Make `version` champion; the old champion becomes previous-champion. Returns the old."""
+    old = alias_version(name, CHAMPION, client)
+    if old is not None and old != version:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if alias_version(name, CHALLENGER, client) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    if alias_version(name, PREVIOUS_CHAMPION, client) == version:
+        client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
+    return old if old != version else None
+
+
+def promote_if_better(
+    name: str,
+    challenger_version: str,
+    challenger_metrics: Mapping[str, float],
+    champion_metrics: Mapping[str, float] | None = None,
+    config: PromotionConfig | None = None,
+) -> PromotionDecision:
+    """Promote a challenger to champion when it is better and does not forget too much.
+
+    Promotes when there is no champion yet, or when the challenger beats the champion on
+    `config.metric` by at least `config.margin` and its `config.forgetting_metric` is at most
+    `config.forgetting_limit`. On promotion the old champion becomes `previous-champion` and the
+    challenger loses its `challenger` alias. The challenger's metrics are stored as version tags
+    and the decision is tagged on it either way.
+
+    Args:
+        name: Registered model name.
+        challenger_version: Version to consider.
+        challenger_metrics: Its evaluation metrics.
+        champion_metrics: The champion's metrics; None reads them from the champion version.
+        config: Metric, direction, margin and forgetting limit.
+
+    Returns:
+        The decision (also written as version tags).
+    """
+    config = config or PromotionConfig()
+    client = _client()
+    version = str(challenger_version)
+    record_metrics(name, version, challenger_metrics, client)
+    champion = alias_version(name, CHAMPION, client)
+    if champion == version:
+        return _tag_decision(
+            client,
+            PromotionDecision(
+                model_name=name,
+                version=version,
+                promoted=False,
+                decision="rejected",
+                reason="already the champion",
+                compared_to=champion,
+            ),
+        )
+    if champion is not None and champion_metrics is None:
+        champion_metrics = version_metrics(name, champion, client)
+    problem, value, champ, forgetting = _safety_problem(
+        challenger_metrics,
+        champion_metrics if champion is not None else None,
+        config,
+        margin=config.margin,
+    )
+    decision = PromotionDecision(
+        model_name=name,
+        version=version,
+        promoted=False,
+        decision="rejected",
+        reason=problem or "",
+        compared_to=champion,
+        metric=config.metric,
+        challenger_value=value,
+        champion_value=champ,
+        forgetting=forgetting,
+    )
+    if problem is not None:
+        return _tag_decision(client, decision)
+    reason = (
+        "no champion yet"
+        if champion is None
+        else f"{config.metric} {value:.4g} beats champion {champ:.4g} by >= {config.margin:.4g}"
+    )
+    old = _move_champion(client, name, version)
+    return _tag_decision(
+        client,
+        decision.model_copy(
+            update={
+                "promoted": True,
+                "decision": "promoted",
+                "reason": reason,
+                "previous_champion": old,
+            }
+        ),
+    )
+
+
+def promote(
+    name: str, version: str, force: bool = False, config: PromotionConfig | None = None
+) -> PromotionDecision:
+    """Make a version champion by hand, refusing an unsafe move unless `force`.
+
+    Unsafe: the version has no recorded `config.metric` (or forgetting metric), its metric is
+    worse than the champion's, its forgetting is over the limit, or it was rolled back before.
+    Metrics are read with `version_metrics`.
+
+    Raises:
+        PromotionRefused: The move is unsafe and `force` is False.
+    """
+    config = config or PromotionConfig()
+    client = _client()
+    version = str(version)
+    mv = client.get_model_version(name, version)  # raises for an unknown version
+    champion = alias_version(name, CHAMPION, client)
+    if champion == version:
+        raise PromotionRefused(f"{name} version {version} is already the champion")
+    champion_metrics = version_metrics(name, champion, client) if champion else None
+    problem, value, champ, forgetting = _safety_problem(
+        version_metrics(name, version, client), champion_metrics, config, margin=0.0
+    )
+    if problem is None and mv.tags.get(ROLLED_BACK_TAG) == "true":
+        problem = "it was rolled back before"
+    if problem is not None and not force:
+        raise PromotionRefused(
+            f"refusing to promote {name} version {version}: {problem}; pass force=True "
+            "(CLI: --force) to promote anyway"
+        )
+    old = _move_champion(client, name, version)
+    return _tag_decision(
+        client,
+        PromotionDecision(
+            model_name=name,
+            version=version,
+            promoted=True,
+            decision="forced" if problem else "promoted",
+            reason=f"promoted by hand despite: {problem}" if problem else "promoted by hand",
+            compared_to=champion,
+            previous_champion=old,
+            metric=config.metric,
+            challenger_value=value,
+            champion_value=champ,
+            forgetting=forgetting,
+        ),
+    )
+
+
+def rollback(name: str, force: bool = False) -> PromotionDecision:
+    """Make `previous-champion` the champion again; tag the current champion `rolled_back`.
+
+    Args:
+        name: Registered model name.
+        force: Roll back even when the previous champion was itself rolled back before.
+
+    Returns:
+        The decision for the restored version.
+
+    Raises:
+        PromotionRefused: There is no previous champion, or (without `force`) it was rolled
+            back before.
+    """
+    client = _client()
+    previous = alias_version(name, PREVIOUS_CHAMPION, client)
+    if previous is None:
+        raise PromotionRefused(
+            f"{name} has no {PREVIOUS_CHAMPION!r} version to roll back to; promote a version "
+            "by hand instead"
+        )
+    if not force and client.get_model_version(name, previous).tags.get(ROLLED_BACK_TAG) == "true":
+        raise PromotionRefused(
+            f"{name} version {previous} was rolled back before; pass force=True to restore it"
+        )
+    current = alias_version(name, CHAMPION, client)
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
+    if current is not None:
+        client.set_model_version_tag(name, current, ROLLED_BACK_TAG, "true")
+        client.set_model_version_tag(name, current, ROLLED_BACK_TO_TAG, previous)
+        client.set_model_version_tag(name, current, DECISION_TAG, "rolled_back")
+        client.set_model_version_tag(
+            name, current, REASON_TAG, f"rolled back to version {previous}"
+        )
+    return _tag_decision(
+        client,
+        PromotionDecision(
+            model_name=name,
+            version=previous,
+            promoted=True,
+            decision="promoted",
+            reason=f"restored by rollback from version {current}",
+            compared_to=current,
+            previous_champion=current,
+        ),
+    )
+
+
+def zenml_stage_for_alias(alias: str) -> ZenmlStage:
+    """The ZenML Model Control Plane stage that mirrors an MLflow alias."""
+    return {CHAMPION: "production", CHALLENGER: "staging"}.get(alias, "archived")  # type: ignore[return-value]
+
+
+def sync_zenml_stage(model_name: str, version: str | int, stage: ZenmlStage) -> None:
+    """Mirror a registry decision as the stage of a ZenML Model Control Plane version.
+
+    Call only inside an active ZenML project (zenml is imported here, not at module import).
+    Setting `production` or `staging` archives the version that held that stage before.
+
+    Args:
+        model_name: ZenML model name.
+        version: ZenML model version name, or its number as an int.
+        stage: `production`, `staging` or `archived`.
+
+    Raises:
+        GeomasError: The ZenML model or version does not exist.
+    """
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    client = Client()
+    try:
+        mv = client.get_model_version(model_name, version)
+    except KeyError as exc:
+        raise GeomasError(
+            f"ZenML model {model_name!r} has no version {version!r}; run the pipeline that "
+            "creates it first"
+        ) from exc
+    client.update_model_version(
+        model_name_or_id=mv.model.id,
+        version_name_or_id=mv.id,
+        stage=ModelStages(stage),
+        force=True,
+    )
+    log.info("ZenML model %s version %s -> %s", model_name, mv.name, stage)

@@ -1,0 +1,377 @@
+"""MLflow registry: adapter round trip through a pyfunc, champion/challenger promotion."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geomas.config import PromotionConfig
+
+PROMPT = "Что такое керн?"
+
+
+def _use_store(data_dir: Path) -> None:
+    import mlflow
+
+    from geomas.stack import mlflow_paths
+
+    uri, _ = mlflow_paths(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def _logits(model: Any, tokenizer: Any) -> Any:
+    import torch
+
+    enc = tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPT}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        return model(**enc).logits.float()
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from geomas.models import make_tiny
+
+    return make_tiny("lm", tmp_path_factory.mktemp("tiny_lm") / "base")
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A LoRA adapter on the 4-bit tiny base with non-zero B weights, saved with its tokenizer."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from geomas.registry.adapters import quantization_config
+
+    base = AutoModelForCausalLM.from_pretrained(
+        str(tiny_base), device_map="cpu", quantization_config=quantization_config("float32")
+    )
+    model = get_peft_model(
+        base,
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    )
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for pname, param in model.named_parameters():
+            if "lora_B" in pname:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_base))
+    out = tmp_path_factory.mktemp("adapter") / "adapter"
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return {"dir": out, "logits": _logits(model, tokenizer)}
+
+
+@pytest.fixture(scope="module")
+def registered(
+    tiny_base: Path, adapter: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    from geomas.registry.adapters import log_adapter
+    from geomas.registry.mlflow_models import mlflow_run
+
+    data = tmp_path_factory.mktemp("project")
+    _use_store(data)
+    tags = {"dataset_sha256": "abc123", "train_size": 20, "zenml_run_id": None, "git_sha": "f00"}
+    with mlflow_run(data, "sft", "sft-test"):
+        version = log_adapter(
+            adapter["dir"],
+            base_model_path=tiny_base,
+            load_in_4bit=True,
+            compute_dtype="float32",
+            registered_model_name="geomas-sft",
+            tags=tags,
+        )
+    yield {"data": data, "version": version}
+
+
+def test_adapter_version_is_registered_with_tags_and_challenger_alias(
+    registered: dict[str, Any],
+) -> None:
+    import mlflow
+
+    _use_store(registered["data"])
+    version = registered["version"]
+    assert (version.name, version.version, version.aliases) == ("geomas-sft", "1", ["challenger"])
+    mv = mlflow.MlflowClient().get_model_version_by_alias("geomas-sft", "challenger")
+    assert str(mv.version) == "1"
+    assert mv.tags["dataset_sha256"] == "abc123"
+    assert mv.tags["train_size"] == "20"
+    assert "zenml_run_id" not in mv.tags  # None values are skipped, not stored as "None"
+    assert len(mv.tags["base_sha256"]) == 64
+
+    # CloudPickle stored the class by reference (module + name), not its code.
+    pickled = Path(
+        mlflow.artifacts.download_artifacts("models:/geomas-sft/1/python_model.pkl")
+    ).read_bytes()
+    assert b"geomas.registry.adapters" in pickled and len(pickled) < 500
+    signature = mlflow.models.get_model_info("models:/geomas-sft/1").signature
+    assert signature.params.to_dict() == [
+        {"name": "max_new_tokens", "type": "long", "default": 128, "shape": None}
+    ]
+
+
+def test_adapter_round_trip_reproduces_logits_and_answers(
+    registered: dict[str, Any], adapter: dict[str, Any]
+) -> None:
+    import bitsandbytes as bnb
+    import mlflow
+    import torch
+
+    from geomas.registry.adapters import PeftAdapterPyfunc, generate_answers
+
+    _use_store(registered["data"])
+    # One load serves both checks (loading takes seconds); load_adapter_model is this plus
+    # unwrap_python_model and is exercised in test_changed_base_model_is_refused_on_load.
+    pyfunc = mlflow.pyfunc.load_model("models:/geomas-sft@challenger")
+    inner = pyfunc.unwrap_python_model()
+    assert isinstance(inner, PeftAdapterPyfunc)
+    model, tokenizer = inner.model, inner.tokenizer
+    q_proj = model.base_model.model.model.layers[0].self_attn.q_proj
+    assert isinstance(q_proj.base_layer, bnb.nn.Linear4bit)
+    reloaded = _logits(model, tokenizer)
+    assert torch.allclose(reloaded, adapter["logits"], atol=1e-5, rtol=0)
+
+    answers = pyfunc.predict([PROMPT, "Что такое руда?"], params={"max_new_tokens": 4})
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    # Greedy decoding: the registered model answers like the in-memory one would.
+    assert answers == generate_answers(
+        model, tokenizer, [PROMPT, "Что такое руда?"], max_new_tokens=4
+    )
+
+
+def test_changed_base_model_is_refused_on_load(
+    tiny_base: Path, adapter: dict[str, Any], tmp_path: Path
+) -> None:
+    from geomas.registry.adapters import BaseModelMismatch, load_adapter_model, log_adapter
+    from geomas.registry.mlflow_models import mlflow_run
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base, base)
+    _use_store(tmp_path / "data")
+    with mlflow_run(tmp_path / "data", "sft", "changed-base"):
+        log_adapter(
+            adapter["dir"],
+            base_model_path=base,
+            load_in_4bit=True,
+            compute_dtype="float32",
+            registered_model_name="geomas-sft",
+        )
+    config = base / "config.json"
+    config.write_text(config.read_text() + "\n")
+    with pytest.raises(BaseModelMismatch, match=r"changed files: config\.json"):
+        load_adapter_model("models:/geomas-sft@challenger")
+    shutil.rmtree(base)
+    with pytest.raises(BaseModelMismatch, match="does not exist"):
+        load_adapter_model("models:/geomas-sft@challenger")
+
+
+def test_git_sha_is_none_outside_a_checkout(tmp_path: Path) -> None:
+    from geomas.registry.adapters import git_sha
+
+    assert git_sha(tmp_path) is None
+    sha = git_sha(Path(__file__).parent)
+    assert sha is None or len(sha) == 40
+
+
+# --- promotion ---------------------------------------------------------------------------------
+
+CONFIG = PromotionConfig(
+    metric="eval_score", margin=0.02, forgetting_metric="forgetting_ratio", max_forgetting=0.1
+)
+
+
+@pytest.fixture(scope="module")
+def promotion_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One store for all promotion tests (creating the SQLite schema takes seconds);
+    # each test gets its own registered model.
+    return tmp_path_factory.mktemp("promotion")
+
+
+@pytest.fixture()
+def registry(promotion_store: Path, request: pytest.FixtureRequest) -> Any:
+    """A fresh registered model on the shared store; `new()` registers a version cheaply."""
+    import mlflow
+
+    _use_store(promotion_store)
+    client = mlflow.MlflowClient()
+    name = request.node.name.removeprefix("test_")
+    client.create_registered_model(name)
+
+    class Registry:
+        def __init__(self) -> None:
+            self.name = name
+
+        def new(self) -> str:
+            return str(client.create_model_version(name, source=str(promotion_store)).version)
+
+        def alias(self, alias: str) -> str | None:
+            from geomas.registry.promotion import alias_version
+
+            return alias_version(name, alias)
+
+        def tags(self, version: str) -> dict[str, str]:
+            return dict(client.get_model_version(name, version).tags)
+
+    return Registry()
+
+
+def _m(score: float, forgetting: float = 0.0) -> dict[str, float]:
+    return {"eval_score": score, "forgetting_ratio": forgetting}
+
+
+def test_first_version_becomes_champion(registry: Any) -> None:
+    from geomas.registry.promotion import promote_if_better
+
+    v1 = registry.new()
+    decision = promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    assert decision.promoted and decision.reason == "no champion yet"
+    assert registry.alias("champion") == v1
+    assert registry.tags(v1)["promotion_decision"] == "promoted"
+    assert registry.tags(v1)["metric.eval_score"] == "0.5"
+
+
+def test_better_challenger_is_promoted_and_worse_one_is_not(registry: Any) -> None:
+    from geomas.registry.promotion import promote_if_better
+
+    v1, v2, v3 = registry.new(), registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+
+    # Champion metrics are read back from v1's tags.
+    decision = promote_if_better(registry.name, v2, _m(0.53), config=CONFIG)
+    assert decision.promoted and decision.compared_to == v1 and decision.previous_champion == v1
+    assert (registry.alias("champion"), registry.alias("previous-champion")) == (v2, v1)
+
+    decision = promote_if_better(registry.name, v3, _m(0.54), config=CONFIG)  # +0.01 < margin 0.02
+    assert not decision.promoted
+    assert (registry.alias("champion"), registry.alias("previous-champion")) == (v2, v1)
+    tags = registry.tags(v3)
+    assert tags["promotion_decision"] == "rejected"
+    assert "at least 0.02" in tags["promotion_reason"]
+    assert tags["promotion_compared_to"] == v2
+
+
+def test_promotion_removes_the_challenger_alias(registry: Any) -> None:
+    import mlflow
+
+    from geomas.registry.promotion import promote_if_better
+
+    v1 = registry.new()
+    mlflow.MlflowClient().set_registered_model_alias(registry.name, "challenger", v1)
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    assert registry.alias("challenger") is None and registry.alias("champion") == v1
+
+
+def test_lower_is_better_metric(registry: Any) -> None:
+    from geomas.registry.promotion import promote_if_better
+
+    # default forgetting check: perplexity_ratio within EvalConfig.forgetting_max_ratio (1.2)
+    config = PromotionConfig(metric="eval_loss", higher_is_better=False, margin=0.1)
+    v1, v2, v3 = registry.new(), registry.new(), registry.new()
+    promote_if_better(registry.name, v1, {"eval_loss": 2.0, "perplexity_ratio": 1.0},
+                      config=config)
+    assert not promote_if_better(
+        registry.name, v2, {"eval_loss": 1.95, "perplexity_ratio": 1.0}, config=config
+    ).promoted
+    assert promote_if_better(
+        registry.name, v3, {"eval_loss": 1.5, "perplexity_ratio": 1.1}, config=config
+    ).promoted
+
+
+def test_forgetting_over_limit_blocks_promotion(registry: Any) -> None:
+    from geomas.registry.promotion import promote_if_better
+
+    v1, v2 = registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    decision = promote_if_better(registry.name, v2, _m(0.9, forgetting=0.3), config=CONFIG)
+    assert not decision.promoted and "over the limit" in decision.reason
+    assert registry.alias("champion") == v1
+    assert registry.tags(v2)["promotion_decision"] == "rejected"
+
+
+def test_missing_metrics_block_promotion(registry: Any) -> None:
+    from geomas.registry.promotion import promote_if_better
+
+    v1 = registry.new()
+    decision = promote_if_better(registry.name, v1, {"eval_score": 0.9}, config=CONFIG)
+    assert not decision.promoted and "forgetting_ratio" in decision.reason
+    assert registry.alias("champion") is None
+
+
+def test_manual_promote_refuses_unsafe_moves_unless_forced(registry: Any) -> None:
+    from geomas.registry.promotion import (
+        PromotionRefused,
+        promote,
+        promote_if_better,
+        record_metrics,
+    )
+
+    v1, v2, v3 = registry.new(), registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    record_metrics(registry.name, v2, _m(0.4))
+    with pytest.raises(PromotionRefused, match=r"0\.4 vs champion 0\.5.*force=True"):
+        promote(registry.name, v2, config=CONFIG)
+    with pytest.raises(PromotionRefused, match="no 'eval_score' metric"):
+        promote(registry.name, v3, config=CONFIG)
+    assert registry.alias("champion") == v1
+
+    decision = promote(registry.name, v2, force=True, config=CONFIG)
+    assert decision.decision == "forced"
+    assert (registry.alias("champion"), registry.alias("previous-champion")) == (v2, v1)
+    assert registry.tags(v2)["promotion_decision"] == "forced"
+
+    # A safe move needs no force (no margin for people): v1 is better than the champion v2.
+    assert promote(registry.name, v1, config=CONFIG).decision == "promoted"
+    assert (registry.alias("champion"), registry.alias("previous-champion")) == (v1, v2)
+
+
+def test_rollback_restores_previous_champion(registry: Any) -> None:
+    from geomas.registry.promotion import PromotionRefused, promote_if_better, rollback
+
+    v1, v2 = registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    with pytest.raises(PromotionRefused, match="no 'previous-champion'"):
+        rollback(registry.name)
+    promote_if_better(registry.name, v2, _m(0.6), config=CONFIG)
+
+    decision = rollback(registry.name)
+    assert decision.version == v1 and decision.compared_to == v2
+    assert registry.alias("champion") == v1
+    assert registry.alias("previous-champion") is None
+    assert registry.tags(v2)["rolled_back"] == "true"
+    assert registry.tags(v2)["promotion_decision"] == "rolled_back"
+    with pytest.raises(PromotionRefused, match="no 'previous-champion'"):
+        rollback(registry.name)
+
+
+def test_rolled_back_version_needs_force(registry: Any) -> None:
+    from geomas.registry.promotion import PromotionRefused, promote, promote_if_better, rollback
+
+    v1, v2 = registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
+    promote_if_better(registry.name, v2, _m(0.6), config=CONFIG)
+    rollback(registry.name)
+    with pytest.raises(PromotionRefused, match="rolled back before"):
+        promote(registry.name, v2, config=CONFIG)
+    assert promote(registry.name, v2, force=True, config=CONFIG).decision == "forced"
+
+
+def test_zenml_stage_for_alias() -> None:
+    from geomas.registry.promotion import zenml_stage_for_alias
+
+    assert [zenml_stage_for_alias(a) for a in ("champion", "challenger", "previous-champion")] == [
+        "production",
+        "staging",
+        "archived",
+    ]
