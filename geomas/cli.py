@@ -231,6 +231,44 @@ def run_data(
             out.print(f"dataset      : {path}")
 
 
+@run_app.command("training")
+def run_training(
+    config: Annotated[Path, typer.Option("--config", help="Run config YAML with `training:`.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the training pipeline: train -> evaluate -> register -> promote."""
+    from geomas.config import RunConfig, load_config
+
+    run_config = load_config(config, RunConfig)
+    if data_dir is not None:
+        run_config = run_config.model_copy(
+            update={"project": run_config.project.model_copy(update={"data_dir": data_dir})}
+        )
+    _project(run_config.project.data_dir)
+    from geomas.runner import run_training_pipeline
+
+    info = run_training_pipeline(run_config)
+    out.print(f"pipeline run : {info.run_name} ({info.status})")
+    assert run_config.training is not None
+    name = run_config.training.registered_model_name
+    import mlflow
+
+    client = mlflow.MlflowClient(info.tracking_uri)
+    versions = client.search_model_versions(f"name='{name}'")
+    latest = max(versions, key=lambda v: int(v.version))
+    tags = latest.tags
+    out.print(f"registered   : {name} v{latest.version} -> "
+              f"{tags.get('promotion_decision', '?')} ({tags.get('promotion_reason', '')})",
+              markup=False)
+    for alias in ("champion", "previous-champion", "challenger"):
+        try:
+            v = client.get_model_version_by_alias(name, alias)
+            out.print(f"  @{alias:<17}: v{v.version}", markup=False)
+        except Exception:  # noqa: BLE001 - alias not set
+            continue
+    out.print(f"adapter      : {info.output_dir}")
+
+
 def _print_stages(output_dir: Path) -> None:
     from rich.table import Table
 

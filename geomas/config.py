@@ -638,6 +638,7 @@ class RunConfig(_Model):
 
     project: ProjectConfig = ProjectConfig()
     data: DataPipelineConfig
+    training: TrainingPipelineConfig | None = None
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -984,3 +985,92 @@ class ModelAliases(_Model):
             if not re.fullmatch(r"[\w.-]+", name):
                 raise ValueError(f"model alias {name!r} may hold only letters, digits, . _ -")
         return self
+
+
+class TrainClassifierConfig(_Model):
+    """`geomas.train.classify`: sequence classification (full, LoRA or QLoRA) under imbalance.
+
+    Class-weighted CE, focal loss and a weighted sampler; the best epoch is chosen by F1-macro.
+    """
+
+    method: SFTMethod = Field(
+        default="qlora",
+        description="full: every weight; lora: adapters on a 16/32-bit or 8-bit base; "
+        "qlora: adapters on a 4-bit NF4 base. The classification head is always trained.",
+    )
+    quantization: QuantSettings = QuantSettings()
+    lora: LoraSettings = LoraSettings()
+    max_length: int = Field(default=256, ge=8, le=262144, description="Tokens per text.")
+    # -- loss and sampling
+    loss: Literal["ce", "weighted_ce", "focal"] = Field(
+        default="weighted_ce",
+        description="ce: plain cross-entropy; weighted_ce: CE with balanced class weights "
+        "w_i = n / (k * n_i) of the train split; focal: focal loss with focal_gamma.",
+    )
+    focal_gamma: float = Field(default=2.0, ge=0.0, le=10.0, description="Focal loss gamma.")
+    focal_weighted: bool = Field(
+        default=False, description="With loss focal: also weight classes (alpha = class weights)."
+    )
+    weighted_sampler: bool = Field(
+        default=False,
+        description="Draw train examples with probability 1 / n_class (WeightedRandomSampler, "
+        "with replacement), so each class is drawn about equally often.",
+    )
+    # -- optimisation
+    epochs: float = Field(default=3.0, gt=0, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=4096)
+    gradient_accumulation_steps: int = Field(default=1, ge=1, le=4096)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1.0)
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto", description="Mixed precision on CUDA; CPU always trains in fp32."
+    )
+    activation_checkpointing: bool = Field(
+        default=False, description="Recompute activations in backward (less memory, slower)."
+    )
+    # -- evaluation
+    early_stopping_patience: int | None = Field(
+        default=3, ge=1, description="Evaluations without eval F1-macro gain before stopping."
+    )
+    early_stopping_threshold: float = Field(default=0.0, ge=0.0)
+    save_total_limit: int | None = Field(default=2, ge=1, description="Checkpoints kept.")
+    logging_steps: int = Field(default=10, ge=1)
+    report_to: tuple[str, ...] = Field(default=(), description="transformers integrations.")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _combinations(self) -> TrainClassifierConfig:
+        q = self.quantization
+        if self.method == "full" and (q.load_in_4bit or q.load_in_8bit):
+            raise ValueError(
+                "method 'full' cannot train a quantized base; use method 'qlora' (4-bit) or "
+                "'lora' (8-bit), or turn quantization off"
+            )
+        if self.method == "lora" and q.load_in_4bit:
+            raise ValueError(
+                "quantization.load_in_4bit with method 'lora': a 4-bit base is method 'qlora'"
+            )
+        if self.method == "qlora" and (q.load_in_4bit is False or q.load_in_8bit):
+            raise ValueError(
+                "method 'qlora' trains on a 4-bit base; use method 'lora' for an 8-bit or "
+                "unquantized base"
+            )
+        return self
+
+
+class TrainingPipelineConfig(_Model):
+    """`geomas run training`: train -> evaluate -> register -> promote."""
+
+    model: str = Field(min_length=1, description="Alias from configs/models.yaml or a folder.")
+    train_file: Path
+    val_file: Path
+    output_dir: Path = Field(description="Where the adapter and checkpoints go.")
+    sft: TrainSFTConfig = TrainSFTConfig()
+    evaluation: EvalConfig = EvalConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    registered_model_name: str = Field(default="geomas-sft", min_length=1)
+
+RunConfig.model_rebuild()

@@ -1,0 +1,162 @@
+"""Train → evaluate → register → promote: the logic behind the training pipeline's steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from geomas.config import EvalConfig, PromotionConfig
+
+log = logging.getLogger(__name__)
+
+
+class AdapterEval(BaseModel):
+    """Base vs tuned answer scores on the validation set, and the forgetting probe."""
+
+    adapter_dir: str
+    base_model_path: str
+    n_examples: int
+    base: dict[str, float]
+    tuned: dict[str, float]
+    base_perplexity: float
+    tuned_perplexity: float
+    perplexity_ratio: float
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for MLflow and the promotion gate (tuned scores unprefixed)."""
+        out = {**self.tuned, "perplexity_ratio": self.perplexity_ratio}
+        out.update({f"base_{k}": v for k, v in self.base.items()})
+        return out
+
+
+def training_record(adapter_dir: Path) -> dict[str, Any]:
+    """The resolved training_config.json that train_sft wrote next to the adapter."""
+    return dict(json.loads((Path(adapter_dir) / "training_config.json").read_text("utf-8")))
+
+
+def base_of(record: dict[str, Any], adapter_dir: Path) -> Path:
+    """The base model folder recorded by training, made absolute."""
+    path = Path(record["model"]["path"])
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    return path
+
+
+def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> AdapterEval:
+    """Score the base and the tuned model on the same examples; run the forgetting probe."""
+    from geomas.evaluate.forgetting import general_texts, perplexity, read_texts
+    from geomas.evaluate.generation import evaluate_model
+    from geomas.formats import read_examples
+    from geomas.registry.adapters import load_base_and_adapter
+
+    record = training_record(adapter_dir)
+    base_path = base_of(record, adapter_dir)
+    quant = record.get("quantization") or {}
+    model, tokenizer = load_base_and_adapter(
+        base_path, Path(adapter_dir), load_in_4bit=bool(quant.get("load_in_4bit")),
+        compute_dtype=str(quant.get("compute_dtype") or "float32"),
+    )
+    examples = read_examples(Path(val_file))
+    texts = read_texts(config.general_texts_path) if config.general_texts_path else (
+        general_texts())
+    tuned = evaluate_model(model, tokenizer, examples, config=config)
+    tuned_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
+                           config.batch_size)
+    with model.disable_adapter():
+        base = evaluate_model(model, tokenizer, examples, config=config)
+        base_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
+                              config.batch_size)
+    return AdapterEval(
+        adapter_dir=str(adapter_dir), base_model_path=str(base_path), n_examples=len(examples),
+        base=base.metrics(), tuned=tuned.metrics(), base_perplexity=base_ppl,
+        tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def register_adapter(
+    adapter_dir: Path,
+    evaluation: AdapterEval,
+    *,
+    train_file: Path,
+    val_file: Path,
+    registered_model_name: str,
+    zenml_run_id: str | None = None,
+) -> str:
+    """Log the adapter to the active MLflow run and register a version (alias challenger)."""
+    from geomas.formats import read_examples
+    from geomas.registry.adapters import git_sha, log_adapter
+
+    record = training_record(adapter_dir)
+    quant = record.get("quantization") or {}
+    tags = {
+        "dataset_sha256": file_sha256(train_file),
+        "val_sha256": file_sha256(val_file),
+        "train_size": str(len(read_examples(train_file))),
+        "val_size": str(evaluation.n_examples),
+        "zenml_run_id": zenml_run_id,
+        "git_sha": git_sha(),
+        "base_model": evaluation.base_model_path,
+        "method": record.get("method"),
+    }
+    version = log_adapter(
+        Path(adapter_dir), base_model_path=Path(evaluation.base_model_path),
+        load_in_4bit=bool(quant.get("load_in_4bit")),
+        compute_dtype=str(quant.get("compute_dtype") or "float32"),
+        registered_model_name=registered_model_name, tags=tags,
+    )
+    return str(version.version)
+
+
+class GateResult(BaseModel):
+    """The promotion decision for a newly registered version."""
+
+    name: str
+    version: str
+    promoted: bool
+    decision: str
+    reason: str
+
+
+def gate(
+    name: str, version: str, evaluation: AdapterEval, config: PromotionConfig
+) -> GateResult:
+    """Promote the new version when it beats its own base and the champion, safely.
+
+    A version that does not beat its base model on `config.metric` is never promoted (the
+    registry keeps it, tagged with the reason); otherwise the registry's gate compares it with
+    the champion and checks forgetting.
+    """
+    import mlflow
+
+    from geomas.registry.promotion import promote_if_better, record_metrics
+
+    metrics = evaluation.metrics()
+    tuned = metrics.get(config.metric)
+    base = evaluation.base.get(config.metric)
+    if tuned is not None and base is not None:
+        better = tuned > base if config.higher_is_better else tuned < base
+        if not better:
+            client = mlflow.MlflowClient()
+            record_metrics(name, version, metrics, client)
+            reason = f"{config.metric} {tuned:.4g} does not beat the base model's {base:.4g}"
+            client.set_model_version_tag(name, version, "promotion_decision", "rejected")
+            client.set_model_version_tag(name, version, "promotion_reason", reason)
+            return GateResult(name=name, version=version, promoted=False, decision="rejected",
+                              reason=reason)
+    decision = promote_if_better(name, version, metrics, config=config)
+    return GateResult(name=name, version=version, promoted=decision.promoted,
+                      decision=decision.decision, reason=decision.reason)

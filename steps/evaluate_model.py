@@ -1,0 +1,35 @@
+"""Step: base vs tuned answer scores on the val set, and the forgetting probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from zenml import log_metadata, step
+
+from geomas.config import EvalConfig
+from geomas.stack import TRACKER_NAME
+from geomas.tracking import log_stage_metrics
+from geomas.train import SFTResult
+from geomas.train.flow import AdapterEval, evaluate_adapter
+
+
+@step(experiment_tracker=TRACKER_NAME, enable_cache=False)
+def evaluate_model(
+    sft_result: SFTResult, val_file: str, config: EvalConfig
+) -> Annotated[AdapterEval, "evaluation"]:
+    """Score base and tuned model on the same examples; perplexity on general text.
+
+    Args:
+        sft_result: The training result (adapter folder).
+        val_file: Validation examples with reference answers.
+        config: Generation and forgetting-probe settings.
+
+    Returns:
+        The evaluation.
+    """
+    evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config)
+    log_stage_metrics("eval", evaluation.metrics())
+    metadata: dict[str, Any] = dict(evaluation.metrics())
+    log_metadata(metadata=metadata)
+    return evaluation

@@ -1,0 +1,154 @@
+"""geomas.train.classify: imbalance losses, sampler, and a real 4-bit QLoRA run on CPU."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from geomas.config import TrainClassifierConfig
+from geomas.errors import InputError
+from geomas.train.classify import (
+    CLASS_WEIGHTS_NAME,
+    CONFUSION_PNG_NAME,
+    EVALUATION_NAME,
+    LABEL_MAP_NAME,
+    balanced_class_weights,
+    build_classifier_model,
+    classification_loss,
+    focal_loss,
+    make_weighted_sampler,
+    read_classification,
+    train_classifier,
+)
+
+KEYWORDS = {"руда": "золото кварц жила", "нефть": "скважина пласт коллектор", "вода": "родник"}
+
+
+def rows(counts: dict[str, int]) -> list[dict[str, str]]:
+    out = []
+    for label, n in counts.items():
+        for i in range(n):
+            out.append({"text": f"{KEYWORDS[label]} образец номер {i}", "label": label})
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return path
+
+
+def test_focal_equals_ce_with_gamma_zero_and_unit_weights() -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.manual_seed(0)
+    logits, targets = torch.randn(16, 3), torch.randint(0, 3, (16,))
+    ce = F.cross_entropy(logits, targets)
+    assert torch.allclose(focal_loss(logits, targets, gamma=0.0), ce, atol=1e-6)
+    ones = torch.ones(3)
+    assert torch.allclose(focal_loss(logits, targets, gamma=0.0, weight=ones), ce, atol=1e-6)
+    # gamma > 0 down-weights easy examples: never above CE.
+    assert focal_loss(logits, targets, gamma=2.0) < ce
+    w = torch.tensor([0.5, 2.0, 7.0])
+    assert torch.allclose(
+        focal_loss(logits, targets, gamma=0.0, weight=w), F.cross_entropy(logits, targets, weight=w)
+    )
+
+
+def test_weighted_ce_matches_torch() -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.manual_seed(1)
+    logits, targets = torch.randn(12, 3), torch.tensor([0] * 9 + [1, 1, 2])
+    weights = balanced_class_weights(["a"] * 9 + ["b"] * 2 + ["c"])
+    assert weights == pytest.approx({"a": 12 / 27, "b": 2.0, "c": 4.0})
+    w = torch.tensor(list(weights.values()))
+    config = TrainClassifierConfig(method="full", loss="weighted_ce")
+    got = classification_loss(logits, targets, config, w)
+    assert torch.allclose(got, F.cross_entropy(logits, targets, weight=w))
+    plain = classification_loss(logits, targets, config.model_copy(update={"loss": "ce"}), w)
+    assert torch.allclose(plain, F.cross_entropy(logits, targets))
+
+
+def test_sampler_draws_minority_more_often() -> None:
+    label_ids = [0] * 90 + [1] * 8 + [2] * 2
+    sampler = make_weighted_sampler(label_ids, seed=0)
+    drawn = Counter(label_ids[i] for _ in range(20) for i in sampler)
+    total = sum(drawn.values())
+    assert total == 2000
+    # Data shares are 0.90 / 0.08 / 0.02; the sampler draws each class about 1/3 of the time.
+    for cls in (0, 1, 2):
+        assert drawn[cls] / total == pytest.approx(1 / 3, abs=0.06)
+
+
+def test_read_classification_rejects_bad_records(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('[{"text": "x", "label": 3}]')
+    assert read_classification(tmp_path / "a.json") == [("x", "3")]
+    (tmp_path / "b.jsonl").write_text('{"text": "x"}\n')
+    with pytest.raises(InputError, match="classification format"):
+        read_classification(tmp_path / "b.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from geomas.models import make_tiny
+
+    return make_tiny("lm", tmp_path_factory.mktemp("cls") / "tiny")
+
+
+def test_qlora_model_is_4bit(tiny: Path) -> None:
+    import bitsandbytes as bnb
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny), local_files_only=True)
+    model = build_classifier_model(tiny, TrainClassifierConfig(), "cpu", ["a", "b", "c"], tok)
+    four = [n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert any(n.endswith("q_proj.base_layer") for n in four)
+    assert any(n.endswith("mlp.down_proj") for n in four)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trainable)
+    assert any("score" in n for n in trainable)  # the new head is trained in full
+
+
+@pytest.mark.parametrize("loss", ["focal"])
+def test_short_qlora_run_writes_outputs(tiny: Path, tmp_path: Path, loss: str) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", rows({"руда": 12, "нефть": 3, "вода": 1}))
+    val = write_jsonl(tmp_path / "val.jsonl", rows({"руда": 3, "нефть": 2, "вода": 1}))
+    config = TrainClassifierConfig(
+        loss=loss,  # type: ignore[arg-type]
+        focal_weighted=True,
+        weighted_sampler=True,
+        epochs=2,
+        batch_size=8,
+        max_length=32,
+        logging_steps=1,
+    )
+    out = tmp_path / "run"
+    result = train_classifier(tiny, train, val, config, out)
+    assert result.labels == ["вода", "нефть", "руда"]
+    assert result.global_step == 4 and len(result.eval_f1_macro) == 2
+    assert result.best_checkpoint is not None
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        LABEL_MAP_NAME,
+        CLASS_WEIGHTS_NAME,
+        EVALUATION_NAME,
+        CONFUSION_PNG_NAME,
+        "training_config.json",
+    ):
+        assert (out / name).is_file(), name
+    weights = json.loads((out / CLASS_WEIGHTS_NAME).read_text())
+    assert weights == pytest.approx({"вода": 16 / 3, "нефть": 16 / 9, "руда": 16 / 36})
+    evaluation = json.loads((out / EVALUATION_NAME).read_text())
+    assert set(evaluation["per_class"]) == {"вода", "нефть", "руда"}
+    assert sum(map(sum, evaluation["confusion"])) == 6
+    assert evaluation["macro_f1"] == pytest.approx(result.macro_f1)
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["task_type"] == "SEQ_CLS"
+    assert "score" in (adapter["modules_to_save"] or [])
