@@ -617,6 +617,9 @@ def make_tiny_cmd(
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    pretrain_steps: Annotated[
+        int, typer.Option("--pretrain-steps", help="lm only: next-token steps on the corpus.")
+    ] = 0,
 ) -> None:
     """Build a tiny offline model (BERT-like encoder or Llama-like LM) with its tokenizer."""
     from geomas.errors import InputError
@@ -625,7 +628,7 @@ def make_tiny_cmd(
     if kind not in ("ner", "lm"):
         raise InputError(f"kind must be ner or lm, got {kind!r}")
     path = make_tiny("ner" if kind == "ner" else "lm", out_dir, corpus_dir=corpus, seed=seed,
-                     overwrite=overwrite)
+                     overwrite=overwrite, pretrain_steps=pretrain_steps)
     out.print(f"tiny {kind} model -> {path}")
 
 

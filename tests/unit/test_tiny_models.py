@@ -286,3 +286,25 @@ def test_make_tiny_overwrite_replaces_a_previous_tiny_model(
 def test_make_tiny_rejects_an_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="'gpt'"):
         make_tiny("gpt", tmp_path / "x")  # type: ignore[arg-type]
+
+
+def test_pretrain_gives_the_tiny_lm_some_language(tmp_path: Path) -> None:
+    from geomas.models.tiny import corpus_texts, pretrain_lm
+
+    texts = corpus_texts(None, docs=4)
+    out = make_tiny("lm", tmp_path / "lm", seed=0)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    sample = tok(texts[0][:400], return_tensors="pt")
+
+    def loss() -> float:
+        model = AutoModelForCausalLM.from_pretrained(out)
+        with torch.no_grad():
+            return float(model(**sample, labels=sample["input_ids"]).loss)
+
+    before = loss()
+    last = pretrain_lm(out, texts, steps=30, seq_len=64, batch_size=8, seed=0)
+    after = loss()
+    assert after < before - 1.0, (before, after)
+    assert last < before
