@@ -24,6 +24,9 @@ demo: install
 	$(BIN)/geomas train-bert-ner demo_out/bert_training_data --model-name demo_out/models/tiny-ner \
 		--output-dir demo_out/ner_model --epochs 40 --batch-size 16 --learning-rate 1e-3
 	$(BIN)/geomas run data --config configs/local.yaml
+	$(BIN)/geomas models make-tiny lm demo_out/models/tiny-lm --corpus demo_out/corpus \
+		--pretrain-steps 300 --overwrite
+	$(BIN)/geomas run training --config configs/local.yaml
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
