@@ -676,9 +676,10 @@ class PromotionConfig(_Model):
     )
     higher_is_better: bool = True
     margin: float = Field(
-        default=0.0,
+        default=0.01,
         ge=0.0,
-        description="Least improvement on `metric` over the champion that promotes.",
+        description="Least improvement on `metric` over the champion (and over the version's "
+        "own base model) that promotes; smaller gains are noise.",
     )
     forgetting_metric: str | None = Field(
         default="perplexity_ratio",

@@ -148,11 +148,12 @@ def gate(
     tuned = metrics.get(config.metric)
     base = evaluation.base.get(config.metric)
     if tuned is not None and base is not None:
-        better = tuned > base if config.higher_is_better else tuned < base
-        if not better:
+        gain = tuned - base if config.higher_is_better else base - tuned
+        if gain < config.margin or gain <= 0:
             client = mlflow.MlflowClient()
             record_metrics(name, version, metrics, client)
-            reason = f"{config.metric} {tuned:.4g} does not beat the base model's {base:.4g}"
+            reason = (f"{config.metric} {tuned:.4g} does not beat the base model's {base:.4g} "
+                      f"by >= {config.margin:.4g}")
             client.set_model_version_tag(name, version, "promotion_decision", "rejected")
             client.set_model_version_tag(name, version, "promotion_reason", reason)
             return GateResult(name=name, version=version, promoted=False, decision="rejected",

@@ -50,11 +50,11 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     from geomas.ner.train import train_ner
     from geomas.sample import generate_sample_corpus
 
-    generate_sample_corpus(tmp_path / "corpus", docs=12, seed=0)
+    generate_sample_corpus(tmp_path / "corpus", docs=24, seed=0)
     convert_annotations(tmp_path / "corpus/annotations", tmp_path / "bio", progress=False)
     base = make_tiny("ner", tmp_path / "tiny-ner", corpus_dir=tmp_path / "corpus")
     train_ner(tmp_path / "bio", NerTrainConfig(model_name=str(base), output_dir=tmp_path / "ner",
-                                               epochs=20, learning_rate=2e-3,
+                                               epochs=40, learning_rate=1e-3,
                                                register_model=False), progress=False)
     make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=tmp_path / "corpus", pretrain_steps=300)
     good = _config(tmp_path, "good", epochs=8, lr=5e-3)
@@ -67,10 +67,10 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     champion = client.get_model_version_by_alias("geomas-sft", "champion")
-    assert champion.version == "1"
+    assert str(champion.version) == "1"
     assert float(champion.tags["metric.token_f1"]) > float(champion.tags["metric.base_token_f1"])
     second = client.get_model_version("geomas-sft", "2")
-    assert second.tags["promotion_decision"] == "rejected"
+    assert second.tags["promotion_decision"] == "rejected", second.tags
     for key in ("dataset_sha256", "train_size", "zenml_run_id", "base_model"):
         assert second.tags[key]
     # the registered champion loads back through the registry and answers
