@@ -186,12 +186,8 @@ def _validated(model: Any, data: dict[str, Any], what: str) -> Any:
         raise ConfigError(f"invalid {what}:\n{exc}") from exc
 
 
-@run_app.command("data")
-def run_data(
-    config: Annotated[Path, typer.Option("--config", help="Run config YAML (configs/local.yaml).")],
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Run the data pipeline (ingest -> validate) on the embedded stack."""
+def _run_config(config: Path, data_dir: Path | None) -> Any:
+    """Load a run config, apply --data-dir, and activate the project before ZenML loads."""
     from geomas.config import RunConfig, load_config
 
     run_config = load_config(config, RunConfig)
@@ -200,6 +196,16 @@ def run_data(
             update={"project": run_config.project.model_copy(update={"data_dir": data_dir})}
         )
     _project(run_config.project.data_dir)
+    return run_config
+
+
+@run_app.command("data")
+def run_data(
+    config: Annotated[Path, typer.Option("--config", help="Run config YAML (configs/local.yaml).")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the data pipeline (ingest -> validate) on the embedded stack."""
+    run_config = _run_config(config, data_dir)
     from geomas.runner import run_data_pipeline
 
     info = run_data_pipeline(run_config)
@@ -237,14 +243,7 @@ def run_training(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the training pipeline: train -> evaluate -> register -> promote."""
-    from geomas.config import RunConfig, load_config
-
-    run_config = load_config(config, RunConfig)
-    if data_dir is not None:
-        run_config = run_config.model_copy(
-            update={"project": run_config.project.model_copy(update={"data_dir": data_dir})}
-        )
-    _project(run_config.project.data_dir)
+    run_config = _run_config(config, data_dir)
     from geomas.runner import run_training_pipeline
 
     info = run_training_pipeline(run_config)
