@@ -848,6 +848,25 @@ class MemoryProfile(_Model):
         return self
 
 
+def _check_method_quantization(method: str, q: QuantSettings) -> None:
+    """Reject training-method / quantization pairs that cannot work (SFT and classifier)."""
+    if method == "full" and (q.load_in_4bit or q.load_in_8bit):
+        raise ValueError(
+            "method 'full' cannot train a quantized base (quantization.load_in_4bit / "
+            "load_in_8bit); use method 'qlora' (4-bit) or 'lora' (8-bit), or turn "
+            "quantization off"
+        )
+    if method == "lora" and q.load_in_4bit:
+        raise ValueError(
+            "quantization.load_in_4bit with method 'lora': a 4-bit base is method 'qlora'"
+        )
+    if method == "qlora" and (q.load_in_4bit is False or q.load_in_8bit):
+        raise ValueError(
+            "method 'qlora' trains on a 4-bit base; drop quantization.load_in_4bit: false "
+            "/ load_in_8bit: true, or use method 'lora' for an 8-bit or unquantized base"
+        )
+
+
 class TrainSFTConfig(_Model):
     """`geomas train-sft`: supervised fine-tuning of a causal LM (full, LoRA or QLoRA)."""
 
@@ -925,22 +944,7 @@ class TrainSFTConfig(_Model):
 
     @model_validator(mode="after")
     def _combinations(self) -> TrainSFTConfig:
-        q = self.quantization
-        if self.method == "full" and (q.load_in_4bit or q.load_in_8bit):
-            raise ValueError(
-                "method 'full' cannot train a quantized base (quantization.load_in_4bit / "
-                "load_in_8bit); use method 'qlora' (4-bit) or 'lora' (8-bit), or turn "
-                "quantization off"
-            )
-        if self.method == "lora" and q.load_in_4bit:
-            raise ValueError(
-                "quantization.load_in_4bit with method 'lora': a 4-bit base is method 'qlora'"
-            )
-        if self.method == "qlora" and (q.load_in_4bit is False or q.load_in_8bit):
-            raise ValueError(
-                "method 'qlora' trains on a 4-bit base; drop quantization.load_in_4bit: false "
-                "/ load_in_8bit: true, or use method 'lora' for an 8-bit or unquantized base"
-            )
+        _check_method_quantization(self.method, self.quantization)
         if self.save_strategy == "steps" and self.save_steps is None:
             raise ValueError("save_strategy 'steps' needs save_steps")
         if self.batch_size == "auto" and self.gradient_accumulation_steps is not None:
@@ -1044,21 +1048,7 @@ class TrainClassifierConfig(_Model):
 
     @model_validator(mode="after")
     def _combinations(self) -> TrainClassifierConfig:
-        q = self.quantization
-        if self.method == "full" and (q.load_in_4bit or q.load_in_8bit):
-            raise ValueError(
-                "method 'full' cannot train a quantized base; use method 'qlora' (4-bit) or "
-                "'lora' (8-bit), or turn quantization off"
-            )
-        if self.method == "lora" and q.load_in_4bit:
-            raise ValueError(
-                "quantization.load_in_4bit with method 'lora': a 4-bit base is method 'qlora'"
-            )
-        if self.method == "qlora" and (q.load_in_4bit is False or q.load_in_8bit):
-            raise ValueError(
-                "method 'qlora' trains on a 4-bit base; use method 'lora' for an 8-bit or "
-                "unquantized base"
-            )
+        _check_method_quantization(self.method, self.quantization)
         return self
 
 
