@@ -9,9 +9,9 @@ from zenml import log_metadata, step
 
 from geomas.config import EvalConfig
 from geomas.stack import TRACKER_NAME
-from geomas.tracking import log_stage_metrics
+from geomas.evaluate.plots import log_eval_to_mlflow
 from geomas.train import SFTResult
-from geomas.train.flow import AdapterEval, evaluate_adapter
+from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
@@ -29,7 +29,8 @@ def evaluate_model(
         The evaluation.
     """
     evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config)
-    log_stage_metrics("eval", evaluation.metrics())
+    plots = evaluation_plots(evaluation, Path(sft_result.output_dir) / "plots")
+    log_eval_to_mlflow(evaluation, plots, stage="eval")
     metadata: dict[str, Any] = dict(evaluation.metrics())
     log_metadata(metadata=metadata)
     return evaluation

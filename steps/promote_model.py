@@ -7,6 +7,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from geomas.config import PromotionConfig
+from geomas.registry.promotion import sync_zenml_stages
 from geomas.stack import TRACKER_NAME
 from geomas.tracking import log_stage_metrics
 from geomas.train.flow import AdapterEval, GateResult, gate
@@ -18,6 +19,9 @@ def promote_model(
 ) -> Annotated[GateResult, "promotion"]:
     """Promote the version to champion when it beats its base and the champion safely.
 
+    The ZenML Model Control Plane stages then follow the registry aliases (champion ->
+    production, challenger -> staging, the rest archived).
+
     Args:
         version: The registered version.
         evaluation: Its evaluation.
@@ -28,6 +32,7 @@ def promote_model(
         The decision.
     """
     result = gate(registered_model_name, version, evaluation, config)
+    sync_zenml_stages(registered_model_name)
     log_stage_metrics("promote", {"promoted": result.promoted})
     log_metadata(metadata=result.model_dump())
     return result

@@ -29,7 +29,11 @@ def register_model(
     Returns:
         The registered version number.
     """
-    run_id = str(get_step_context().pipeline_run.id)
+    context = get_step_context()
+    zenml_model = context.model_version if context.model is not None else None
     return register_adapter(Path(sft_result.output_dir), evaluation, train_file=Path(train_file),
                             val_file=Path(val_file),
-                            registered_model_name=registered_model_name, zenml_run_id=run_id)
+                            registered_model_name=registered_model_name,
+                            zenml_run_id=str(context.pipeline_run.id),
+                            zenml_model=(zenml_model.model.name, str(zenml_model.id))
+                            if zenml_model is not None else None)

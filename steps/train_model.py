@@ -9,8 +9,9 @@ from zenml import log_metadata, step
 
 from geomas.config import TrainSFTConfig
 from geomas.stack import TRACKER_NAME
-from geomas.tracking import log_stage_metrics, log_stage_params
+from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
 from geomas.train import SFTResult, train_sft
+from geomas.train.flow import training_plots
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
@@ -40,6 +41,7 @@ def train_model(
 
         if mlflow.active_run() is not None:
             mlflow.log_metric("train.loss", loss, step=step_no)
+    log_artifacts("train", *training_plots(result, Path(output_dir) / "plots"))
     log_metadata(metadata={"global_step": result.global_step,
                            "tokens_per_second": result.tokens_per_second})
     return result

@@ -42,6 +42,10 @@ COMPARED_TO_TAG = "promotion_compared_to"
 DECIDED_AT_TAG = "promotion_decided_at"
 ROLLED_BACK_TAG = "rolled_back"
 ROLLED_BACK_TO_TAG = "rolled_back_to"
+#: Version tags that link an MLflow version to the ZenML Model Control Plane version of the
+#: pipeline run that registered it (set by the training pipeline's register step).
+ZENML_MODEL_TAG = "zenml_model"
+ZENML_MODEL_VERSION_TAG = "zenml_model_version"
 
 Decision = Literal["promoted", "rejected", "forced", "rolled_back"]
 ZenmlStage = Literal["production", "staging", "archived"]
@@ -380,35 +384,49 @@ def zenml_stage_for_alias(alias: str) -> ZenmlStage:
     return {CHAMPION: "production", CHALLENGER: "staging"}.get(alias, "archived")  # type: ignore[return-value]
 
 
-def sync_zenml_stage(model_name: str, version: str | int, stage: ZenmlStage) -> None:
-    """Mirror a registry decision as the stage of a ZenML Model Control Plane version.
+def zenml_stage_of(name: str, version: str, client: MlflowClient | None = None) -> ZenmlStage:
+    """The ZenML stage an MLflow version should have, from the aliases that point to it."""
+    client = client or _client()
+    aliases = set(client.get_model_version(name, str(version)).aliases)
+    for alias in (CHAMPION, CHALLENGER):
+        if alias in aliases:
+            return zenml_stage_for_alias(alias)
+    return "archived"
 
-    Call only inside an active ZenML project (zenml is imported here, not at module import).
-    Setting `production` or `staging` archives the version that held that stage before.
 
-    Args:
-        model_name: ZenML model name.
-        version: ZenML model version name, or its number as an int.
-        stage: `production`, `staging` or `archived`.
+def sync_zenml_stages(name: str, client: MlflowClient | None = None) -> dict[str, ZenmlStage]:
+    """Make the ZenML Model Control Plane stages follow the MLflow aliases of `name`.
 
-    Raises:
-        GeomasError: The ZenML model or version does not exist.
+    Every version tagged with `zenml_model_version` gets `production` (champion), `staging`
+    (challenger) or `archived` (anything else) on its ZenML model version. Versions registered
+    outside a pipeline (no tag) are left alone. Archived stages are set first so that moving
+    `production` never archives the version that should keep it.
+
+    Returns:
+        ZenML model version id -> the stage it now has.
     """
     from zenml.client import Client
     from zenml.enums import ModelStages
 
-    client = Client()
-    try:
-        mv = client.get_model_version(model_name, version)
-    except KeyError as exc:
-        raise GeomasError(
-            f"ZenML model {model_name!r} has no version {version!r}; run the pipeline that "
-            "creates it first"
-        ) from exc
-    client.update_model_version(
-        model_name_or_id=mv.model.id,
-        version_name_or_id=mv.id,
-        stage=ModelStages(stage),
-        force=True,
-    )
-    log.info("ZenML model %s version %s -> %s", model_name, mv.name, stage)
+    client = client or _client()
+    wanted: dict[str, ZenmlStage] = {}
+    for mv in client.search_model_versions(f"name='{name}'"):
+        zenml_version = mv.tags.get(ZENML_MODEL_VERSION_TAG)
+        if zenml_version:
+            wanted[zenml_version] = zenml_stage_of(name, str(mv.version), client)
+    if not wanted:
+        return wanted
+    zenml = Client()
+    order = {"archived": 0, "staging": 1, "production": 2}
+    for zenml_version, stage in sorted(wanted.items(), key=lambda kv: order[kv[1]]):
+        try:
+            current = zenml.get_model_version(model_version_name_or_number_or_id=zenml_version)
+        except KeyError:
+            log.warning("ZenML model version %s (of %s) no longer exists", zenml_version, name)
+            continue
+        if current.stage != stage:
+            zenml.update_model_version(model_name_or_id=current.model.id,
+                                       version_name_or_id=current.id, stage=ModelStages(stage),
+                                       force=True)
+            log.info("ZenML model %s version %s -> %s", current.model.name, current.name, stage)
+    return wanted

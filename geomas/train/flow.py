@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from geomas.config import EvalConfig, PromotionConfig
+from geomas.train.sft import SFTResult
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,21 @@ def register_adapter(
     val_file: Path,
     registered_model_name: str,
     zenml_run_id: str | None = None,
+    zenml_model: tuple[str, str] | None = None,
 ) -> str:
-    """Log the adapter to the active MLflow run and register a version (alias challenger)."""
+    """Log the adapter to the active MLflow run and register a version (alias challenger).
+
+    Args:
+        adapter_dir: The trained adapter (with training_config.json).
+        evaluation: Its evaluation (base model path, val size).
+        train_file: Train split, hashed into the `dataset_sha256` tag.
+        val_file: Val split.
+        registered_model_name: e.g. geomas-sft.
+        zenml_run_id: The pipeline run, as a tag.
+        zenml_model: (ZenML model name, model version id) of the run, so that the Model
+            Control Plane stage can follow the registry aliases.
+    """
+    from geomas.registry.promotion import ZENML_MODEL_TAG, ZENML_MODEL_VERSION_TAG
     from geomas.formats import read_examples
     from geomas.registry.adapters import git_sha, log_adapter
 
@@ -108,10 +122,13 @@ def register_adapter(
         "train_size": str(len(read_examples(train_file))),
         "val_size": str(evaluation.n_examples),
         "zenml_run_id": zenml_run_id,
-        "git_sha": git_sha(),
+        # the code that trained: the geomas checkout (None when installed from a wheel)
+        "git_sha": git_sha(Path(__file__).resolve().parent),
         "base_model": evaluation.base_model_path,
         "method": record.get("method"),
     }
+    if zenml_model is not None:
+        tags[ZENML_MODEL_TAG], tags[ZENML_MODEL_VERSION_TAG] = zenml_model
     version = log_adapter(
         Path(adapter_dir), base_model_path=Path(evaluation.base_model_path),
         load_in_4bit=bool(quant.get("load_in_4bit")),
@@ -119,6 +136,26 @@ def register_adapter(
         registered_model_name=registered_model_name, tags=tags,
     )
     return str(version.version)
+
+
+def training_plots(result: SFTResult, out_dir: Path) -> list[Path]:
+    """Loss curve (train and eval loss against the step) of a finished run, as PNG."""
+    from geomas.evaluate.plots import loss_curve
+
+    history = [{"step": s, "loss": v} for s, v in result.train_loss]
+    history += [{"step": s, "eval_loss": v} for s, v in result.eval_loss]
+    if not history:
+        log.warning("run in %s logged no loss; no loss curve", result.output_dir)
+        return []
+    return [loss_curve(history, Path(out_dir) / "loss_curve.png")]
+
+
+def evaluation_plots(evaluation: AdapterEval, out_dir: Path) -> list[Path]:
+    """Base vs tuned answer scores as a bar chart (PNG)."""
+    from geomas.evaluate.plots import metric_bars
+
+    return [metric_bars(evaluation.base, evaluation.tuned, Path(out_dir) / "base_vs_tuned.png",
+                        title=f"Base vs fine-tuned ({evaluation.n_examples} val examples)")]
 
 
 class GateResult(BaseModel):

@@ -1,6 +1,9 @@
-"""The training pipeline on the embedded stack: a better model is promoted, a worse one is not.
+"""The training pipeline on the embedded stack, driven through the CLI as a user runs it.
 
-Slow (a pre-trained tiny LM, two QLoRA runs, ~5 min on 2 cores): `pytest -m slow`.
+Fast: the pipeline's mechanics on a random-init tiny LM (registration tags, plots in MLflow,
+ZenML Model Control Plane stages following promote/rollback). Slow (a pre-trained tiny LM,
+two QLoRA runs, ~5 min on 2 cores, `pytest -m slow`): a better model is promoted, a worse one
+is not.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 GEOMAS = [sys.executable, "-m", "geomas.cli"]
 
@@ -41,6 +44,7 @@ def _config(root: Path, name: str, epochs: int, lr: float) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     import mlflow
 
@@ -78,5 +82,78 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
         ["Какие содержания золота установлены на месторождении?"]
     )
     assert isinstance(answers[0], str)
-    training_config = json.loads((tmp_path / "sft-good/training_config.json").read_text())
+    (run_dir,) = (tmp_path / "sft-good").glob("run-*")
+    training_config = json.loads((run_dir / "training_config.json").read_text())
     assert training_config["method"] == "qlora"
+
+
+def _zenml_stages(root: Path, model: str) -> dict[str, str]:
+    """ZenML model version number -> stage, read in a subprocess bound to the project."""
+    code = (
+        "import json; from zenml.client import Client; "
+        f"vs = Client().list_model_versions(model_name_or_id={model!r}, size=100); "
+        "print(json.dumps({v.name: (v.stage or 'none') for v in vs.items}))"
+    )
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(root / ".geomas/zenml")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_pipeline_registers_logs_plots_and_mirrors_stages(
+    tmp_path: Path, sample_corpus: Path
+) -> None:
+    import mlflow
+
+    from geomas.formats import write_examples
+    from geomas.models import make_tiny
+    from geomas.sample.synthetic_records import synthetic_geology_qa
+
+    examples = synthetic_geology_qa(48, near_dup_share=0.0, seed=3).examples
+    (tmp_path / "data").mkdir()
+    write_examples(examples[:40], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
+    write_examples(examples[40:], tmp_path / "data/instruct_dataset_val.json", "alpaca", False)
+    make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=sample_corpus)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "project:\n  data_dir: .geomas\n  experiment_name: geomas-fast\n"
+        "data:\n  source_dir: corpus\n  output_dir: data\n"
+        "training:\n  model: tiny-lm\n  train_file: data/instruct_dataset_train.json\n"
+        "  val_file: data/instruct_dataset_val.json\n  output_dir: sft\n"
+        "  sft:\n    method: qlora\n    tag: fast\n    max_length: 256\n    epochs: 1\n"
+        "  evaluation:\n    max_new_tokens: 4\n",
+        encoding="utf-8",
+    )
+    first = _run([*GEOMAS, "run", "training", "--config", str(cfg)], tmp_path)
+    assert "registered   : geomas-sft v1" in first.stdout, first.stdout
+
+    uri = f"sqlite:///{tmp_path / '.geomas/mlflow/mlflow.db'}"
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    v1 = client.get_model_version("geomas-sft", "1")
+    # a random-init model cannot beat its base by the margin: registered, not promoted
+    assert v1.tags["promotion_decision"] == "rejected", v1.tags
+    assert "does not beat the base" in v1.tags["promotion_reason"]
+    assert v1.aliases == ["challenger"]
+    for key in ("dataset_sha256", "val_sha256", "train_size", "val_size", "zenml_run_id",
+                "git_sha", "base_model", "zenml_model", "zenml_model_version"):
+        assert v1.tags.get(key), key
+    assert v1.tags["train_size"] == "40" and v1.tags["val_size"] == "8"
+    artifacts = {a.path for stage in ("train", "eval")
+                 for a in client.list_artifacts(v1.run_id, stage)}
+    assert {"train/loss_curve.png", "eval/base_vs_tuned.png", "eval/report.json"} <= artifacts
+    assert "eval.token_f1" in client.get_run(v1.run_id).data.metrics
+    assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "staging"}
+
+    _run([*GEOMAS, "run", "training", "--config", str(cfg)], tmp_path)
+    # the new version took the challenger alias, so the old challenger is archived
+    assert client.get_model_version("geomas-sft", "1").aliases == []
+    assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "archived", "2": "staging"}
+    _run([*GEOMAS, "promote", "geomas-sft", "1", "--force", "--data-dir", ".geomas"], tmp_path)
+    assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "production", "2": "staging"}
+    _run([*GEOMAS, "promote", "geomas-sft", "2", "--force", "--data-dir", ".geomas"], tmp_path)
+    assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "archived", "2": "production"}
+    assert str(client.get_model_version_by_alias("geomas-sft", "previous-champion").version) == "1"
+    _run([*GEOMAS, "rollback", "geomas-sft", "--data-dir", ".geomas"], tmp_path)
+    assert str(client.get_model_version_by_alias("geomas-sft", "champion").version) == "1"
+    assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "production", "2": "archived"}
