@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from zenml import log_metadata, step
 
 from geomas.config import EvalConfig
-from geomas.stack import TRACKER_NAME
 from geomas.evaluate.plots import log_eval_to_mlflow
+from geomas.stack import TRACKER_NAME
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 

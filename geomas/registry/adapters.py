@@ -28,9 +28,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ComputeDtype = Literal["float32", "bfloat16", "float16"]
+#: What the adapted model does: answer (causal LM) or label texts (sequence classification,
+#: `geomas train-classifier`, whose folder holds label_map.json).
+Task = Literal["causal-lm", "sequence-classification"]
 
 #: Default registered model name of supervised fine-tuned adapters.
 SFT_MODEL_NAME = "geomas-sft"
+#: Default registered model name of sequence classifiers.
+CLS_MODEL_NAME = "geomas-cls"
 #: Alias a freshly registered version gets; promotion moves it on (see geomas.registry.promotion).
 CHALLENGER_ALIAS = "challenger"
 #: Version tag with the base fingerprint, to see in the UI which base an adapter needs.
@@ -138,6 +143,7 @@ def load_base_and_adapter(
     compute_dtype: str,
     expected_sha256: str | None = None,
     expected_files: Mapping[str, str] | None = None,
+    task: Task = "causal-lm",
 ) -> tuple[PeftModel, PreTrainedTokenizerBase]:
     """Load the base model as training did and apply the adapter; eval mode, on CPU for 4-bit.
 
@@ -150,13 +156,15 @@ def load_base_and_adapter(
         compute_dtype: Compute dtype of 4-bit layers, or the dtype of a full-precision base.
         expected_sha256: `base_fingerprint` recorded at logging; checked when given.
         expected_files: Per-file digests recorded at logging; name the changed files.
+        task: causal-lm, or sequence-classification (the head's labels come from the
+            adapter folder's label_map.json).
 
     Raises:
         BaseModelMismatch: The base folder is missing or its fingerprint differs.
     """
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     base = Path(base_model_path)
     dtype = _check_dtype(compute_dtype)
@@ -187,19 +195,57 @@ def load_base_and_adapter(
             kwargs["device_map"] = {"": 0}
     else:
         kwargs = {"dtype": getattr(torch, dtype)}
-    model = AutoModelForCausalLM.from_pretrained(str(base), **kwargs)
-    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
-    peft_model.eval()
     tok_dir = adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    if task == "sequence-classification":
+        labels = _label_map(Path(adapter_dir))
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(base), num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+            pad_token_id=tokenizer.pad_token_id, **kwargs,
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(base), **kwargs)
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    peft_model.eval()
     return peft_model, tokenizer
 
 
-class PeftAdapterPyfunc(PythonModel):
-    """pyfunc wrapper of a PEFT adapter on a fingerprinted local base: questions -> answers.
+def _label_map(adapter_dir: Path) -> list[str]:
+    import json
 
-    `model_config` holds `base_model_path`, `base_sha256`, `base_files`, `load_in_4bit` and
-    `compute_dtype`; the artifact `adapter_dir` holds the adapter (and tokenizer) folder.
+    path = adapter_dir / "label_map.json"
+    if not path.is_file():
+        raise InputError(
+            f"{adapter_dir} has no label_map.json; a classifier folder is written by "
+            "`geomas train-classifier`"
+        )
+    return list(json.loads(path.read_text("utf-8"))["labels"])
+
+
+def classify_texts(model: Any, tokenizer: Any, texts: list[str]) -> list[str]:
+    """The label with the highest logit for each text (one text at a time, no padding)."""
+    import torch
+
+    device = next(model.parameters()).device
+    id2label = model.config.id2label
+    out = []
+    for text in texts:
+        enc = {k: v.to(device) for k, v in tokenizer(text, return_tensors="pt").items()}
+        with torch.no_grad():
+            logits = model(**enc).logits
+        out.append(str(id2label[int(logits[0].argmax())]))
+    return out
+
+
+class PeftAdapterPyfunc(PythonModel):
+    """pyfunc wrapper of a PEFT adapter on a fingerprinted local base.
+
+    Questions -> answers (task causal-lm), or texts -> labels (task sequence-classification).
+    `model_config` holds `base_model_path`, `base_sha256`, `base_files`, `load_in_4bit`,
+    `compute_dtype` and `task`; the artifact `adapter_dir` holds the adapter (and tokenizer).
     """
 
     def load_context(self, context: Any) -> None:
@@ -216,12 +262,16 @@ class PeftAdapterPyfunc(PythonModel):
             compute_dtype=str(cfg["compute_dtype"]),
             expected_sha256=cfg["base_sha256"],
             expected_files=cfg.get("base_files"),
+            task=cfg.get("task", "causal-lm"),
         )
+        self.task = cfg.get("task", "causal-lm")
 
     def predict(
         self, context: Any, model_input: list[str], params: dict[str, Any] | None = None
     ) -> list[str]:
-        """Answer each question greedily; `params["max_new_tokens"]` caps the answer length."""
+        """Answers (greedy; `params["max_new_tokens"]` caps them), or labels for a classifier."""
+        if self.task == "sequence-classification":
+            return classify_texts(self.model, self.tokenizer, list(model_input))
         return generate_answers(
             self.model,
             self.tokenizer,
@@ -280,6 +330,7 @@ def log_adapter(
     registered_model_name: str = SFT_MODEL_NAME,
     tags: Mapping[str, Any] | None = None,
     artifact_name: str = "model",
+    task: Task = "causal-lm",
 ) -> RegisteredVersion:
     """Log an adapter folder as a pyfunc model, register a version and alias it `challenger`.
 
@@ -295,6 +346,8 @@ def log_adapter(
         tags: Version tags (dataset hash and sizes, ZenML run id, git sha, base model...);
             values are stored as strings, None values are skipped.
         artifact_name: Name of the logged model in the run.
+        task: causal-lm (answers) or sequence-classification (labels; the folder holds
+            label_map.json).
 
     Returns:
         The registered version, with its tags and the `challenger` alias.
@@ -326,6 +379,7 @@ def log_adapter(
             "base_files": files,
             "load_in_4bit": bool(load_in_4bit),
             "compute_dtype": dtype,
+            "task": task,
         },
         pip_requirements=["geomas"],
     )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from geomas.config import TrainClassifierConfig, TrainSFTConfig
+from geomas.config import PromotionConfig, TrainClassifierConfig, TrainSFTConfig
 from geomas.errors import InputError
 from geomas.train.factories import (
     Device,
@@ -39,6 +39,8 @@ from geomas.train.factories import (
 if TYPE_CHECKING:
     import torch
     from torch.utils.data import WeightedRandomSampler
+
+    from geomas.registry.promotion import PromotionDecision
 logger = logging.getLogger(__name__)
 
 LABEL_MAP_NAME = "label_map.json"
@@ -494,3 +496,74 @@ def train_classifier(
         out,
     )
     return result
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+def register_classifier(
+    result: ClassifierResult,
+    *,
+    base_model_path: Path,
+    train_file: Path,
+    val_file: Path,
+    config: TrainClassifierConfig,
+    registered_model_name: str = "geomas-cls",
+    promotion: PromotionConfig | None = None,
+) -> PromotionDecision:
+    """Register a trained classifier (alias challenger) and run the champion gate on F1-macro.
+
+    Logs into the active MLflow run. The version carries the dataset hashes and sizes, the base
+    model and its fingerprint, the git sha and the loss as tags, and the validation scores as
+    `metric.<name>` tags; it becomes champion when its `macro_f1` beats the champion's by the
+    margin (there is no forgetting probe for classifiers).
+
+    Raises:
+        InputError: The run was a full fine-tune (no adapter folder to register).
+    """
+    from geomas.registry.adapters import CLS_MODEL_NAME, git_sha, log_adapter
+    from geomas.registry.promotion import promote_if_better
+    from geomas.train.flow import file_sha256
+
+    out = Path(result.output_dir)
+    if config.method == "full":
+        raise InputError(
+            f"{out} holds a full fine-tune; registration stores adapters on a referenced base "
+            "(method lora or qlora)"
+        )
+    record = json.loads((out / TRAINING_CONFIG_NAME).read_text("utf-8"))
+    dtype = "float32" if record["device"] == "cpu" else str(
+        compute_dtype(_sft_view(config), record["device"])
+    ).removeprefix("torch.")
+    counts = record["train_class_counts"]
+    report = json.loads((out / EVALUATION_NAME).read_text("utf-8"))
+    tags = {
+        "dataset_sha256": file_sha256(Path(train_file)),
+        "val_sha256": file_sha256(Path(val_file)),
+        "train_size": sum(counts.values()),
+        "val_size": report["support"],
+        "git_sha": git_sha(Path(__file__).resolve().parent),
+        "base_model": str(Path(base_model_path).resolve()),
+        "method": config.method,
+        "loss": config.loss,
+        "labels": ",".join(result.labels),
+    }
+    version = log_adapter(
+        out,
+        base_model_path=Path(base_model_path),
+        load_in_4bit=config.method == "qlora",
+        compute_dtype=dtype,
+        registered_model_name=registered_model_name or CLS_MODEL_NAME,
+        tags=tags,
+        task="sequence-classification",
+    )
+    from geomas.tracking import log_artifacts, log_stage_metrics
+
+    log_stage_metrics("eval", {"macro_f1": result.macro_f1, "weighted_f1": result.weighted_f1,
+                               "accuracy": result.accuracy})
+    log_artifacts("eval", out / EVALUATION_NAME, out / CONFUSION_PNG_NAME,
+                  out / CLASS_WEIGHTS_NAME)
+    gate = promotion or PromotionConfig(metric="macro_f1", forgetting_metric=None)
+    metrics = {"macro_f1": result.macro_f1, "weighted_f1": result.weighted_f1,
+               "accuracy": result.accuracy}
+    return promote_if_better(version.name, version.version, metrics, config=gate)

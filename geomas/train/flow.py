@@ -110,9 +110,9 @@ def register_adapter(
         zenml_model: (ZenML model name, model version id) of the run, so that the Model
             Control Plane stage can follow the registry aliases.
     """
-    from geomas.registry.promotion import ZENML_MODEL_TAG, ZENML_MODEL_VERSION_TAG
     from geomas.formats import read_examples
     from geomas.registry.adapters import git_sha, log_adapter
+    from geomas.registry.promotion import ZENML_MODEL_TAG, ZENML_MODEL_VERSION_TAG
 
     record = training_record(adapter_dir)
     quant = record.get("quantization") or {}

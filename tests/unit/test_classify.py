@@ -152,3 +152,47 @@ def test_short_qlora_run_writes_outputs(tiny: Path, tmp_path: Path, loss: str) -
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert adapter["task_type"] == "SEQ_CLS"
     assert "score" in (adapter["modules_to_save"] or [])
+
+
+def test_cli_trains_registers_and_the_champion_labels_like_the_run(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """`geomas train-classifier --register`: geomas-cls v1 is champion and predicts the labels
+    the trained run scored (its confusion matrix is rebuilt from the registry's answers)."""
+    import os
+    import subprocess
+    import sys
+
+    import mlflow
+
+    train = write_jsonl(tmp_path / "train.jsonl", rows({"руда": 12, "нефть": 6, "вода": 4}))
+    val_rows = rows({"руда": 3, "нефть": 2, "вода": 2})
+    val = write_jsonl(tmp_path / "val.jsonl", val_rows)
+    proc = subprocess.run(
+        [sys.executable, "-m", "geomas.cli", "train-classifier", str(tiny), str(train), str(val),
+         "--output-dir", str(tmp_path / "cls"), "--loss", "focal", "--epochs", "2",
+         "--register", "--data-dir", str(tmp_path / "project")],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ), cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "registered   : geomas-cls v1 -> promoted (no champion yet)" in proc.stdout
+
+    uri = f"sqlite:///{tmp_path / 'project/mlflow/mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    mv = client.get_model_version_by_alias("geomas-cls", "champion")
+    assert mv.tags["loss"] == "focal" and mv.tags["train_size"] == "22"
+    assert float(mv.tags["metric.macro_f1"]) >= 0.0
+    artifacts = {a.path for a in client.list_artifacts(mv.run_id, "eval")}
+    assert {"eval/confusion_matrix.png", "eval/evaluation_results.json"} <= artifacts
+
+    predicted = mlflow.pyfunc.load_model("models:/geomas-cls@champion").predict(
+        [r["text"] for r in val_rows]
+    )
+    report = json.loads((tmp_path / "cls" / EVALUATION_NAME).read_text())
+    labels = report["labels"]
+    confusion = [[0] * len(labels) for _ in labels]
+    for row, pred in zip(val_rows, predicted, strict=True):
+        confusion[labels.index(row["label"])][labels.index(pred)] += 1
+    assert confusion == report["confusion"]
