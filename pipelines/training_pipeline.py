@@ -21,6 +21,7 @@ def training_pipeline(
     evaluation: EvalConfig,
     promotion: PromotionConfig,
     registered_model_name: str = "geomas-sft",
+    dataset_dir: str | None = None,
 ) -> None:
     """Fine-tune, evaluate against the base, register @challenger, promote through the gate.
 
@@ -33,11 +34,14 @@ def training_pipeline(
         evaluation: Evaluation settings.
         promotion: Gate settings.
         registered_model_name: MLflow registered model.
+        dataset_dir: The data pipeline's output folder; its documents and QA pairs become the
+            version's data watermark (what `geomas retrain check` compares against).
     """
     result = train_model(model=model, train_file=train_file, val_file=val_file, config=sft,
                          output_dir=output_dir)
     scores = evaluate_model(sft_result=result, val_file=val_file, config=evaluation)
     version = register_model(sft_result=result, evaluation=scores, train_file=train_file,
-                             val_file=val_file, registered_model_name=registered_model_name)
+                             val_file=val_file, registered_model_name=registered_model_name,
+                             dataset_dir=dataset_dir)
     promote_model(version=version, evaluation=scores,
                   registered_model_name=registered_model_name, config=promotion)

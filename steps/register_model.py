@@ -10,12 +10,13 @@ from zenml import get_step_context, step
 from geomas.stack import TRACKER_NAME
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, register_adapter
+from geomas.trigger.watermark import dataset_watermark, record_watermark
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
 def register_model(
     sft_result: SFTResult, evaluation: AdapterEval, train_file: str, val_file: str,
-    registered_model_name: str,
+    registered_model_name: str, dataset_dir: str | None = None,
 ) -> Annotated[str, "model_version"]:
     """Register the adapter (PEFT-aware pyfunc, base fingerprint) with dataset tags.
 
@@ -25,15 +26,20 @@ def register_model(
         train_file: Train split (hashed into the version tags).
         val_file: Val split.
         registered_model_name: e.g. geomas-sft.
+        dataset_dir: Data pipeline output whose documents/QA pairs are the data watermark.
 
     Returns:
         The registered version number.
     """
     context = get_step_context()
     zenml_model = context.model_version if context.model is not None else None
-    return register_adapter(Path(sft_result.output_dir), evaluation, train_file=Path(train_file),
-                            val_file=Path(val_file),
-                            registered_model_name=registered_model_name,
-                            zenml_run_id=str(context.pipeline_run.id),
-                            zenml_model=(zenml_model.model.name, str(zenml_model.id))
-                            if zenml_model is not None else None)
+    version = register_adapter(
+        Path(sft_result.output_dir), evaluation, train_file=Path(train_file),
+        val_file=Path(val_file), registered_model_name=registered_model_name,
+        zenml_run_id=str(context.pipeline_run.id),
+        zenml_model=(zenml_model.model.name, str(zenml_model.id)) if zenml_model else None,
+    )
+    mark = dataset_watermark(Path(dataset_dir)) if dataset_dir else None
+    if mark is not None:
+        record_watermark(registered_model_name, version, mark)
+    return version

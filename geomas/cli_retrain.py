@@ -1,0 +1,104 @@
+"""`geomas retrain`: check for new data volume and retrain once per data hash; watch locally.
+
+Mounted on the `geomas` app in geomas/cli.py. On a cluster the same check runs from the
+`geomas-retrain` CronJob (k8s/, charts/geomas) or the scheduled `retrain_check` pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+retrain_app = typer.Typer(
+    help="Retraining when enough new documents have arrived (never twice for the same data).",
+    no_args_is_help=True,
+)
+out = Console(soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", help="Run config with data, training and retrain sections.")
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="GEOMAS_DATA_DIR",
+                 help="Project data dir (default: the config's project.data_dir)."),
+]
+
+
+def _print(decision: object, as_json: bool) -> None:
+    from geomas.trigger import RetrainDecision
+
+    assert isinstance(decision, RetrainDecision)
+    if as_json:
+        out.print_json(json.dumps(decision.model_dump(mode="json")))
+        return
+    d = decision
+    out.print(f"decision     : {d.outcome} ({d.reason})", markup=False, highlight=False)
+    if d.data_hash:
+        out.print(f"data hash    : {d.data_hash}", highlight=False)
+    champion = f"v{d.champion_version}" if d.champion_version else "none"
+    out.print(f"documents    : {d.corpus_docs} in the corpus, {d.new_docs} new vs champion "
+              f"{champion} ({d.champion_docs if d.champion_docs is not None else '-'})"
+              + (f", {d.new_docs_ratio:.1%}" if d.new_docs_ratio is not None else ""),
+              highlight=False)
+    out.print(f"QA pairs     : {d.qa_pairs if d.qa_pairs is not None else 'unknown'} now, "
+              f"champion {d.champion_qa_pairs if d.champion_qa_pairs is not None else '-'}",
+              highlight=False)
+    if d.training_run:
+        out.print(f"training run : {d.training_run}", highlight=False)
+    if d.ledger_run_id:
+        out.print(f"ledger run   : {d.ledger_run_id}", highlight=False)
+
+
+def _check(config: Path, data_dir: Path | None, dry_run: bool) -> object:
+    from geomas.cli import _run_config
+    from geomas.runner import prepare_stack
+    from geomas.trigger import check_retrain
+
+    run_config = _run_config(config, data_dir)
+    # ZenML and the pipelines print progress on stdout; keep stdout for the decision (--json)
+    with contextlib.redirect_stdout(sys.stderr):
+        prepare_stack(run_config)  # MLflow/ZenML point at the run config's stack
+        return check_retrain(run_config, dry_run=dry_run)
+
+
+@retrain_app.command("check")
+def check_cmd(
+    config: ConfigOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the decision only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Compare the corpus with the champion's data watermark; retrain when over threshold."""
+    decision = _check(config, data_dir, dry_run)
+    _print(decision, as_json)
+    if getattr(decision, "outcome", None) == "failed":
+        raise typer.Exit(1)
+
+
+@retrain_app.command("watch")
+def watch_cmd(
+    config: ConfigOpt,
+    interval: Annotated[float, typer.Option("--interval", min=1.0,
+                                            help="Seconds between checks.")] = 3600.0,
+    max_checks: Annotated[int | None, typer.Option("--max-checks", min=1,
+                                                   help="Stop after N checks.")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run `retrain check` every --interval seconds on this machine (Ctrl-C stops)."""
+    done = 0
+    try:
+        while max_checks is None or done < max_checks:
+            _print(_check(config, data_dir, dry_run=False), as_json=False)
+            done += 1
+            if max_checks is None or done < max_checks:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        out.print("stopped")

@@ -1,0 +1,128 @@
+"""Retraining on new data volume, on the embedded stack, through the CLI.
+
+Below threshold -> no run; above -> exactly one training run; two concurrent checks -> one
+run; the same data checked again -> no run. Training runs are real (a random-init tiny LM,
+one epoch); the champion is set by hand (`geomas promote --force`) because such a model never
+passes the gate, and the gate is not what is tested here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+GEOMAS = [sys.executable, "-m", "geomas.cli"]
+
+
+def _geomas(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*GEOMAS, *args], cwd=root, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{args}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _check(root: Path, *extra: str) -> dict[str, object]:
+    proc = _geomas(root, "retrain", "check", "--config", "run.yaml", "--json", *extra)
+    return dict(json.loads(proc.stdout))
+
+
+def _versions(root: Path) -> list[str]:
+    import mlflow
+
+    uri = f"sqlite:///{root / '.geomas/mlflow/mlflow.db'}"
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    try:
+        return sorted(str(v.version) for v in client.search_model_versions("name='geomas-sft'"))
+    except mlflow.exceptions.MlflowException:
+        return []
+
+
+@pytest.fixture()
+def project(tmp_path: Path, sample_corpus: Path) -> Path:
+    from geomas.formats import write_examples
+    from geomas.ingest.run import ingest_folder
+    from geomas.models import make_tiny
+    from geomas.sample.synthetic_records import synthetic_geology_qa
+
+    docs = tmp_path / "corpus"
+    docs.mkdir()
+    for path in sorted((sample_corpus / "docs").glob("report_*"))[:4]:
+        shutil.copy(path, docs / path.name)
+    ingest_folder(docs, tmp_path / "data", progress=False)  # documents.json: the trained docs
+    examples = synthetic_geology_qa(36, near_dup_share=0.0, seed=5).examples
+    write_examples(examples[:30], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
+    write_examples(examples[30:], tmp_path / "data/instruct_dataset_val.json", "alpaca", False)
+    make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=sample_corpus)
+    (tmp_path / "run.yaml").write_text(
+        "project:\n  data_dir: .geomas\n  experiment_name: geomas-retrain-test\n"
+        "data:\n  source_dir: corpus\n  output_dir: data\n"
+        "training:\n  model: tiny-lm\n  train_file: data/instruct_dataset_train.json\n"
+        "  val_file: data/instruct_dataset_val.json\n  output_dir: sft\n"
+        "  sft:\n    method: qlora\n    max_length: 256\n    epochs: 1\n"
+        "  evaluation:\n    max_new_tokens: 4\n"
+        "retrain:\n  min_new_docs: 3\n  run_data_pipeline: false\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def _add_docs(root: Path, n: int, seed: int) -> None:
+    from geomas.sample import generate_sample_corpus
+
+    extra = root / f"extra-{seed}"
+    generate_sample_corpus(extra, docs=n, seed=seed)
+    for path in sorted((extra / "docs").iterdir()):
+        shutil.copy(path, root / "corpus" / f"new-{seed}-{path.name}")
+
+
+def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
+    # no champion yet: the first check trains one (train_without_champion)
+    dry = _check(project, "--dry-run")
+    assert dry["outcome"] == "launch" and dry["corpus_docs"] == 4
+    assert _versions(project) == []  # a dry run starts nothing
+    first = _check(project)
+    assert first["outcome"] == "launched", first
+    assert _versions(project) == ["1"]
+    _geomas(project, "promote", "geomas-sft", "1", "--force", "--data-dir", ".geomas")
+
+    # the same data again: nothing new -> no run
+    same = _check(project)
+    assert same["outcome"] == "skip" and same["new_docs"] == 0, same
+    assert same["champion_docs"] == 4
+
+    # two new documents: below the threshold of three -> no run
+    _add_docs(project, 2, seed=101)
+    below = _check(project)
+    assert below["outcome"] == "skip" and below["new_docs"] == 2, below
+    assert "new documents 2 < 3" in str(below["reason"])
+    assert _versions(project) == ["1"]
+
+    # two more: above -> two concurrent checks start exactly one training run
+    _add_docs(project, 2, seed=202)
+    cmd = [*GEOMAS, "retrain", "check", "--config", "run.yaml", "--json"]
+    procs = [subprocess.Popen(cmd, cwd=project, env=dict(os.environ), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0, stderr
+        results.append(json.loads(stdout))
+    outcomes = sorted(str(r["outcome"]) for r in results)
+    assert outcomes in (["busy", "launched"], ["launched", "skip"]), results
+    assert _versions(project) == ["1", "2"]
+    launched = next(r for r in results if r["outcome"] == "launched")
+    assert launched["new_docs"] == 4
+
+    # checked again with the same data: the ledger has it -> no run (v1 is still champion)
+    again = _check(project)
+    assert again["outcome"] == "skip", again
+    assert "already completed" in str(again["reason"])
+    assert _versions(project) == ["1", "2"]
