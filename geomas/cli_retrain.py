@@ -102,3 +102,41 @@ def watch_cmd(
                 time.sleep(interval)
     except KeyboardInterrupt:
         out.print("stopped")
+
+
+@retrain_app.command("schedule")
+def schedule_cmd(
+    config: ConfigOpt,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Register the retrain_check pipeline on `retrain.cron` (a CronJob on Kubernetes)."""
+    from geomas.cli import _run_config
+    from geomas.runner import run_retrain_check_pipeline
+
+    run_config = _run_config(config, data_dir)
+    run_retrain_check_pipeline(run_config, config, schedule=True)
+    out.print(f"scheduled    : geomas_retrain_check at '{run_config.retrain.cron}' on stack "
+              f"{run_config.project.stack} (concurrency Forbid, starting deadline "
+              f"{run_config.retrain.starting_deadline_seconds} s)", highlight=False)
+
+
+@retrain_app.command("run-pipeline")
+def run_pipeline_cmd(
+    config: ConfigOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide only.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the retrain_check pipeline once now (what the schedule runs), and print its decision."""
+    from geomas.cli import _run_config
+    from geomas.runner import run_retrain_check_pipeline
+
+    run_config = _run_config(config, data_dir)
+    with contextlib.redirect_stdout(sys.stderr):
+        info = run_retrain_check_pipeline(run_config, config, dry_run=dry_run)
+    assert info is not None
+    from zenml.client import Client
+
+    decision = Client().get_pipeline_run(info.run_id).steps["retrain_check"].outputs[
+        "retrain_decision"][0].load()
+    out.print(f"pipeline run : {info.run_name}", highlight=False)
+    _print(decision, as_json=False)

@@ -195,3 +195,37 @@ def _check_locked(config: RunConfig, *, dry_run: bool,
     return decision.model_copy(update={"outcome": "launched", "ledger_run_id": run_id,
                                        "training_run": training_run})
 
+
+
+def subprocess_launch(
+    config_path: Path, data_dir: Path | None = None
+) -> Callable[[RunConfig], str]:
+    """A launcher that runs `geomas run data` / `geomas run training` as child processes.
+
+    Used where the check itself runs inside a pipeline step (the scheduled `retrain_check`
+    pipeline): ZenML does not start a pipeline from inside a running step, while a child
+    process submits a new run to the stack as a user's command would.
+    """
+    import subprocess
+    import sys
+
+    def launch(config: RunConfig) -> str:
+        extra = ["--data-dir", str(data_dir)] if data_dir is not None else []
+        commands = (["data"] if config.retrain.run_data_pipeline else []) + ["training"]
+        output = ""
+        for name in commands:
+            proc = subprocess.run(
+                [sys.executable, "-m", "geomas.cli", "run", name, "--config", str(config_path),
+                 *extra], capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+                raise GeomasError(f"`geomas run {name}` failed ({proc.returncode}): "
+                                  + " | ".join(tail))
+            output = proc.stdout
+        for line in output.splitlines():
+            if line.startswith("pipeline run :"):
+                return line.split(":", 1)[1].strip()
+        return "geomas run training"
+
+    return launch

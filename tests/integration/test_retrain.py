@@ -126,3 +126,29 @@ def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
     assert again["outcome"] == "skip", again
     assert "already completed" in str(again["reason"])
     assert _versions(project) == ["1", "2"]
+
+
+def test_retrain_check_pipeline_runs_and_local_schedule_is_refused(project: Path) -> None:
+    proc = _geomas(project, "retrain", "run-pipeline", "--config", "run.yaml", "--dry-run")
+    assert "pipeline run : geomas_retrain_check" in proc.stdout, proc.stdout
+    assert "decision     : launch (no champion yet)" in proc.stdout
+    assert _versions(project) == []  # dry run: nothing trained
+    refused = subprocess.run([*GEOMAS, "retrain", "schedule", "--config", "run.yaml"],
+                             cwd=project, env=dict(os.environ), capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode != 0
+    assert "has no schedules" in refused.stderr and "retrain watch" in refused.stderr
+
+
+def test_cronjob_policy_is_valid_kubernetes_orchestrator_settings() -> None:
+    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
+
+    from geomas.config import RetrainConfig
+    from geomas.trigger.schedule import cronjob_policy, retrain_schedule
+
+    config = RetrainConfig(cron="*/30 * * * *", starting_deadline_seconds=900)
+    settings = KubernetesOrchestratorSettings(**cronjob_policy(config))
+    assert settings.concurrency_policy == "Forbid"
+    assert settings.starting_deadline_seconds == 900
+    assert settings.successful_jobs_history_limit == settings.failed_jobs_history_limit == 3
+    assert retrain_schedule(config).cron_expression == "*/30 * * * *"
