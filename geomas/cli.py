@@ -26,6 +26,10 @@ run_app = typer.Typer(help="Run a ZenML pipeline on the active stack.", no_args_
 app.add_typer(run_app, name="run")
 models_app = typer.Typer(help="Local model utilities (no downloads).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+from geomas.cli_stack import stack_app  # noqa: E402, I001 - with the other sub-apps
+app.add_typer(stack_app, name="stack")
+from geomas.cli_retrain import retrain_app  # noqa: E402, I001 - with the other sub-apps
+app.add_typer(retrain_app, name="retrain")
 
 console = Console(stderr=True)
 out = Console()
@@ -565,6 +569,65 @@ def train_sft_cmd(
     out.print(f"output       : {result.output_dir}")
 
 
+@app.command("train-classifier")
+def train_classifier_cmd(
+    model: Annotated[str, typer.Argument(help="Alias from configs/models.yaml or a model folder.")],
+    train_file: Annotated[Path, typer.Argument(help="Train file: {text, label} records.")],
+    val_file: Annotated[Path, typer.Argument(help="Validation file: {text, label} records.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where the model and reports "
+                                             "go.")] = Path("outputs/classifier"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML/JSON TrainClassifierConfig values.")
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="full | lora | qlora")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="ce | weighted_ce | focal")] = None,
+    focal_gamma: Annotated[float | None, typer.Option("--focal-gamma")] = None,
+    weighted_sampler: Annotated[
+        bool | None, typer.Option("--weighted-sampler/--no-weighted-sampler")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option("--epochs")] = None,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register",
+                           help="Register in MLflow (geomas-cls, alias challenger) and run the "
+                                "F1-macro champion gate.")
+    ] = False,
+    registered_model_name: Annotated[str, typer.Option("--registered-model-name")] = "geomas-cls",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Sequence classification under class imbalance (focal loss, class weights, sampler)."""
+    from geomas.config import TrainClassifierConfig, load_config
+    from geomas.train import resolve_model
+    from geomas.train.classify import train_classifier
+
+    cfg = load_config(config, TrainClassifierConfig) if config else TrainClassifierConfig()
+    updates = {k: v for k, v in {"method": method, "loss": loss, "focal_gamma": focal_gamma,
+                                 "weighted_sampler": weighted_sampler,
+                                 "epochs": epochs}.items() if v is not None}
+    if updates:
+        cfg = _validated(TrainClassifierConfig, {**cfg.model_dump(), **updates},
+                         "train-classifier options")
+    base = resolve_model(model).path
+    result = train_classifier(base, train_file, val_file, cfg, output_dir)
+    out.print(f"trained      : {result.global_step} steps, {result.epochs:.2f} epochs, "
+              f"{result.seconds:.0f} s")
+    out.print(f"validation   : F1-macro {result.macro_f1:.3f}, weighted F1 "
+              f"{result.weighted_f1:.3f}, accuracy {result.accuracy:.3f}")
+    for label, f1 in result.per_class_f1.items():
+        out.print(f"  {label:<24} F1 {f1:.3f}", markup=False)
+    out.print(f"output       : {result.output_dir}")
+    if register:
+        from geomas.registry.mlflow_models import mlflow_run
+        from geomas.train.classify import register_classifier
+
+        with mlflow_run(_project(data_dir), "geomas-classifier",
+                        f"train-classifier-{output_dir.name}"):
+            decision = register_classifier(result, base_model_path=base, train_file=train_file,
+                                           val_file=val_file, config=cfg,
+                                           registered_model_name=registered_model_name)
+        out.print(f"registered   : {decision.model_name} v{decision.version} -> "
+                  f"{decision.decision} ({decision.reason})", markup=False)
+
+
 @app.command()
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
@@ -603,8 +666,11 @@ def _registry_call(
     mlflow.set_registry_uri(uri)
     if action == "promote":
         assert version is not None
-        return promotion.promote(name, version, force=force)
-    return promotion.rollback(name, force=force)
+        decision = promotion.promote(name, version, force=force)
+    else:
+        decision = promotion.rollback(name, force=force)
+    promotion.sync_zenml_stages(name)
+    return decision
 
 
 @models_app.command("make-tiny")

@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from geomas.errors import ConfigError
+from geomas.stack import LOCAL_STACK_NAME
 
 Profile = Literal["geology", "legal", "generic"]
 M = TypeVar("M", bound=BaseModel)
@@ -22,6 +30,14 @@ M = TypeVar("M", bound=BaseModel)
 def cyrillic_defaults() -> dict[Profile, float]:
     """Least share of Cyrillic letters per domain profile (chunks, QA pairs, examples)."""
     return {"geology": 0.5, "legal": 0.5, "generic": 0.0}
+
+
+def _env_path(name: str) -> Path | None:
+    """A path from the environment, or None when the variable is unset or empty."""
+    import os
+
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None
 
 
 class _Model(BaseModel):
@@ -36,6 +52,14 @@ class ProjectConfig(_Model):
         description="Project data dir: ZenML config, SQLite stores, artifacts, MLflow runs.",
     )
     experiment_name: str = Field(default="geomas", min_length=1)
+    stack: str = Field(
+        default=LOCAL_STACK_NAME,
+        min_length=1,
+        description=(
+            "ZenML stack the pipelines run on. The embedded stack (geomas-local) is created on "
+            "demand; any other stack must already be registered (`geomas stack import`)."
+        ),
+    )
 
 
 class IngestConfig(_Model):
@@ -49,7 +73,10 @@ class IngestConfig(_Model):
         ),
     )
     layout_artifacts_path: Path | None = Field(
-        default=None, description="Local folder with docling's layout model weights."
+        default_factory=lambda: _env_path("GEOMAS_LAYOUT_ARTIFACTS_PATH"),
+        description="Local folder with docling's layout model weights; default: the "
+        "GEOMAS_LAYOUT_ARTIFACTS_PATH environment variable (set in the trainer image, where the "
+        "weights are baked in), else none.",
     )
     max_tokens: int = Field(default=256, ge=16, le=32768, description="Token limit per chunk.")
     tokenizer: Path | None = Field(
@@ -639,6 +666,42 @@ class RunConfig(_Model):
     project: ProjectConfig = ProjectConfig()
     data: DataPipelineConfig
     training: TrainingPipelineConfig | None = None
+    retrain: RetrainConfig = Field(default_factory=lambda: RetrainConfig())
+    kubernetes: KubernetesConfig | None = Field(
+        default=None,
+        description="Pod settings per step for a Kubernetes stack (project.stack); None: the "
+        "stack's defaults.",
+    )
+
+    @model_validator(mode="after")
+    def _kubernetes_paths(self) -> RunConfig:
+        if self.kubernetes is None:
+            return self
+        if self.project.stack == LOCAL_STACK_NAME:
+            raise ValueError(
+                f"kubernetes: pod settings need a Kubernetes stack, but project.stack is "
+                f"{LOCAL_STACK_NAME!r}; set project.stack (e.g. geomas-k8s, from "
+                "`geomas stack import`) or drop the kubernetes section"
+            )
+        paths = {
+            "data.source_dir": self.data.source_dir,
+            "data.output_dir": self.data.output_dir,
+            "data.ner.model_path": self.data.ner.model_path,
+        }
+        if self.training is not None:
+            paths |= {
+                "training.train_file": self.training.train_file,
+                "training.val_file": self.training.val_file,
+                "training.output_dir": self.training.output_dir,
+            }
+        for name, path in paths.items():
+            if path is not None and not Path(path).is_absolute():
+                raise ValueError(
+                    f"{name} ({path}) is relative; on Kubernetes the steps read and write "
+                    "paths inside their pods: use an absolute path on a mounted volume "
+                    "(e.g. /data/...)"
+                )
+        return self
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -1052,16 +1115,386 @@ class TrainClassifierConfig(_Model):
         return self
 
 
+class RetrainConfig(_Model):
+    """`geomas retrain check`: when new data volume starts the training pipeline.
+
+    New volume is measured against the champion's data watermark: documents (by content hash)
+    in `data.source_dir` that the champion did not see, and QA pairs in `data.output_dir` beyond
+    the champion's count. The thresholds that are set are combined by `require`.
+    """
+
+    min_new_docs: int | None = Field(
+        default=5, ge=1, description="New documents (absolute) that trigger; None: not used."
+    )
+    min_new_docs_ratio: float | None = Field(
+        default=None, gt=0.0,
+        description="New documents relative to the champion's (0.2 = 20 % more); None: not used.",
+    )
+    min_new_qa_pairs: int | None = Field(
+        default=None, ge=1, description="QA pairs beyond the champion's count; None: not used."
+    )
+    require: Literal["any", "all"] = Field(
+        default="any", description="any: one threshold met is enough; all: every set one."
+    )
+    train_without_champion: bool = Field(
+        default=True, description="With no champion yet, the first check trains one."
+    )
+    run_data_pipeline: bool = Field(
+        default=True,
+        description="Run the data pipeline before training (ingest is cached per document, so "
+        "only new documents are parsed).",
+    )
+    cron: str = Field(
+        default="0 * * * *", pattern=r"^\S+( \S+){4}$",
+        description="Schedule of the retrain_check pipeline (five cron fields).",
+    )
+    starting_deadline_seconds: int = Field(
+        default=600, ge=10, description="A scheduled check that cannot start by then is skipped."
+    )
+    stale_launch_hours: float = Field(
+        default=24.0, gt=0,
+        description="A launch still marked running after this long (a killed check) no longer "
+        "blocks a new launch for the same data.",
+    )
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> RetrainConfig:
+        if (self.min_new_docs, self.min_new_docs_ratio, self.min_new_qa_pairs) == (None,) * 3:
+            raise ValueError(
+                "retrain: set at least one of min_new_docs, min_new_docs_ratio, "
+                "min_new_qa_pairs (otherwise nothing could ever trigger a retrain)"
+            )
+        return self
+
+
 class TrainingPipelineConfig(_Model):
     """`geomas run training`: train -> evaluate -> register -> promote."""
 
     model: str = Field(min_length=1, description="Alias from configs/models.yaml or a folder.")
     train_file: Path
     val_file: Path
-    output_dir: Path = Field(description="Where the adapter and checkpoints go.")
+    output_dir: Path = Field(
+        description="Each run trains into a new folder run-<UTC time>-<id> under this one "
+        "(adapter, checkpoints, plots, training_config.json)."
+    )
     sft: TrainSFTConfig = TrainSFTConfig()
     evaluation: EvalConfig = EvalConfig()
     promotion: PromotionConfig = PromotionConfig()
     registered_model_name: str = Field(default="geomas-sft", min_length=1)
+
+# --------------------------------------------------------------------------- Kubernetes pods
+
+#: Kubernetes quantity: a decimal number, an optional exponent and an optional suffix.
+_QUANTITY = re.compile(
+    r"^([0-9]+(?:\.[0-9]+)?)(?:[eE]([+-]?[0-9]+))?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$"
+)
+_QUANTITY_FACTOR = {
+    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def k8s_quantity(value: str) -> float:
+    """The numeric value of a Kubernetes quantity ("500m" -> 0.5, "2Gi" -> 2147483648.0).
+
+    Raises:
+        ValueError: `value` is not a Kubernetes quantity.
+    """
+    match = _QUANTITY.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)"
+        )
+    number, exponent, suffix = match.groups()
+    return float(number) * 10.0 ** int(exponent or 0) * _QUANTITY_FACTOR[suffix]
+
+
+def is_gpu_resource(name: str) -> bool:
+    """Whether a resource name is a GPU (nvidia.com/gpu, amd.com/gpu, ...)."""
+    return name.endswith("/gpu")
+
+
+class K8sImages(_Model):
+    """Container images of the pods (built from docker/)."""
+
+    app: str = Field(
+        min_length=1, pattern=r"^\S+$", description="CPU image: every step but training."
+    )
+    trainer: str = Field(
+        min_length=1, pattern=r"^\S+$", description="CUDA image: the GPU steps (training)."
+    )
+
+
+class K8sResources(_Model):
+    """Resource requests and limits of a pod's main container (Kubernetes names and units)."""
+
+    requests: dict[str, str] = Field(
+        default_factory=dict, description="e.g. {cpu: 500m, memory: 2Gi, nvidia.com/gpu: 1}."
+    )
+    limits: dict[str, str] = Field(default_factory=dict, description="e.g. {cpu: 2, memory: 4Gi}.")
+
+    @field_validator("requests", "limits", mode="before")
+    @classmethod
+    def _numbers_as_strings(cls, value: Any) -> Any:
+        # YAML reads `cpu: 2` and `nvidia.com/gpu: 1` as numbers; Kubernetes takes strings.
+        if isinstance(value, dict):
+            return {
+                k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
+
+    @model_validator(mode="after")
+    def _quantities(self) -> K8sResources:
+        for kind, values in (("requests", self.requests), ("limits", self.limits)):
+            for name, value in values.items():
+                try:
+                    amount = k8s_quantity(value)
+                except ValueError as exc:
+                    raise ValueError(f"resources.{kind}[{name!r}]: {exc}") from None
+                if "/" in name and amount != int(amount):
+                    raise ValueError(
+                        f"resources.{kind}[{name!r}] = {value!r}: extended resources such as "
+                        "GPUs are whole numbers"
+                    )
+        for name in self.requests.keys() & self.limits.keys():
+            request, limit = k8s_quantity(self.requests[name]), k8s_quantity(self.limits[name])
+            if request > limit:
+                raise ValueError(
+                    f"resources.requests[{name!r}] ({self.requests[name]}) is above "
+                    f"resources.limits[{name!r}] ({self.limits[name]}); Kubernetes rejects the pod"
+                )
+            if "/" in name and request != limit:
+                raise ValueError(
+                    f"resources.requests[{name!r}] ({self.requests[name]}) differs from its "
+                    f"limit ({self.limits[name]}); Kubernetes cannot overcommit extended "
+                    "resources such as GPUs: give the same number in both"
+                )
+        return self
+
+    @property
+    def gpus(self) -> tuple[str, ...]:
+        """GPU resource names requested or limited."""
+        return tuple(sorted(n for n in self.requests.keys() | self.limits.keys()
+                            if is_gpu_resource(n)))
+
+
+class K8sSecurity(_Model):
+    """Who the containers run as: never root (the images create this user)."""
+
+    run_as_user: int = Field(ge=1, description="UID of the container processes (not 0).")
+    run_as_group: int = Field(ge=1, description="Primary GID of the container processes.")
+    fs_group: int | None = Field(
+        default=None, ge=1, description="Group that owns mounted volumes (writable PVCs)."
+    )
+    read_only_root_filesystem: bool = Field(
+        default=False, description="Mount the image's root filesystem read-only."
+    )
+
+
+def _check_k8s_entries(
+    field: str, entries: list[dict[str, Any]], required: tuple[str, ...]
+) -> None:
+    for i, entry in enumerate(entries):
+        snake = sorted(k for k in entry if "_" in k)
+        if snake:
+            raise ValueError(
+                f"{field}[{i}] uses {snake}: Kubernetes field names are camelCase "
+                "(mountPath, readOnly, emptyDir, persistentVolumeClaim, claimName)"
+            )
+        missing = [k for k in required if not entry.get(k)]
+        if missing:
+            raise ValueError(f"{field}[{i}] has no {', '.join(missing)}: {entry}")
+
+
+class K8sPodConfig(_Model):
+    """Pod settings of a step; `kubernetes.defaults` for every step, `steps.<name>` on top.
+
+    A step's settings are the defaults merged with its entry: the entry's values win, mappings
+    (labels, resources.requests, ...) are merged key by key and lists (volumes, mounts,
+    tolerations, env) are appended to the defaults' lists.
+    """
+
+    image: Literal["app", "trainer"] | None = Field(
+        default=None, description="Which of kubernetes.images runs the step; unset: app."
+    )
+    service_account: str | None = Field(default=None, min_length=1)
+    resources: K8sResources | None = None
+    security: K8sSecurity | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    node_selectors: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=list, description="Kubernetes Toleration objects (camelCase)."
+    )
+    priority_class: str | None = Field(
+        default=None, min_length=1, description="PriorityClass of the pod (priorityClassName)."
+    )
+    volumes: list[dict[str, Any]] = Field(
+        default_factory=list, description="Kubernetes Volume objects (camelCase)."
+    )
+    volume_mounts: list[dict[str, Any]] = Field(
+        default_factory=list, description="Kubernetes VolumeMount objects (camelCase)."
+    )
+    env: list[dict[str, Any]] = Field(
+        default_factory=list, description="Kubernetes EnvVar objects for the main container."
+    )
+    image_pull_secrets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> K8sPodConfig:
+        for field, mapping in (("labels", self.labels), ("node_selectors", self.node_selectors)):
+            for key, value in mapping.items():
+                if not _LABEL_KEY.fullmatch(key):
+                    raise ValueError(f"{field}: {key!r} is not a valid Kubernetes label key")
+                if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+                    raise ValueError(
+                        f"{field}[{key!r}] = {value!r} is not a valid Kubernetes label value "
+                        "(63 characters at most: letters, digits, - _ .)"
+                    )
+        _check_k8s_entries("volumes", self.volumes, ("name",))
+        _check_k8s_entries("volume_mounts", self.volume_mounts, ("name", "mountPath"))
+        _check_k8s_entries("env", self.env, ("name",))
+        _check_k8s_entries("tolerations", self.tolerations, ())
+        return self
+
+    def merged(self, override: K8sPodConfig) -> K8sPodConfig:
+        """These settings with `override` on top (see the class docstring)."""
+        return K8sPodConfig.model_validate(
+            _merge_settings(self.model_dump(exclude_unset=True),
+                            override.model_dump(exclude_unset=True))
+        )
+
+
+def _merge_settings(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = _merge_settings(base[key], value) if key in base else value
+        return out
+    if isinstance(base, list) and isinstance(override, list):
+        return [*base, *override]
+    return override
+
+
+class K8sOrchestratorOptions(_Model):
+    """ZenML Kubernetes orchestrator settings for the run (unset: ZenML's default)."""
+
+    service_account: str = Field(
+        min_length=1, description="Service account of the orchestrator pod (starts step pods)."
+    )
+    resources: K8sResources | None = Field(
+        default=None, description="Requests and limits of the orchestrator pod."
+    )
+    synchronous: bool | None = Field(
+        default=None, description="Wait for the run to finish (ZenML default: true)."
+    )
+    max_parallelism: int | None = Field(default=None, ge=1, description="Step pods at once.")
+    backoff_limit_margin: int | None = Field(
+        default=None,
+        ge=0,
+        description="Extra pod start attempts per step job beyond the step's retries.",
+    )
+    orchestrator_job_backoff_limit: int | None = Field(default=None, ge=0)
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, description="Keep finished jobs this long before cleanup."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Kill a job (run or step) that runs longer."
+    )
+    pod_stop_grace_period: int | None = Field(default=None, ge=1)
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] | None = Field(
+        default=None, description="Scheduled runs (CronJob): overlapping runs."
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None, ge=0, description="Scheduled runs (CronJob): late start allowed."
+    )
+    successful_jobs_history_limit: int | None = Field(default=None, ge=0)
+    failed_jobs_history_limit: int | None = Field(default=None, ge=0)
+
+
+class KubernetesConfig(_Model):
+    """Pods of the pipeline steps on the Kubernetes stack (zenml_stack.yaml).
+
+    GPUs go in the step's `resources` (ZenML ignores step ResourceSettings on Kubernetes).
+    """
+
+    images: K8sImages
+    orchestrator: K8sOrchestratorOptions
+    defaults: K8sPodConfig = Field(description="Settings of every step's pod.")
+    steps: dict[str, K8sPodConfig] = Field(
+        default_factory=dict, description="Per-step additions, keyed by step name."
+    )
+
+    @model_validator(mode="after")
+    def _steps(self) -> KubernetesConfig:
+        from geomas.k8s import all_step_names
+
+        known = all_step_names()
+        unknown = sorted(set(self.steps) - set(known))
+        if unknown:
+            raise ValueError(
+                f"kubernetes.steps: {unknown} are not steps of any geomas pipeline; "
+                f"known steps: {', '.join(known)}"
+            )
+        for step in known:
+            self._check_step(step, self.pod(step))
+        return self
+
+    def _check_step(self, step: str, pod: K8sPodConfig) -> None:
+        where = f"kubernetes.steps.{step}" if step in self.steps else "kubernetes.defaults"
+        res = pod.resources or K8sResources()
+        missing = [f"{kind}.{name}" for kind in ("requests", "limits") for name in ("cpu", "memory")
+                   if name not in getattr(res, kind)]
+        if missing:
+            raise ValueError(
+                f"step {step}: resources need cpu and memory requests and limits, missing "
+                f"{', '.join(missing)}; set them in kubernetes.defaults.resources or "
+                f"kubernetes.steps.{step}.resources"
+            )
+        gpus = res.gpus
+        if gpus and pod.image != "trainer":
+            raise ValueError(
+                f"step {step} requests {', '.join(gpus)} but runs the CPU app image; set "
+                f"kubernetes.steps.{step}.image: trainer (the CUDA image) or drop the GPU "
+                f"from {where}.resources"
+            )
+        if pod.security is None:
+            raise ValueError(
+                f"step {step} has no security settings; every pod runs non-root: set "
+                "kubernetes.defaults.security (run_as_user, run_as_group)"
+            )
+        names = [v["name"] for v in pod.volumes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"step {step}: volumes {dup} are defined twice (defaults + "
+                f"kubernetes.steps.{step}); give the step's volumes other names"
+            )
+        paths = [m["mountPath"] for m in pod.volume_mounts]
+        dup = sorted({p for p in paths if paths.count(p) > 1})
+        if dup:
+            raise ValueError(f"step {step}: more than one volume is mounted at {dup}")
+        for mount in pod.volume_mounts:
+            if mount["name"] not in names:
+                raise ValueError(
+                    f"step {step}: volume mount {mount['name']!r} at {mount['mountPath']} has "
+                    f"no volume of that name (volumes: {names or 'none'})"
+                )
+
+    def pod(self, step: str) -> K8sPodConfig:
+        """The merged pod settings of `step` (defaults, then the step's entry)."""
+        override = self.steps.get(step)
+        return self.defaults if override is None else self.defaults.merged(override)
+
+    def image(self, step: str) -> str:
+        """The image that runs `step`."""
+        return self.images.trainer if self.pod(step).image == "trainer" else self.images.app
+
 
 RunConfig.model_rebuild()

@@ -1,8 +1,11 @@
-"""The embedded default stack: project-local ZenML + MLflow on SQLite, no servers.
+"""ZenML stacks: the embedded default (ZenML + MLflow on SQLite, no servers) and imported ones.
 
 Everything lives under the project data dir: ZenML's global config and SQLite store
 (`<data>/zenml`), its local artifact store, and the MLflow tracking/registry database
 (`<data>/mlflow/mlflow.db`) with run artifacts in `<data>/mlflow/artifacts`.
+
+Other stacks (the Kubernetes one, zenml_stack.yaml) are imported with `import_stack()` into the
+ZenML store the data dir is connected to, and selected by name with `activate_stack()`.
 
 ZenML reads its config location from the environment the first time it is imported, so
 `activate_project()` must run before anything imports zenml in this process.
@@ -13,10 +16,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from geomas.errors import StackError
+from geomas.errors import ConfigError, MissingExtraError, StackError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class StackInfo(BaseModel):
     tracking_uri: str
     mlflow_artifacts: str
     created: list[str]
+    orchestrator_flavor: str = "local"
 
 
 def mlflow_paths(data_dir: Path) -> tuple[str, Path]:
@@ -121,6 +126,16 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
             )
             created.append(f"{ctype.value}:{name}")
         elif config and dict(existing.items[0].configuration) != config:
+            current_uri = str(existing.items[0].configuration.get("tracking_uri") or "")
+            if current_uri and not current_uri.startswith("sqlite:"):
+                # one store, one component per name: re-pointing it would break the stack
+                # (zenml_stack.yaml) that logs to this tracking server
+                raise StackError(
+                    f"the ZenML store of {data_dir} has experiment tracker {name!r} at "
+                    f"{current_uri} (an imported stack's); the embedded stack needs one of that "
+                    "name on SQLite. Use another --data-dir for the embedded stack, or import "
+                    "the Kubernetes stack into the ZenML server instead of the local store"
+                )
             client.update_stack_component(
                 name_id_or_prefix=name, component_type=ctype, configuration=config
             )
@@ -174,3 +189,363 @@ def ensure_experiment(name: str, data_dir: Path) -> str:
     return str(
         client.create_experiment(name, artifact_location=(artifacts / name).resolve().as_uri())
     )
+
+
+# --------------------------------------------------------------------------- imported stacks
+
+#: pip packages behind the ZenML integrations of zenml_stack.yaml; ZenML's own integration
+#: requirements are stale pins (kubernetes<26), so the geomas extra is named instead.
+_INTEGRATION_PACKAGES = {
+    "kubernetes": "pip install 'geomas[k8s]' (kubernetes)",
+    "kaniko": "pip install 'geomas[k8s]' (kubernetes)",
+    "s3": "pip install 'geomas[k8s]' (s3fs)",
+    "mlflow": "pip install mlflow",
+}
+
+
+class StackComponentSpec(BaseModel):
+    """One component of a stack file (the format `zenml stack export` writes)."""
+
+    name: str = Field(min_length=1)
+    flavor: str = Field(min_length=1)
+    type: str | None = None
+    configuration: dict[str, Any] = Field(default_factory=dict)
+
+
+class StackFile(BaseModel):
+    """A stack file: `stack_name`, `zenml_version` and `components` by component type."""
+
+    stack_name: str = Field(min_length=1)
+    zenml_version: str | None = None
+    components: dict[str, list[StackComponentSpec]] = Field(min_length=1)
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        # older exports hold one mapping per component type instead of a list
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, dict) else v for k, v in value.items()}
+        return value
+
+
+class ImportedStack(BaseModel):
+    """What `import_stack` did."""
+
+    stack_name: str
+    created: list[str]
+    reused: list[str]
+    store_url: str
+    store_is_local: bool
+    active: bool
+    already_imported: bool = False
+
+
+class ComponentInfo(BaseModel):
+    """A stack component as `geomas stack show` prints it (secret values masked)."""
+
+    type: str
+    name: str
+    flavor: str
+    configuration: dict[str, Any]
+
+
+class ActiveStack(BaseModel):
+    """The active stack of a data dir's ZenML store."""
+
+    name: str
+    store_url: str
+    components: list[ComponentInfo]
+
+
+def read_stack_file(path: Path) -> StackFile:
+    """Read and check the shape of a stack file (no ZenML needed).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a stack file.
+    """
+    from geomas.config import load_yaml
+
+    raw = load_yaml(Path(path))
+    try:
+        return StackFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path} is not a ZenML stack file (stack_name, components: {{type: [{{name, "
+            f"flavor, configuration}}]}}):\n{exc}"
+        ) from exc
+
+
+def import_stack(
+    path: Path, data_dir: Path, name: str | None = None, activate: bool = False
+) -> ImportedStack:
+    """Register the stack of a stack file (zenml_stack.yaml) in the data dir's ZenML store.
+
+    Does what `zenml stack import` does, without prompts: every component is validated against
+    its flavor before anything is created; components that already exist with the same
+    configuration are reused; secrets must be ZenML secret references (`{{name.key}}`).
+    Importing the same file twice changes nothing.
+
+    Args:
+        path: The stack file.
+        data_dir: Project data dir (its ZenML store, or the server it is logged in to).
+        name: Stack name; default the file's `stack_name`.
+        activate: Make it the active stack.
+
+    Raises:
+        ConfigError: the file is invalid (shape, component type, flavor config, literal secret).
+        MissingExtraError: a flavor's integration package is missing.
+        StackError: a stack or component of that name exists with a different configuration.
+    """
+    spec = read_stack_file(path)
+    activate_project(data_dir)
+    import zenml
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    stack_name = name or spec.stack_name
+    if spec.zenml_version and spec.zenml_version != zenml.__version__:
+        log.warning("%s was written for ZenML %s; ZenML %s is installed", path,
+                    spec.zenml_version, zenml.__version__)
+    client = Client()
+    _check_secrets(client, spec, path)
+    valid_types = [t.value for t in StackComponentType]
+    planned: list[tuple[Any, StackComponentSpec, dict[str, Any]]] = []
+    for type_name, components in spec.components.items():
+        if type_name not in valid_types:
+            raise ConfigError(
+                f"{path}: unknown component type {type_name!r}; valid: {', '.join(valid_types)}"
+            )
+        ctype = StackComponentType(type_name)
+        if len(components) != 1:
+            raise ConfigError(f"{path}: give exactly one {type_name}, got {len(components)}")
+        for comp in components:
+            planned.append((ctype, comp, _validated_config(client, ctype, comp, path)))
+    missing = {StackComponentType.ORCHESTRATOR, StackComponentType.ARTIFACT_STORE} - {
+        c for c, _, _ in planned}
+    if missing:
+        raise ConfigError(
+            f"{path}: a stack needs {' and '.join(sorted(m.value for m in missing))}"
+        )
+
+    existing = {}
+    for ctype, comp, config in planned:
+        found = client.list_stack_components(name=comp.name, type=ctype)
+        if found.total:
+            current = dict(found.items[0].configuration)
+            if found.items[0].flavor_name != comp.flavor or current != config:
+                raise StackError(
+                    f"{ctype.value} {comp.name!r} already exists in this ZenML store with "
+                    f"another configuration ({found.items[0].flavor_name}: {current}). One "
+                    "store holds one component per name; import into another store (the ZenML "
+                    "server, or another --data-dir) or rename the component in the file"
+                )
+            existing[ctype] = found.items[0].id
+    store = client.zen_store
+    stacks = client.list_stacks(name=stack_name)
+    if stacks.total:
+        current_ids = {ctype: [c.id for c in comps]
+                       for ctype, comps in stacks.items[0].components.items()}
+        if len(existing) == len(planned) and current_ids == {
+                c: [i] for c, i in existing.items()}:
+            if activate:
+                client.activate_stack(stack_name)
+            return ImportedStack(stack_name=stack_name, created=[], reused=[
+                f"{c.value}:{comp.name}" for c, comp, _ in planned], store_url=store.url,
+                store_is_local=store.is_local_store(), active=activate, already_imported=True)
+        raise StackError(
+            f"stack {stack_name!r} already exists with other components; import under "
+            "another name (--name) or delete it first (`zenml stack delete`)"
+        )
+    created, reused = [], []
+    ids: dict[Any, list[Any]] = {}
+    for ctype, comp, config in planned:
+        if ctype in existing:
+            ids[ctype] = [existing[ctype]]
+            reused.append(f"{ctype.value}:{comp.name}")
+            continue
+        model = client.create_stack_component(
+            name=comp.name, flavor=comp.flavor, component_type=ctype, configuration=config
+        )
+        ids[ctype] = [model.id]
+        created.append(f"{ctype.value}:{comp.name}")
+    client.create_stack(name=stack_name, components=ids)
+    created.append(f"stack:{stack_name}")
+    if activate:
+        client.activate_stack(stack_name)
+    return ImportedStack(stack_name=stack_name, created=created, reused=reused,
+                         store_url=store.url, store_is_local=store.is_local_store(),
+                         active=activate)
+
+
+def _check_secrets(client: Any, spec: StackFile, path: Path) -> None:
+    """Every `{{secret.key}}` of the file must exist: ZenML resolves them while validating."""
+    from zenml.utils import secret_utils
+
+    wanted: dict[str, set[str]] = {}
+    for components in spec.components.values():
+        for comp in components:
+            for value in comp.configuration.values():
+                if secret_utils.is_secret_reference(value):
+                    ref = secret_utils.parse_secret_reference(value)
+                    wanted.setdefault(ref.name, set()).add(ref.key)
+    missing: dict[str, set[str]] = {}
+    for name, keys in sorted(wanted.items()):
+        try:
+            have = set(client.get_secret_by_name_and_private_status(name).secret_values)
+        except KeyError:
+            have = set()
+        if keys - have:
+            missing[name] = keys - have
+    if missing:
+        config_path = os.environ.get("ZENML_CONFIG_PATH", "")
+        commands = "; ".join(
+            f"ZENML_CONFIG_PATH={config_path} zenml secret create {name} "
+            + " ".join(f"--{k}=..." for k in sorted(keys))
+            for name, keys in missing.items()
+        )
+        raise StackError(
+            f"{path} references ZenML secrets that this store lacks: "
+            + ", ".join(f"{n} ({', '.join(sorted(k))})" for n, k in missing.items())
+            + f"; create them first: {commands}"
+        )
+
+
+def _validated_config(
+    client: Any, ctype: Any, comp: StackComponentSpec, path: Path
+) -> dict[str, Any]:
+    """The component's configuration as ZenML stores it, after its flavor's validation."""
+    from zenml.stack.flavor import Flavor
+    from zenml.utils import secret_utils
+
+    what = f"{path}: {ctype.value} {comp.name!r} (flavor {comp.flavor!r})"
+    try:
+        flavor_model = client.get_flavor_by_name_and_type(
+            name=comp.flavor, component_type=ctype
+        )
+    except KeyError:
+        known = sorted({f.name for f in client.list_flavors(type=ctype, size=1000).items})
+        raise ConfigError(
+            f"{what}: unknown flavor; flavors for {ctype.value}: {', '.join(known)}"
+        ) from None
+    try:
+        flavor = Flavor.from_model(flavor_model)
+    except ImportError as exc:
+        integration = flavor_model.integration or comp.flavor
+        hint = _INTEGRATION_PACKAGES.get(integration, f"pip install the {integration} package")
+        raise MissingExtraError(f"{what} cannot be loaded ({exc}); install it: {hint}") from exc
+    config_class = flavor.config_class
+    unknown = sorted(set(comp.configuration) - set(config_class.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{what}: unknown configuration keys {unknown}; valid: "
+            f"{', '.join(sorted(config_class.model_fields))}"
+        )
+    for key, value in comp.configuration.items():
+        field = config_class.model_fields[key]
+        if (secret_utils.is_secret_field(field) and value is not None
+                and not secret_utils.is_secret_reference(value)):
+            raise ConfigError(
+                f"{what}: {key} holds a literal secret; reference a ZenML secret instead, e.g. "
+                f"'{{{{{comp.name.replace('-', '_')}.{key}}}}}' (`zenml secret create`)"
+            )
+    try:
+        config = config_class(**comp.configuration)
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"{what}: invalid configuration:\n{exc}") from exc
+    return dict(config.model_dump(mode="json", exclude_unset=True))
+
+
+def activate_stack(name: str, data_dir: Path) -> StackInfo:
+    """Activate a stack by name: the embedded one is created on demand, others must exist.
+
+    Raises:
+        StackError: the stack is not registered, or lacks the experiment tracker the steps
+            log to (TRACKER_NAME).
+    """
+    if name == LOCAL_STACK_NAME:
+        return ensure_local_stack(data_dir)
+    data_dir = activate_project(data_dir)
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    client = Client()
+    stacks = client.list_stacks(name=name)
+    if stacks.total == 0:
+        raise StackError(
+            f"stack {name!r} is not registered in the ZenML store of {data_dir} "
+            f"({client.zen_store.url}); import it first: `geomas stack import zenml_stack.yaml "
+            f"--data-dir {data_dir}` (into the ZenML server the pods can reach: log in to it "
+            "with this data dir first)"
+        )
+    stack = stacks.items[0]
+    trackers = stack.components.get(StackComponentType.EXPERIMENT_TRACKER, [])
+    if TRACKER_NAME not in [t.name for t in trackers]:
+        raise StackError(
+            f"stack {name!r} has no experiment tracker named {TRACKER_NAME!r}; the pipeline "
+            "steps log to it by that name (see zenml_stack.yaml)"
+        )
+    if client.active_stack_model.id != stack.id:
+        client.activate_stack(stack.id)
+    tracker = next(t for t in trackers if t.name == TRACKER_NAME)
+    orchestrator = stack.components[StackComponentType.ORCHESTRATOR][0]
+    tracking_uri = str(tracker.configuration.get("tracking_uri") or "")
+    if tracking_uri:
+        # activate_project pointed MLflow at the embedded SQLite store; the client side of this
+        # process (registry reads, the retrain ledger) must use the stack's tracking server.
+        # Credentials come from MLFLOW_TRACKING_USERNAME/PASSWORD in the environment.
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
+    return StackInfo(
+        data_dir=str(data_dir),
+        zenml_config_dir=os.environ["ZENML_CONFIG_PATH"],
+        stack_name=name,
+        tracking_uri=tracking_uri,
+        mlflow_artifacts="",
+        created=[],
+        orchestrator_flavor=orchestrator.flavor_name,
+    )
+
+
+def use_local_stack(data_dir: Path) -> tuple[StackInfo, str | None]:
+    """Back to the embedded stack: leave a remote ZenML server if logged in, activate it.
+
+    Returns:
+        The embedded stack, and the server URL that was left (None when none was).
+    """
+    activate_project(data_dir)
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+
+    left = None
+    store = Client().zen_store
+    if not store.is_local_store():
+        # what `zenml logout` does: the local SQLite store under the data dir again
+        left = store.url
+        GlobalConfiguration().set_default_store()
+    return ensure_local_stack(data_dir), left
+
+
+def active_stack(data_dir: Path) -> ActiveStack:
+    """The active stack of the data dir's ZenML store, secret values masked."""
+    activate_project(data_dir)
+    from zenml.client import Client
+    from zenml.stack.flavor import Flavor
+    from zenml.utils import secret_utils
+
+    client = Client()
+    model = client.active_stack_model
+    components = []
+    for ctype, comps in model.components.items():
+        for comp in comps:
+            config = dict(comp.configuration)
+            try:
+                fields = Flavor.from_model(comp.flavor).config_class.model_fields
+            except ImportError:
+                fields = {}
+            for key, value in config.items():
+                if (key in fields and secret_utils.is_secret_field(fields[key])
+                        and value is not None and not secret_utils.is_secret_reference(value)):
+                    config[key] = "****"
+            components.append(ComponentInfo(type=ctype.value, name=comp.name,
+                                            flavor=comp.flavor_name, configuration=config))
+    return ActiveStack(name=model.name, store_url=client.zen_store.url, components=components)

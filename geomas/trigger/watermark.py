@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from geomas.errors import InputError
 
@@ -37,9 +37,14 @@ class Watermark(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     doc_ids: tuple[str, ...]
-    """Sorted, distinct sha256 of the documents' bytes."""
+    """Sorted, distinct sha256 of the documents' bytes (sorted and de-duplicated on input)."""
     qa_pairs: int | None = None
     """QA pairs in the dataset (None: not known, e.g. the corpus before the data pipeline)."""
+
+    @field_validator("doc_ids")
+    @classmethod
+    def _sorted(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))
 
     @property
     def docs(self) -> int:
@@ -60,7 +65,7 @@ class Watermark(BaseModel):
 
 
 def _watermark(doc_ids: Iterable[str], qa_pairs: int | None) -> Watermark:
-    return Watermark(doc_ids=tuple(sorted(set(doc_ids))), qa_pairs=qa_pairs)
+    return Watermark(doc_ids=tuple(doc_ids), qa_pairs=qa_pairs)
 
 
 def corpus_watermark(source_dir: Path, extensions: Iterable[str],

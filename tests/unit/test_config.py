@@ -11,7 +11,7 @@ from geomas.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # file name -> model; a new config file must be added here or the test below fails
-MODELS = {"local.yaml": RunConfig, "models.yaml": ModelAliases}
+MODELS = {"local.yaml": RunConfig, "k8s.yaml": RunConfig, "models.yaml": ModelAliases}
 
 
 def test_every_config_file_has_a_model() -> None:
@@ -47,3 +47,21 @@ def test_impossible_combinations_are_rejected() -> None:
         IngestConfig(pdf_parser="layout")
     with pytest.raises(ValueError):
         IngestConfig(max_tokens=0)
+
+
+def test_layout_weights_path_defaults_to_the_image_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from geomas.config import IngestConfig
+
+    monkeypatch.delenv("GEOMAS_LAYOUT_ARTIFACTS_PATH", raising=False)
+    assert IngestConfig().layout_artifacts_path is None
+    monkeypatch.setenv("GEOMAS_LAYOUT_ARTIFACTS_PATH", "/opt/docling-models")
+    assert IngestConfig().layout_artifacts_path == Path("/opt/docling-models")
+    assert IngestConfig(layout_artifacts_path=None).layout_artifacts_path is None
+
+
+def test_retrain_needs_a_threshold() -> None:
+    from geomas.config import RetrainConfig
+
+    with pytest.raises(ValueError, match="at least one of min_new_docs"):
+        RetrainConfig(min_new_docs=None)
+    assert RetrainConfig(min_new_docs=None, min_new_qa_pairs=50).min_new_qa_pairs == 50

@@ -1,0 +1,105 @@
+"""`geomas stack`: import the Kubernetes stack, go back to the embedded one, show the active one.
+
+Mounted on the `geomas` app in geomas/cli.py. Every command takes `--data-dir` like the others:
+the project's ZenML config location is set before ZenML is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+stack_app = typer.Typer(
+    help="ZenML stacks: the embedded one (geomas-local) and imported ones (zenml_stack.yaml).",
+    no_args_is_help=True,
+)
+out = Console(soft_wrap=True)
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="GEOMAS_DATA_DIR",
+        help="Project data dir whose ZenML store is used (default .geomas).",
+    ),
+]
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    # geomas.cli owns the default data dir; imported here, after geomas.cli has loaded
+    from geomas.cli import DEFAULT_DATA_DIR
+
+    return data_dir or DEFAULT_DATA_DIR
+
+
+@stack_app.command("import")
+def import_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Stack file (`zenml stack export` format).")
+    ] = Path("zenml_stack.yaml"),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Stack name (default: the file's stack_name).")
+    ] = None,
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Make the imported stack the active one.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Register a stack file's components and stack (what `zenml stack import` does)."""
+    from geomas.stack import import_stack
+
+    result = import_stack(file, _data_dir(data_dir), name=name, activate=activate)
+    if result.already_imported:
+        out.print(f"stack [bold]{result.stack_name}[/] is already imported (same components)")
+    else:
+        out.print(f"stack [bold]{result.stack_name}[/] imported into {result.store_url}",
+                  highlight=False)
+    for item in result.created:
+        out.print(f"  created : {item}", markup=False)
+    for item in result.reused:
+        out.print(f"  reused  : {item}", markup=False)
+    if result.active:
+        out.print(f"stack [bold]{result.stack_name}[/] is active")
+    if result.store_is_local:
+        out.print(
+            "note: this is the data dir's local ZenML store; pods on Kubernetes cannot reach "
+            "it. To run there, log in to the ZenML server with this data dir "
+            "(ZENML_CONFIG_PATH=<data dir>/zenml zenml login <server URL>) and import again.",
+            markup=False,
+        )
+
+
+@stack_app.command("local")
+def local_cmd(data_dir: DataDirOpt = None) -> None:
+    """Activate the embedded stack (created if needed); leaves a remote ZenML server."""
+    from geomas.stack import use_local_stack
+
+    info, left = use_local_stack(_data_dir(data_dir))
+    if left:
+        out.print(f"disconnected from the ZenML server {left}", markup=False)
+    out.print(f"stack [bold]{info.stack_name}[/] is active")
+    out.print(f"  ZenML config : {info.zenml_config_dir}", markup=False)
+    out.print(f"  MLflow       : {info.tracking_uri}", markup=False)
+
+
+@stack_app.command("show")
+def show_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the active stack and its components (secret values masked)."""
+    from geomas.stack import active_stack
+
+    stack = active_stack(_data_dir(data_dir))
+    if as_json:
+        out.print_json(json.dumps(stack.model_dump()))
+        return
+    out.print(f"active stack [bold]{stack.name}[/] ({stack.store_url})", highlight=False)
+    for comp in sorted(stack.components, key=lambda c: c.type):
+        out.print(f"  {comp.type:<19}: {comp.name} ({comp.flavor})", markup=False)
+        for key, value in sorted(comp.configuration.items()):
+            out.print(f"      {key} = {json.dumps(value)}", markup=False, highlight=False)
