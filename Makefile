@@ -27,6 +27,7 @@ demo: install
 	$(BIN)/geomas models make-tiny lm demo_out/models/tiny-lm --corpus demo_out/corpus \
 		--pretrain-steps 300 --overwrite
 	$(BIN)/geomas run training --config configs/local.yaml
+	$(BIN)/geomas retrain check --config configs/local.yaml --dry-run
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -26,6 +26,7 @@ from geomas.trigger.watermark import (
     champion_watermark,
     corpus_watermark,
     count_qa_pairs,
+    rejected_doc_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,11 @@ def _check_locked(config: RunConfig, *, dry_run: bool,
     client = mlflow.MlflowClient()
     current = corpus_watermark(config.data.source_dir, config.data.ingest.extensions,
                                qa_pairs=count_qa_pairs(config.data.output_dir))
+    known_bad = rejected_doc_ids(config.data.output_dir)
+    if known_bad & set(current.doc_ids):
+        # a file ingest already rejected is not new data, however often it is checked
+        current = Watermark(doc_ids=tuple(set(current.doc_ids) - known_bad),
+                            qa_pairs=current.qa_pairs)
     champion = champion_watermark(name, client)
     decision = decide(current, champion, config.retrain,
                       champion_version=alias_version(name, CHAMPION, client))

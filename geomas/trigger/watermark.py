@@ -161,3 +161,14 @@ def record_watermark(name: str, version: str, mark: Watermark,
     if mlflow.active_run() is not None:
         mlflow.log_dict({"doc_ids": list(mark.doc_ids), "qa_pairs": mark.qa_pairs,
                          "data_hash": mark.data_hash}, WATERMARK_ARTIFACT)
+
+
+def rejected_doc_ids(output_dir: Path) -> set[str]:
+    """Documents the last ingest rejected (corrupt, encrypted...): never counted as new data."""
+    from geomas.ingest.run import MANIFEST_FILE
+
+    manifest = Path(output_dir) / MANIFEST_FILE
+    if not manifest.is_file():
+        return set()
+    records = json.loads(manifest.read_text("utf-8"))
+    return {r["doc_id"] for r in records if r.get("status") == "rejected" and r.get("doc_id")}

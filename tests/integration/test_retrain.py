@@ -56,6 +56,8 @@ def project(tmp_path: Path, sample_corpus: Path) -> Path:
     docs.mkdir()
     for path in sorted((sample_corpus / "docs").glob("report_*"))[:4]:
         shutil.copy(path, docs / path.name)
+    # rejected by ingest (documents.json): never counted as new data by the check
+    shutil.copy(sample_corpus / "docs/corrupt.pdf", docs / "corrupt.pdf")
     ingest_folder(docs, tmp_path / "data", progress=False)  # documents.json: the trained docs
     examples = synthetic_geology_qa(36, near_dup_share=0.0, seed=5).examples
     write_examples(examples[:30], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
