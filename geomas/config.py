@@ -1408,14 +1408,8 @@ class K8sOrchestratorOptions(_Model):
         default=None, ge=1, description="Kill a job (run or step) that runs longer."
     )
     pod_stop_grace_period: int | None = Field(default=None, ge=1)
-    concurrency_policy: Literal["Allow", "Forbid", "Replace"] | None = Field(
-        default=None, description="Scheduled runs (CronJob): overlapping runs."
-    )
-    starting_deadline_seconds: int | None = Field(
-        default=None, ge=0, description="Scheduled runs (CronJob): late start allowed."
-    )
-    successful_jobs_history_limit: int | None = Field(default=None, ge=0)
-    failed_jobs_history_limit: int | None = Field(default=None, ge=0)
+    # The CronJob policy of scheduled runs (concurrency, starting deadline, history) comes from
+    # the `retrain:` section (geomas.trigger.schedule), the only pipeline that is scheduled.
 
 
 class KubernetesConfig(_Model):
