@@ -1,12 +1,15 @@
 """Imbalanced classification benchmark: unweighted CE vs class-weighted CE vs focal loss.
 
     .venv/bin/python bench/classify.py [--train 400] [--val 200] [--epochs 4] [--method qlora]
+        [--seeds 0 1 2 3 4]
 
 A synthetic Russian 3-class set (90 / 8 / 2 %): each text is random geology filler words plus
 one or two class keywords; 10 % of texts also carry a keyword of another class (noise). The
 tiny Llama (geomas models make-tiny lm) gets a classification head and is trained with
-`geomas.train.classify.train_classifier` once per loss, same data and seed. Prints and writes
-validation F1-macro (and per-class F1) of each to bench/results/classify.json.
+`geomas.train.classify.train_classifier` once per variant, same data and seed, for each seed
+(a new data set, model init and order per seed). Prints and writes validation F1-macro (and
+per-class F1) of each run, and the mean and standard deviation per variant, to
+bench/results/classify.json.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -62,7 +66,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=4.0)
     parser.add_argument("--method", choices=["qlora", "lora", "full"], default="qlora")
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/classify.json")
     args = parser.parse_args()
 
@@ -73,44 +77,62 @@ def main() -> None:
     from geomas.train.classify import train_classifier
 
     torch.set_num_threads(1)
-    rng = random.Random(args.seed)
     variants = {
         "unweighted_ce": {"loss": "ce"},
         "weighted_ce": {"loss": "weighted_ce"},
         "focal_g2": {"loss": "focal", "focal_gamma": 2.0},
+        "ce_weighted_sampler": {"loss": "ce", "weighted_sampler": True},
     }
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in variants}
+    for seed in args.seeds:
+        rng = random.Random(seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            model = make_tiny("lm", root / "tiny", seed=seed)
+            train = write_jsonl(root / "train.jsonl", make_rows(args.train, rng))
+            val = write_jsonl(root / "val.jsonl", make_rows(args.val, rng))
+            for name, update in variants.items():
+                config = TrainClassifierConfig(
+                    method=args.method,
+                    epochs=args.epochs,
+                    batch_size=16,
+                    max_length=48,
+                    learning_rate=args.lr,
+                    early_stopping_patience=None,
+                    save_total_limit=1,
+                    logging_steps=5,
+                    seed=seed,
+                    **update,  # type: ignore[arg-type]
+                )
+                started = time.perf_counter()
+                res = train_classifier(model, train, val, config, root / name)
+                per_class = {k: round(v, 4) for k, v in res.per_class_f1.items()}
+                runs[name].append({
+                    "seed": seed,
+                    "macro_f1": round(res.macro_f1, 4),
+                    "weighted_f1": round(res.weighted_f1, 4),
+                    "accuracy": round(res.accuracy, 4),
+                    "per_class_f1": per_class,
+                    "seconds": round(time.perf_counter() - started, 1),
+                })
+                print(f"seed {seed} {name:20s} F1-macro {res.macro_f1:.3f}  {per_class}")
     results: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        model = make_tiny("lm", root / "tiny", seed=args.seed)
-        train = write_jsonl(root / "train.jsonl", make_rows(args.train, rng))
-        val = write_jsonl(root / "val.jsonl", make_rows(args.val, rng))
-        for name, update in variants.items():
-            config = TrainClassifierConfig(
-                method=args.method,
-                epochs=args.epochs,
-                batch_size=16,
-                max_length=48,
-                learning_rate=args.lr,
-                early_stopping_patience=None,
-                save_total_limit=1,
-                logging_steps=5,
-                seed=args.seed,
-                **update,  # type: ignore[arg-type]
-            )
-            started = time.perf_counter()
-            res = train_classifier(model, train, val, config, root / name)
-            results[name] = {
-                "macro_f1": round(res.macro_f1, 4),
-                "weighted_f1": round(res.weighted_f1, 4),
-                "accuracy": round(res.accuracy, 4),
-                "per_class_f1": {k: round(v, 4) for k, v in res.per_class_f1.items()},
-                "eval_f1_macro_per_epoch": [round(f, 4) for _, f in res.eval_f1_macro],
-                "best_checkpoint": Path(res.best_checkpoint).name if res.best_checkpoint else None,
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            per_class = results[name]["per_class_f1"]
-            print(f"{name:14s} F1-macro {res.macro_f1:.3f}  per-class {per_class}")
+    for name, rows in runs.items():
+        macro = [float(r["macro_f1"]) for r in rows]  # type: ignore[arg-type]
+        labels = sorted(rows[0]["per_class_f1"])  # type: ignore[call-overload]
+        results[name] = {
+            "macro_f1_mean": round(statistics.mean(macro), 4),
+            "macro_f1_std": round(statistics.stdev(macro), 4) if len(macro) > 1 else 0.0,
+            "per_class_f1_mean": {
+                label: round(statistics.mean(
+                    float(r["per_class_f1"][label]) for r in rows  # type: ignore[index]
+                ), 4) for label in labels
+            },
+            "runs": rows,
+        }
+        print(f"{name:20s} F1-macro {results[name]['macro_f1_mean']:.3f} "
+              f"± {results[name]['macro_f1_std']:.3f} over {len(rows)} seeds; per class "
+              f"{results[name]['per_class_f1_mean']}")
     payload = {
         "setup": {
             "model": "tiny Llama (make_tiny lm), random init",
@@ -120,7 +142,7 @@ def main() -> None:
             "shares": SHARES,
             "epochs": args.epochs,
             "learning_rate": args.lr,
-            "seed": args.seed,
+            "seeds": args.seeds,
             "threads": 1,
         },
         "results": results,

@@ -127,6 +127,10 @@ def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
     again = _check(project)
     assert again["outcome"] == "skip", again
     assert "already completed" in str(again["reason"])
+    # the local watcher repeats the same check
+    watch = _geomas(project, "retrain", "watch", "--config", "run.yaml", "--interval", "1",
+                    "--max-checks", "2")
+    assert watch.stdout.count("decision     : skip (data ") == 2, watch.stdout
     assert _versions(project) == ["1", "2"]
 
 
