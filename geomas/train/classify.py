@@ -33,6 +33,7 @@ from geomas.train.factories import (
     detect_device,
     get_peft_config,
     get_quantization_config,
+    optimisation_args,
     resolve_precision,
 )
 
@@ -372,30 +373,13 @@ def train_classifier(
     precision = resolve_precision(_sft_view(config), device)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        use_cpu=device == "cpu",
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        activation_checkpointing=config.activation_checkpointing,
         eval_strategy="epoch",
         save_strategy="epoch",
-        save_total_limit=config.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model="f1_macro",
         greater_is_better=True,
-        logging_steps=config.logging_steps,
-        report_to=list(config.report_to) or "none",
-        seed=config.seed,
-        data_seed=config.seed,
-        dataloader_num_workers=0,
+        **optimisation_args(config, device=device, precision=precision),
     )
     callbacks: list[TrainerCallback] = []
     if config.early_stopping_patience is not None:

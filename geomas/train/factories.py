@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geomas.config import TrainSFTConfig
+from geomas.config import TrainClassifierConfig, TrainSFTConfig
 
 if TYPE_CHECKING:
     import torch
@@ -89,6 +89,33 @@ def get_peft_config(config: TrainSFTConfig) -> LoraConfig | None:
     )
 
 
+def optimisation_args(
+    config: TrainSFTConfig | TrainClassifierConfig, *, device: Device, precision: str
+) -> dict[str, Any]:
+    """`TrainingArguments` fields that SFT and classification set the same way."""
+    return {
+        "num_train_epochs": config.epochs,
+        "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler_type,
+        # transformers 5 takes a float below 1 as a ratio of the total steps.
+        "warmup_steps": config.warmup_ratio,
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "use_cpu": device == "cpu",
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "activation_checkpointing": config.activation_checkpointing,
+        "save_total_limit": config.save_total_limit,
+        "logging_steps": config.logging_steps,
+        "report_to": list(config.report_to) or "none",
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "dataloader_num_workers": 0,
+    }
+
+
 def get_training_args(
     config: TrainSFTConfig,
     output_dir: Path,
@@ -119,34 +146,20 @@ def get_training_args(
             greater_is_better=False,
         )
     messages = config.target_format == "messages"
+    common = optimisation_args(config, device=device, precision=precision)
+    # the memory profile decides batch size and accumulation
+    common.update(per_device_train_batch_size=batch.batch_size,
+                  gradient_accumulation_steps=batch.gradient_accumulation_steps)
     return SFTConfig(
         output_dir=str(output_dir),
-        num_train_epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=batch.batch_size,
-        gradient_accumulation_steps=batch.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        # transformers 5 takes a float below 1 as a ratio of the total steps.
-        warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
         optim=config.optim,
-        use_cpu=device == "cpu",
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        activation_checkpointing=config.activation_checkpointing,
         max_length=config.max_length,
         packing=config.packing,
         assistant_only_loss=messages,
         completion_only_loss=None if messages else True,
         save_strategy=config.save_strategy,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        report_to=list(config.report_to) or "none",
         include_num_input_tokens_seen="non_padding",
-        seed=config.seed,
-        data_seed=config.seed,
-        dataloader_num_workers=0,
+        **common,
         **kwargs,
     )
