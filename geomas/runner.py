@@ -178,6 +178,29 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
     return result
 
 
+def retrain_check_pipeline_for(
+    config: RunConfig, *, schedule: bool, orchestrator_flavor: str
+) -> Pipeline:
+    """The retrain_check pipeline with the run's settings, and its cron schedule if asked.
+
+    On the Kubernetes orchestrator the schedule's CronJob gets `cronjob_policy` (concurrency
+    Forbid, the configured starting deadline, history limits).
+    """
+    from geomas.trigger.schedule import cronjob_policy, retrain_schedule
+    from pipelines.retrain_pipeline import retrain_check_pipeline
+
+    options: dict[str, Any] = {}
+    if schedule:
+        options["schedule"] = retrain_schedule(config.retrain)
+    pipeline = with_run_options(retrain_check_pipeline, config, **options)
+    if schedule and orchestrator_flavor == "kubernetes":
+        key = "orchestrator.kubernetes"
+        current = pipeline.configuration.settings.get(key)
+        base = current.model_dump(exclude_unset=True) if current is not None else {}
+        pipeline = pipeline.with_options(settings={key: {**base, **cronjob_policy(config.retrain)}})
+    return pipeline
+
+
 def run_retrain_check_pipeline(
     config: RunConfig, config_path: Path, *, schedule: bool = False, dry_run: bool = False
 ) -> PipelineRunInfo | None:
@@ -199,26 +222,14 @@ def run_retrain_check_pipeline(
     Raises:
         GeomasError: The run did not complete, or the stack cannot schedule.
     """
-    from geomas.trigger.schedule import cronjob_policy, retrain_schedule
-
     info = prepare_stack(config)
     if schedule and info.orchestrator_flavor == "local":
         raise GeomasError(
             f"stack {info.stack_name!r} runs the local orchestrator, which has no schedules; "
             "run `geomas retrain watch --config ...` on this machine instead"
         )
-    from pipelines.retrain_pipeline import retrain_check_pipeline
-
-    options: dict[str, Any] = {}
-    if schedule:
-        options["schedule"] = retrain_schedule(config.retrain)
-    pipeline = with_run_options(retrain_check_pipeline, config, **options)
-    if schedule and info.orchestrator_flavor == "kubernetes":
-        key = "orchestrator.kubernetes"
-        current = pipeline.configuration.settings.get(key)
-        base = current.model_dump(exclude_unset=True) if current is not None else {}
-        merged = {**base, **cronjob_policy(config.retrain)}
-        pipeline = pipeline.with_options(settings={key: merged})
+    pipeline = retrain_check_pipeline_for(config, schedule=schedule,
+                                          orchestrator_flavor=info.orchestrator_flavor)
     # in pods the config's own data_dir (or GEOMAS_DATA_DIR) applies; locally pin this one
     local = info.orchestrator_flavor == "local"
     run = pipeline(config_path=str(Path(config_path).resolve() if local else config_path),

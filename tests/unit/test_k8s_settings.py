@@ -109,6 +109,19 @@ data_params = dict(source_dir=str(d.source_dir), output_dir=str(d.output_dir), i
 out["compiled_data"] = compile_(data_pipeline, data_params, with_params=True)
 no_ner = dict(data_params, ner=d.ner.model_copy(update={"model_path": None}))
 out["compiled_data_no_ner"] = compile_(data_pipeline, no_ner, with_params=True)
+
+# the scheduled retrain check: what `geomas retrain schedule` submits on this stack
+from geomas.runner import retrain_check_pipeline_for
+scheduled = retrain_check_pipeline_for(cfg, schedule=True, orchestrator_flavor="kubernetes")
+scheduled.prepare(config_path="/app/configs/k8s.yaml", data_dir=None, dry_run=False)
+args = dict(scheduled._run_args)
+args.pop("prevent_build_reuse", None)
+snapshot, schedule, _ = scheduled._compile(steps=args.pop("step_configurations", None), **args)
+out["compiled_retrain"] = {
+    "schedule": schedule.cron_expression if schedule else None,
+    "steps": {n: dump(s.config.settings) for n, s in snapshot.step_configurations.items()},
+    "pipeline": dump(snapshot.pipeline_configuration.settings),
+}
 report.write_text(json.dumps(out), encoding="utf-8")
 '''
 
@@ -348,3 +361,21 @@ def test_run_config_rejects_kubernetes_on_the_local_stack_and_relative_paths() -
     relative["data"]["output_dir"] = "runs/data"
     with pytest.raises(ValidationError, match=r"data.output_dir \(runs/data\) is relative"):
         RunConfig.model_validate(relative)
+
+
+def test_scheduled_retrain_check_is_a_forbid_cronjob(report: dict[str, Any]) -> None:
+    """`geomas retrain schedule` on the Kubernetes stack: cron, Forbid, deadline, history."""
+    compiled = report["compiled_retrain"]
+    assert compiled["schedule"] == "0 * * * *"  # RetrainConfig.cron default
+    # compiled settings are keyed by the stack's component: orchestrator:<name>
+    (orchestrator,) = [v for k, v in compiled["pipeline"].items() if k.startswith("orchestrator")]
+    assert orchestrator["concurrency_policy"] == "Forbid"
+    assert orchestrator["starting_deadline_seconds"] == 600
+    assert orchestrator["successful_jobs_history_limit"] == 3
+    assert orchestrator["failed_jobs_history_limit"] == 3
+    assert orchestrator["service_account_name"] == "geomas-orchestrator"
+    (step,) = [v for k, v in compiled["steps"]["retrain_check"].items()
+               if k.startswith("orchestrator")]
+    # the check submits runs: the orchestrator's account, and no GPU
+    assert step["step_pod_service_account_name"] == "geomas-orchestrator"
+    assert GPU not in json.dumps(step["pod_settings"]["resources"])
