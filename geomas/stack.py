@@ -507,21 +507,22 @@ def activate_stack(name: str, data_dir: Path) -> StackInfo:
 
 
 def use_local_stack(data_dir: Path) -> tuple[StackInfo, str | None]:
-    """Back to the embedded stack: leave a remote ZenML server if logged in, activate it.
+    """Back to the embedded stack: leave a ZenML server if logged in to one, activate it.
 
     Returns:
         The embedded stack, and the server URL that was left (None when none was).
     """
     activate_project(data_dir)
-    from zenml.client import Client
     from zenml.config.global_config import GlobalConfiguration
+    from zenml.enums import StoreType
 
     left = None
-    store = Client().zen_store
-    if not store.is_local_store():
-        # what `zenml logout` does: the local SQLite store under the data dir again
-        left = store.url
-        GlobalConfiguration().set_default_store()
+    config = GlobalConfiguration()
+    if config.store_configuration.type != StoreType.SQL:
+        # connected to a ZenML server (remote, or a local daemon): what `zenml logout` does,
+        # back to the SQLite store under the data dir
+        left = config.store_configuration.url
+        config.set_default_store()
     return ensure_local_stack(data_dir), left
 
 
