@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from geomas.cli_retrain import retrain_app
+from geomas.cli_stack import stack_app
 from geomas.errors import GeomasError
 
 app = typer.Typer(
@@ -26,9 +28,7 @@ run_app = typer.Typer(help="Run a ZenML pipeline on the active stack.", no_args_
 app.add_typer(run_app, name="run")
 models_app = typer.Typer(help="Local model utilities (no downloads).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-from geomas.cli_stack import stack_app  # noqa: E402, I001 - with the other sub-apps
 app.add_typer(stack_app, name="stack")
-from geomas.cli_retrain import retrain_app  # noqa: E402, I001 - with the other sub-apps
 app.add_typer(retrain_app, name="retrain")
 
 console = Console(stderr=True)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from geomas.config import IngestConfig
 from geomas.errors import IngestError, InputError
+from geomas.hashing import sha256_file
 from geomas.ingest.convert import (
     DOC_TEXT_SEPARATOR,
     FileConverter,
@@ -63,15 +64,6 @@ class IngestSummary(BaseModel):
     def failed(self) -> bool:
         """Whether the share of rejected files exceeds the configured threshold."""
         return self.files > 0 and self.failure_ratio > self.max_failure_ratio
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def settings_fingerprint(config: IngestConfig) -> str:

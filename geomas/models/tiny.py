@@ -244,6 +244,19 @@ def _save_weights(model: Any, out_dir: Path) -> None:
         raise RuntimeError(f"save_pretrained did not write {out_dir / WEIGHTS_NAME}")
 
 
+def _prepare_output(
+    out_dir: Path, texts: Iterable[str], vocab_size: int
+) -> tuple[Path, list[str]]:
+    """Check the vocabulary size and the texts; create the output folder."""
+    _check_vocab_size(vocab_size)
+    text_list = [t for t in texts if t.strip()]
+    if not text_list:
+        raise InputError("texts is empty; pass at least one non-empty training text")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, text_list
+
+
 def make_tiny_ner(
     out_dir: Path, texts: Iterable[str], *, seed: int = 0, vocab_size: int = 4000
 ) -> Path:
@@ -272,12 +285,7 @@ def make_tiny_ner(
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    _check_vocab_size(vocab_size)
-    text_list = [t for t in texts if t.strip()]
-    if not text_list:
-        raise InputError("texts is empty; pass at least one non-empty training text")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, text_list = _prepare_output(out_dir, texts, vocab_size)
 
     # Built through the transformers class from the vocabulary: from_pretrained does the same,
     # so the tokenizer that is saved is exactly the one that is loaded.
@@ -338,12 +346,7 @@ def make_tiny_lm(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    _check_vocab_size(vocab_size)
-    text_list = [t for t in texts if t.strip()]
-    if not text_list:
-        raise InputError("texts is empty; pass at least one non-empty training text")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, text_list = _prepare_output(out_dir, texts, vocab_size)
 
     trained = _train_byte_bpe(text_list, vocab_size)
     tokenizer = PreTrainedTokenizerFast(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from mlflow.pyfunc import PythonModel
 
 from geomas.errors import GeomasError, InputError
+from geomas.hashing import sha256_file
 from geomas.registry.mlflow_models import RegisteredVersion
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ DEFAULT_MAX_NEW_TOKENS = 128
 
 # Files whose bytes define a base model's behaviour; tokenizer files travel with the adapter.
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
-_CHUNK = 1 << 20
 
 
 class BaseModelMismatch(GeomasError):
@@ -72,17 +72,9 @@ def base_model_files(base_dir: Path) -> list[Path]:
     return [config, *weights]
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def base_file_digests(base_dir: Path) -> dict[str, str]:
     """sha256 of each file of `base_model_files`, keyed by file name."""
-    return {p.name: _file_sha256(p) for p in base_model_files(base_dir)}
+    return {p.name: sha256_file(p) for p in base_model_files(base_dir)}
 
 
 def base_fingerprint(base_dir: Path) -> str:

@@ -505,9 +505,9 @@ def register_classifier(
     Raises:
         InputError: The run was a full fine-tune (no adapter folder to register).
     """
+    from geomas.hashing import sha256_file
     from geomas.registry.adapters import CLS_MODEL_NAME, git_sha, log_adapter
     from geomas.registry.promotion import promote_if_better
-    from geomas.train.flow import file_sha256
 
     out = Path(result.output_dir)
     if config.method == "full":
@@ -522,8 +522,8 @@ def register_classifier(
     counts = record["train_class_counts"]
     report = json.loads((out / EVALUATION_NAME).read_text("utf-8"))
     tags = {
-        "dataset_sha256": file_sha256(Path(train_file)),
-        "val_sha256": file_sha256(Path(val_file)),
+        "dataset_sha256": sha256_file(Path(train_file)),
+        "val_sha256": sha256_file(Path(val_file)),
         "train_size": sum(counts.values()),
         "val_size": report["support"],
         "git_sha": git_sha(Path(__file__).resolve().parent),

@@ -17,7 +17,7 @@ from geomas.errors import InputError
 from geomas.formats import detect_format, trl_map_for
 from geomas.formats.jsonio import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
 from geomas.formats.trl import TrlTarget
-from geomas.train.resolve import sha256_file
+from geomas.hashing import sha256_file
 
 _TRAIN_SUFFIX = "_train"
 _VAL_SUFFIX = "_val"

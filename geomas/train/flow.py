@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from geomas.config import EvalConfig, PromotionConfig
+from geomas.hashing import sha256_file
 from geomas.train.sft import SFTResult
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,6 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> A
     )
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def register_adapter(
     adapter_dir: Path,
     evaluation: AdapterEval,
@@ -117,8 +108,8 @@ def register_adapter(
     record = training_record(adapter_dir)
     quant = record.get("quantization") or {}
     tags = {
-        "dataset_sha256": file_sha256(train_file),
-        "val_sha256": file_sha256(val_file),
+        "dataset_sha256": sha256_file(train_file),
+        "val_sha256": sha256_file(val_file),
         "train_size": str(len(read_examples(train_file))),
         "val_size": str(evaluation.n_examples),
         "zenml_run_id": zenml_run_id,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geomas.config import ModelAlias, ModelAliases, load_yaml
 from geomas.errors import ConfigError
+from geomas.hashing import sha256_file
 
 DEFAULT_MODELS_FILE = Path("configs/models.yaml")
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -118,15 +119,6 @@ def _locate(
     raise ConfigError(
         f"{where} is neither a model alias, a local model folder nor a hub id (owner/name)" + hint
     )
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_fingerprint(path: Path) -> dict[str, object]:

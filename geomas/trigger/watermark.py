@@ -77,7 +77,8 @@ def corpus_watermark(source_dir: Path, extensions: Iterable[str],
     Raises:
         InputError: `source_dir` is not a folder.
     """
-    from geomas.ingest.run import discover, sha256_file
+    from geomas.hashing import sha256_file
+    from geomas.ingest.run import discover
 
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
