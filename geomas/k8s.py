@@ -25,25 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The steps of each pipeline (ZenML pipeline name -> step names), so that configs can be
-#: checked without importing the pipelines (ZenML, torch). tests/unit/test_k8s_settings.py
-#: imports every module in pipelines/ and fails when this list and the code disagree.
-PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
-    "geomas_data": (
-        "ingest_documents",
-        "validate_chunks",
-        "extract_entities",
-        "generate_qa",
-        "validate_qa_pairs",
-        "clean_dataset",
-        "split_dataset",
-        "format_dataset",
-        "validate_examples",
-    ),
-    "geomas_training": ("train_model", "evaluate_model", "register_model", "promote_model"),
-    "geomas_retrain_check": ("retrain_check",),
-}
-
 #: Settings keys: `<component type>.<flavor>` applies only when the stack's orchestrator is
 #: the Kubernetes one, so the same pipeline object stays runnable on the embedded stack.
 ORCHESTRATOR_KEY = "orchestrator.kubernetes"
@@ -51,11 +32,6 @@ DOCKER_KEY = "docker"
 
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-
-
-def all_step_names() -> tuple[str, ...]:
-    """Every step of every geomas pipeline, in pipeline order."""
-    return tuple(dict.fromkeys(s for steps in PIPELINE_STEPS.values() for s in steps))
 
 
 def step_settings(

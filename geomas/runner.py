@@ -68,7 +68,8 @@ def with_run_options(
         "experiment_tracker": {"experiment_name": config.project.experiment_name}
     }
     if config.kubernetes is not None:
-        from geomas.k8s import PIPELINE_STEPS, pipeline_settings, step_settings
+        from geomas.k8s import pipeline_settings, step_settings
+        from geomas.names import PIPELINE_STEPS
 
         if params is not None:
             probe = pipeline.copy()

@@ -21,14 +21,10 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from geomas.errors import ConfigError, MissingExtraError, StackError
+from geomas.names import LOCAL_STACK_NAME, REGISTRY_NAME, TRACKER_NAME
 
 log = logging.getLogger(__name__)
 
-#: Stack component names shared by the embedded stack and zenml_stack.yaml (Kubernetes):
-#: steps refer to the tracker by this name on every stack.
-TRACKER_NAME = "geomas-mlflow"
-REGISTRY_NAME = "geomas-mlflow-registry"
-LOCAL_STACK_NAME = "geomas-local"
 
 _ACTIVE_DATA_DIR: Path | None = None
 

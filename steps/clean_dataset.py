@@ -11,7 +11,7 @@ from geomas.clean.stage import CleanStageReport, clean_qa_pairs
 from geomas.config import CleanConfig
 from geomas.formats import ExampleSet
 from geomas.qa import QASet
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 
 

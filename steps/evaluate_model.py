@@ -9,7 +9,7 @@ from zenml import log_metadata, step
 
 from geomas.config import EvalConfig
 from geomas.evaluate.plots import log_eval_to_mlflow
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 

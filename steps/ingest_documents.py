@@ -9,7 +9,7 @@ from zenml import log_metadata, step
 
 from geomas.config import IngestConfig
 from geomas.ingest import ChunkSet, IngestSummary, ingest_folder, load_chunk_set
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from zenml import get_step_context, step
 
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, register_adapter
 from geomas.trigger.watermark import dataset_watermark, record_watermark

@@ -10,7 +10,7 @@ from zenml import log_metadata, step
 from geomas.config import SplitConfig
 from geomas.formats import ExampleSet
 from geomas.split import SplitResult, split_examples
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 
 

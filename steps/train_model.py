@@ -8,7 +8,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from geomas.config import TrainSFTConfig
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
 from geomas.train import SFTResult, train_sft
 from geomas.train.flow import training_plots

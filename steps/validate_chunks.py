@@ -10,7 +10,7 @@ from zenml.types import HTMLString
 
 from geomas.config import ValidationConfig
 from geomas.ingest import ChunkSet
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate import validate_chunks as run_chunk_suite

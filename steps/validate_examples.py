@@ -9,7 +9,7 @@ from zenml import step
 
 from geomas.config import ValidationConfig
 from geomas.split import SplitResult
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_examples as run_example_suite

@@ -10,7 +10,7 @@ from zenml import step
 from geomas.config import ValidationConfig
 from geomas.ner.labels import GEO_LABELS
 from geomas.qa import QASet
-from geomas.stack import TRACKER_NAME
+from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_qa_pairs as run_qa_suite

@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from geomas.config import KubernetesConfig, RunConfig, load_config
-from geomas.k8s import PIPELINE_STEPS, all_step_names
+from geomas.names import PIPELINE_STEPS, all_step_names
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_YAML = ROOT / "configs/k8s.yaml"
@@ -47,7 +47,8 @@ from zenml.pipelines.pipeline_definition import Pipeline
 from zenml.steps import BaseStep
 
 from geomas.config import RunConfig, load_config
-from geomas.k8s import all_step_names, pipeline_settings, step_settings
+from geomas.k8s import pipeline_settings, step_settings
+from geomas.names import all_step_names
 from geomas.runner import with_run_options
 
 def dump(settings):
@@ -270,7 +271,7 @@ def test_static_step_list_matches_the_pipeline_modules(report: dict[str, Any]) -
         assert len(content["pipelines"]) == 1, f"pipelines/{module}.py: one pipeline per module"
         found[content["pipelines"][0]] = content["steps"]
     assert found == {name: sorted(steps) for name, steps in PIPELINE_STEPS.items()}, (
-        "geomas/k8s.py PIPELINE_STEPS is out of date with pipelines/*.py"
+        "geomas/names.py PIPELINE_STEPS is out of date with pipelines/*.py"
     )
 
 

@@ -174,7 +174,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_stack_file_names_the_shared_components() -> None:
-    from geomas.stack import REGISTRY_NAME, TRACKER_NAME, read_stack_file
+    from geomas.names import REGISTRY_NAME, TRACKER_NAME
+    from geomas.stack import read_stack_file
 
     spec = read_stack_file(STACK_FILE)
     assert spec.stack_name == "geomas-k8s"

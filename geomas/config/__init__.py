@@ -1,0 +1,59 @@
+"""Configuration models: one pydantic model per concern, loaded from configs/*.yaml.
+
+YAML files give values; these models define what exists and the defaults. Every model forbids
+unknown keys so that a typo in a config file is an error, not a silently ignored setting.
+
+Modules by concern: `base` (strict model, YAML loader), `data` (ingest ... formats), `training`
+(SFT with Hugging Face field names, LoRA, quantisation, evaluation, promotion), `retrain`,
+`kubernetes` (pods per step) and `run` (a whole run config file).
+"""
+
+from geomas.config.base import Profile, StrictModel, cyrillic_defaults, load_config, load_yaml
+from geomas.config.data import (
+    CleanConfig,
+    DataPipelineConfig,
+    FormatConfig,
+    FormatType,
+    IngestConfig,
+    LineageMode,
+    NerInferenceConfig,
+    NerTrainConfig,
+    QAConfig,
+    SplitConfig,
+    TeacherConfig,
+    ValidationConfig,
+)
+from geomas.config.kubernetes import (
+    K8sImages,
+    K8sOrchestratorOptions,
+    K8sPodConfig,
+    K8sResources,
+    K8sSecurity,
+    KubernetesConfig,
+)
+from geomas.config.retrain import RetrainConfig
+from geomas.config.run import ProjectConfig, RunConfig
+from geomas.config.training import (
+    EvalConfig,
+    LoraSettings,
+    MemoryProfile,
+    ModelAlias,
+    ModelAliases,
+    PromotionConfig,
+    QuantSettings,
+    SFTMethod,
+    TrainClassifierConfig,
+    TrainingPipelineConfig,
+    TrainSFTConfig,
+)
+
+__all__ = [
+    "CleanConfig", "DataPipelineConfig", "EvalConfig", "FormatConfig", "FormatType",
+    "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
+    "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
+    "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "Profile",
+    "ProjectConfig", "PromotionConfig", "QAConfig", "QuantSettings", "RetrainConfig",
+    "RunConfig", "SFTMethod", "SplitConfig", "StrictModel", "TeacherConfig",
+    "TrainClassifierConfig", "TrainSFTConfig", "TrainingPipelineConfig", "ValidationConfig",
+    "cyrillic_defaults", "load_config", "load_yaml",
+]

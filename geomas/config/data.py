@@ -1,0 +1,609 @@
+"""Data pipeline settings: ingest, validation, NER, QA, cleaning, split and formats."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from geomas.config.base import Profile, StrictModel, cyrillic_defaults, env_path
+
+
+class IngestConfig(StrictModel):
+    """Document conversion and chunking."""
+
+    pdf_parser: Literal["auto", "native", "layout"] = Field(
+        default="auto",
+        description=(
+            "auto: docling's layout pipeline when layout_artifacts_path is set, otherwise the "
+            "model-free NativePdfPipeline. native/layout force one of them."
+        ),
+    )
+    layout_artifacts_path: Path | None = Field(
+        default_factory=lambda: env_path("GEOMAS_LAYOUT_ARTIFACTS_PATH"),
+        description="Local folder with docling's layout model weights; default: the "
+        "GEOMAS_LAYOUT_ARTIFACTS_PATH environment variable (set in the trainer image, where the "
+        "weights are baked in), else none.",
+    )
+    max_tokens: int = Field(default=256, ge=16, le=32768, description="Token limit per chunk.")
+    tokenizer: Path | None = Field(
+        default=None,
+        description=(
+            "Local Hugging Face tokenizer folder used to count chunk tokens. None: geomas's "
+            "built-in Unicode word/punctuation counter (no model needed)."
+        ),
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Parallel conversion processes.")
+    max_failure_ratio: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Exit non-zero when rejected files / all files exceeds this ratio.",
+    )
+    extensions: tuple[str, ...] = Field(
+        default=(".pdf", ".docx", ".html", ".htm", ".md"),
+        description="File suffixes that are converted; any other file is rejected with a reason.",
+    )
+    document_timeout_s: float | None = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _layout_needs_weights(self) -> IngestConfig:
+        if self.pdf_parser == "layout" and self.layout_artifacts_path is None:
+            raise ValueError(
+                "pdf_parser='layout' needs layout_artifacts_path (a local folder with docling's "
+                "layout weights, e.g. from `docling-tools models download`); use 'auto' or "
+                "'native' to run without them"
+            )
+        return self
+
+
+class ValidationConfig(StrictModel):
+    """Great Expectations checks on chunks and what happens when they fail."""
+
+    policy: Literal["fail", "warn"] = "fail"
+    profile: Profile = "geology"
+    min_chars: int = Field(default=1, ge=1)
+    max_chars: int = Field(default=20000, ge=1)
+    min_cyrillic_share: dict[Profile, float] = Field(
+        default_factory=cyrillic_defaults,
+        description="Minimum share of Cyrillic letters among letters per chunk, by profile.",
+    )
+    mostly: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="Share of chunks that must pass the per-chunk Cyrillic-share check.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ValidationConfig:
+        if self.min_chars > self.max_chars:
+            raise ValueError(
+                f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars})"
+            )
+        if self.profile not in self.min_cyrillic_share:
+            raise ValueError(f"min_cyrillic_share has no entry for profile {self.profile!r}")
+        return self
+
+    @property
+    def cyrillic_min(self) -> float:
+        """The Cyrillic share floor for the active profile."""
+        return self.min_cyrillic_share[self.profile]
+
+
+class NerTrainConfig(StrictModel):
+    """`geomas train-bert-ner`: token classification from a local BERT-like model."""
+
+    model_name: str = Field(
+        min_length=1,
+        description="Local model folder, or a hub id already in the local Hugging Face cache.",
+    )
+    output_dir: Path
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    learning_rate: float = Field(default=2e-5, gt=0, le=1.0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_length: int = Field(default=256, ge=16, le=8192, description="Sub-word tokens per window.")
+    stride: int = Field(default=32, ge=0, description="Overlap between windows of long records.")
+    early_stopping_patience: int = Field(default=3, ge=1)
+    val_share: float = Field(
+        default=0.15,
+        gt=0,
+        lt=1,
+        description="Share of training documents held out for early stopping.",
+    )
+    seed: int = 42
+    register_model: bool = Field(default=True, description="Log to MLflow, register geomas-ner.")
+    registered_model_name: str = "geomas-ner"
+
+    @model_validator(mode="after")
+    def _stride_below_window(self) -> NerTrainConfig:
+        if self.stride >= self.max_length // 2:
+            raise ValueError(
+                f"stride ({self.stride}) must be below half of max_length ({self.max_length})"
+            )
+        return self
+
+
+class NerInferenceConfig(StrictModel):
+    """Entity extraction over chunks with a trained token-classification model."""
+
+    model_path: Path | None = Field(
+        default=None, description="Trained NER model folder; None skips entity extraction."
+    )
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    max_length: int = Field(default=256, ge=16, le=8192)
+    stride: int = Field(default=64, ge=0)
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class TeacherConfig(StrictModel):
+    """Optional LLM teacher for QA pairs through an OpenAI-compatible chat endpoint."""
+
+    enabled: bool = False
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama).",
+    )
+    model: str | None = Field(default=None, description="Model name sent with each request.")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        min_length=1,
+        description="Environment variable holding the API key; the key itself is never stored.",
+    )
+    mode: Literal["rewrite", "answer"] = Field(
+        default="rewrite",
+        description=(
+            "rewrite: the model rephrases the template question, the extractive answer stays; "
+            "answer: the model answers the question from the context (checked for grounding)."
+        ),
+    )
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    max_retries: int = Field(default=2, ge=0, le=10, description="Retries per request (openai).")
+    temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    min_grounding: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="answer mode: least share of the answer's words that occur in the context.",
+    )
+    keep_template_on_failure: bool = Field(
+        default=True,
+        description=(
+            "Keep the template pair when the teacher fails for it (API error, invalid or "
+            "ungrounded response); the failure is recorded in the rejects either way."
+        ),
+    )
+    workers: int = Field(default=4, ge=1, le=64, description="Concurrent requests.")
+    max_error_ratio: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Fail the run (after writing outputs) when API errors / requests exceed this.",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_when_enabled(self) -> TeacherConfig:
+        if self.enabled and (not self.base_url or not self.model):
+            raise ValueError(
+                "teacher.enabled needs teacher.base_url (an OpenAI-compatible API root such as "
+                "http://127.0.0.1:8000/v1) and teacher.model; set both or disable the teacher"
+            )
+        return self
+
+
+class QAConfig(StrictModel):
+    """Template QA synthesis from entities (`geomas generate-qa-pairs`)."""
+
+    templates: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description=(
+            "Question templates per entity type, replacing the built-in ones for that type "
+            "(or adding a type). Placeholders: {entity} (entity text), {deposit} (deposit "
+            "name found in the document; templates with it are skipped when none is found)."
+        ),
+    )
+    max_context_length: int = Field(
+        default=300, ge=20, le=100_000, description="Most characters of a pair's context."
+    )
+    add_context: bool = Field(
+        default=True, description="Give each pair a context window (the instruct input)."
+    )
+    num_pairs: int = Field(default=2, ge=1, le=1000, description="Most QA pairs per chunk.")
+    seed: int = Field(default=0, description="Seed of template and entity-type choices.")
+    min_entity_confidence: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Entities below this NER confidence are rejected."
+    )
+    answer_mode: Literal["sentence", "clause"] = Field(
+        default="sentence",
+        description=(
+            "sentence: the answer is the sentence(s) holding the entity; clause: the part of "
+            "that sentence between the ';' / ',' boundaries around the entity."
+        ),
+    )
+    teacher: TeacherConfig = TeacherConfig()
+
+    @model_validator(mode="after")
+    def _templates_and_teacher(self) -> QAConfig:
+        from string import Formatter
+
+        for label, variants in self.templates.items():
+            if not variants:
+                raise ValueError(f"templates[{label!r}] is empty; give at least one question")
+            for t in variants:
+                names = {f for _, f, _, _ in Formatter().parse(t) if f is not None}
+                unknown = names - {"entity", "deposit"}
+                if unknown:
+                    raise ValueError(
+                        f"templates[{label!r}] template {t!r} uses unknown placeholders "
+                        f"{sorted(unknown)}; allowed: {{entity}}, {{deposit}}"
+                    )
+            if all("{deposit}" in t for t in variants):
+                raise ValueError(
+                    f"templates[{label!r}]: every template needs {{deposit}}; add one without "
+                    "it for documents where no deposit name is found"
+                )
+        if self.teacher.enabled and self.teacher.mode == "answer" and not self.add_context:
+            raise ValueError(
+                "teacher.mode='answer' needs add_context=true: teacher answers are written and "
+                "checked against the pair's context"
+            )
+        return self
+
+
+FormatType = Literal[
+    "alpaca", "messages", "sharegpt", "prompt-completion", "text", "vertex", "classification"
+]
+LineageMode = Literal["sidecar", "inline", "none"]
+
+
+class SplitConfig(StrictModel):
+    """Train/val/test split of examples: grouped by document, stratified by class, seeded."""
+
+    val_ratio: float = Field(
+        default=0.1,
+        gt=0.0,
+        lt=1.0,
+        description="Share of records for validation (the original --split-ratio 0.9 = 0.1 val).",
+    )
+    test_ratio: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Share of records for a test split; 0: none."
+    )
+    seed: int = Field(default=42, description="Seed of the group shuffle and record allocation.")
+    stratify_by: Literal["label"] | None = Field(
+        default="label",
+        description="Example field whose class shares each split keeps; None: no stratification.",
+    )
+    group_by: Literal["group"] | None = Field(
+        default="group",
+        description=(
+            "Example field whose values never span two splits (doc_id); None: records are "
+            "split independently. Records without a value are groups of their own."
+        ),
+    )
+    min_samples_per_class: int = Field(
+        default=10,
+        ge=0,
+        description="Classes with fewer records are handled by `policy`; 0 turns it off.",
+    )
+    policy: Literal["merge_other", "drop", "oversample_train"] = Field(
+        default="merge_other",
+        description=(
+            "merge_other: relabel small classes as `other_label`; drop: reject their records "
+            "(rule min_samples); oversample_train: duplicate their train records up to "
+            "min_samples_per_class (val/test are never oversampled)."
+        ),
+    )
+    other_label: str = Field(default="other", min_length=1)
+    share_tolerance: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Largest accepted gap between a class's share of a split and its overall share; "
+            "larger gaps are listed in the split report."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _train_left(self) -> SplitConfig:
+        if self.val_ratio + self.test_ratio >= 1.0:
+            raise ValueError(
+                f"val_ratio ({self.val_ratio}) + test_ratio ({self.test_ratio}) leaves no "
+                "records for training; keep their sum below 1"
+            )
+        return self
+
+    @property
+    def train_ratio(self) -> float:
+        """Share of records for training."""
+        return 1.0 - self.val_ratio - self.test_ratio
+
+
+class FormatConfig(StrictModel):
+    """Output format of instruction datasets (`geomas format-instruct-dataset`)."""
+
+    format_type: FormatType = Field(
+        default="alpaca",
+        description=(
+            "alpaca (instruction/input/output), messages (OpenAI chat), sharegpt, "
+            "prompt-completion, text (one Alpaca-style Russian string), vertex (Vertex AI "
+            "supervised tuning), classification (text/label)."
+        ),
+    )
+    jsonl: bool = Field(default=False, description="JSON Lines instead of one JSON list.")
+    system_prompt: str | None = Field(
+        default=None,
+        description="System prompt for examples without one (formats that carry a system turn).",
+    )
+    split_ratio: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Train share as in the original --split-ratio (0.9 = 90 % train); sets "
+            "split.val_ratio to 1 - split_ratio - split.test_ratio. None: SplitConfig decides."
+        ),
+    )
+    lineage: LineageMode = Field(
+        default="sidecar",
+        description=(
+            "sidecar: ids, labels, groups and meta in <stem>.lineage.jsonl next to each file, "
+            "which keeps the standard keys only; inline: in an extra `lineage` key per record "
+            "(datasets and TRL tolerate it; Vertex AI's schema has no place for it); none: "
+            "not kept."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _vertex_rules(self) -> FormatConfig:
+        if self.format_type == "vertex" and not self.jsonl:
+            raise ValueError(
+                "format_type='vertex' needs jsonl=true: Vertex AI reads JSON Lines only"
+            )
+        if self.format_type == "vertex" and self.lineage == "inline":
+            raise ValueError(
+                "format_type='vertex' cannot carry lineage='inline' (Vertex AI's dataset schema "
+                "has only systemInstruction and contents); use lineage='sidecar'"
+            )
+        return self
+
+    def split_config(self, base: SplitConfig | None = None) -> SplitConfig:
+        """The split settings: `base` (or the defaults) with `split_ratio` applied."""
+        base = base if base is not None else SplitConfig()
+        if self.split_ratio is None:
+            return base
+        val = round(1.0 - self.split_ratio - base.test_ratio, 10)
+        if val <= 0.0:
+            raise ValueError(
+                f"split_ratio ({self.split_ratio}) + split.test_ratio ({base.test_ratio}) leaves "
+                "no records for validation; lower split_ratio or test_ratio"
+            )
+        return SplitConfig.model_validate({**base.model_dump(), "val_ratio": val})
+
+
+def _clean_required_defaults() -> dict[Profile, tuple[str, ...]]:
+    # The legal guide's cleaner checks each document for its «мотивировочная часть».
+    return {"legal": (r"мотивировочн\w*\s+част",)}
+
+
+class CleanConfig(StrictModel):
+    """Dataset cleaning (`geomas clean-dataset`): normalisation, filters and deduplication.
+
+    Rules run in a fixed order (normalize, empty, length, script, garbage, grounding, profile,
+    exact_dup, near_dup); every removed record is written to the rejects with its rule's name.
+    """
+
+    profile: Profile = Field(default="geology", description="Selects the per-profile settings.")
+    # -- normalisation (changes text, removes nothing)
+    dehyphenate: bool = Field(
+        default=True,
+        description=(
+            "Join words split by a hyphen at a line break («место-\\nрождение»). The hyphen is "
+            "kept when the second part is capitalised, the first part is in "
+            "keep_hyphen_prefixes, or the dataset itself spells the word with a hyphen more "
+            "often than without."
+        ),
+    )
+    keep_hyphen_prefixes: tuple[str, ...] = Field(
+        default=("северо", "юго"),
+        description="Lower-case first parts of compounds always written with a hyphen.",
+    )
+    furniture_patterns: tuple[str, ...] = Field(
+        default=(
+            r"(?:стр\.?|страница|с\.|лист|page|p\.)\s*\d{1,4}(?:\s*(?:из|/|of)\s*\d{1,4})?",
+            r"[-–—]\s*\d{1,4}\s*[-–—]",
+            r"\d{1,4}\s*(?:/|из)\s*\d{1,4}",
+        ),
+        description=(
+            "Page furniture: regular expressions (case-insensitive) matched against whole "
+            "stripped lines, which are removed. A bare number line is not matched by default: "
+            "in extracted tables it is often data."
+        ),
+    )
+    furniture_repeat_min: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "A short line with letters that occurs this many times in one field is a running "
+            "header or footer and is removed everywhere in that field; 0 turns this off."
+        ),
+    )
+    furniture_max_line_chars: int = Field(
+        default=80,
+        ge=1,
+        description="Longest line that can be taken for a running header or footer.",
+    )
+    # -- empty and length filters
+    min_instruction_chars: int = Field(default=5, ge=1)
+    max_instruction_chars: int = Field(default=4000, ge=1)
+    max_input_chars: int = Field(default=20000, ge=1, description="The input may be empty.")
+    min_output_chars: int = Field(default=1, ge=1)
+    max_output_chars: int = Field(default=20000, ge=1)
+    # -- script filter
+    min_cyrillic_share: dict[Profile, float] = Field(
+        default_factory=cyrillic_defaults,
+        description=(
+            "Least share of Cyrillic letters among the letters of instruction+input+output, "
+            "by profile; 0 turns the script filter off."
+        ),
+    )
+    # -- garbage filter (whole record)
+    min_letter_share: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Least share of letters among the record's non-space characters.",
+    )
+    max_symbol_share: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Largest share of a field's non-space characters that are neither letters, digits "
+            "nor common punctuation (box drawing, private-use glyphs, U+FFFD...)."
+        ),
+    )
+    max_char_run: int = Field(
+        default=10, ge=2, description="Longest allowed run of one repeated non-space character."
+    )
+    max_word_repeat: int = Field(
+        default=3, ge=1, description="Most times one word may occur in a row."
+    )
+    # -- grounding filter
+    grounding: bool | None = Field(
+        default=None,
+        description=(
+            "Require the output's words to occur in the input (records with an empty input "
+            "pass). None: on for the geology profile, off for legal and generic."
+        ),
+    )
+    grounding_min_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least share of the output's distinct word stems found in the input.",
+    )
+    grounding_stem_chars: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Words are compared by their first N characters (Russian inflection).",
+    )
+    # -- profile rules
+    required_output_patterns: dict[Profile, tuple[str, ...]] = Field(
+        default_factory=_clean_required_defaults,
+        description=(
+            "Regular expressions (case-insensitive) the output must all match, by profile; "
+            "legal requires the «мотивировочная часть» section."
+        ),
+    )
+    # -- deduplication
+    exact_dedup: bool = Field(
+        default=True,
+        description="Drop records whose case- and space-normalised fields equal an earlier one.",
+    )
+    near_dedup: bool = Field(default=True, description="Drop near-duplicates (MinHash LSH).")
+    near_dup_threshold: float = Field(
+        default=0.85,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Jaccard similarity of the word-shingle sets of instruction+input+output at or "
+            "above which a record is a near-duplicate of an earlier one (checked exactly; "
+            "MinHash LSH only proposes the candidates)."
+        ),
+    )
+    near_dup_num_perm: int = Field(default=128, ge=16, le=1024, description="MinHash size.")
+    near_dup_shingle_words: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description=(
+            "Words per shingle. 2 finds one or two small edits in a ~50-word record; with "
+            "longer shingles an edit changes more of them, so short records fall below the "
+            "threshold."
+        ),
+    )
+    near_dup_question_or_answer: bool = Field(
+        default=True,
+        description=(
+            "Also require the question (the instruction after its task description, i.e. "
+            "from «Вопрос:») or the output alone to reach near_dup_threshold. Extractive QA "
+            "pairs about one input share nearly all their shingles with it, so different "
+            "questions with different answers would otherwise be taken for duplicates."
+        ),
+    )
+    near_dup_seed: int = Field(default=1, description="Seed of the MinHash permutations.")
+    # -- report
+    diversity_top: int = Field(
+        default=10, ge=1, le=1000, description="Repeated instructions listed in the report."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CleanConfig:
+        for low, high in (
+            ("min_instruction_chars", "max_instruction_chars"),
+            ("min_output_chars", "max_output_chars"),
+        ):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(
+                    f"{low} ({getattr(self, low)}) is above {high} ({getattr(self, high)})"
+                )
+        if self.profile not in self.min_cyrillic_share:
+            raise ValueError(
+                f"min_cyrillic_share has no entry for profile {self.profile!r}; add one "
+                "(0 turns the script filter off)"
+            )
+        for profile, share in self.min_cyrillic_share.items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"min_cyrillic_share[{profile!r}] = {share} is not in [0, 1]")
+        for name, patterns in (
+            ("furniture_patterns", self.furniture_patterns),
+            *(
+                (f"required_output_patterns[{p!r}]", v)
+                for p, v in self.required_output_patterns.items()
+            ),
+        ):
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"{name}: {pattern!r} is not a valid regular expression ({exc})"
+                    ) from exc
+        return self
+
+    @property
+    def cyrillic_min(self) -> float:
+        """The Cyrillic share floor for the active profile."""
+        return self.min_cyrillic_share[self.profile]
+
+    @property
+    def grounding_on(self) -> bool:
+        """Whether the grounding filter runs for the active profile."""
+        return self.profile == "geology" if self.grounding is None else self.grounding
+
+    @property
+    def required_patterns(self) -> tuple[str, ...]:
+        """The output patterns of the active profile."""
+        return self.required_output_patterns.get(self.profile, ())
+
+
+class DataPipelineConfig(StrictModel):
+    """`geomas run data`: inputs and per-stage settings of the data pipeline."""
+
+    source_dir: Path
+    output_dir: Path
+    ingest: IngestConfig = IngestConfig()
+    validation: ValidationConfig = ValidationConfig()
+    ner: NerInferenceConfig = NerInferenceConfig()
+    qa: QAConfig = QAConfig()
+    clean: CleanConfig = CleanConfig()
+    split: SplitConfig = SplitConfig()
+    format: FormatConfig = FormatConfig()
+    dataset_name: str = Field(default="instruct_dataset", pattern=r"^[\w.-]+$")
