@@ -1,4 +1,10 @@
-"""Run the ZenML pipelines on the active stack from a run config (used by `geomas run`)."""
+"""Launch the ZenML pipelines from a run config and return typed run summaries.
+
+The one place that starts pipelines: `geomas run`, `geomas retrain` (through the launcher it
+passes to geomas.trigger) and the coming control panel all call these functions. Inputs are
+checked before anything starts; a step that fails comes back as one `PipelineFailed` naming the
+step and its error, never as ZenML's traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from geomas.config import RunConfig
-from geomas.errors import GeomasError, StackError
-from geomas.stack import LOCAL_STACK_NAME, StackInfo, activate_stack, ensure_experiment
+from geomas.config import RetrainConfig, RunConfig
+from geomas.errors import ConfigError, GeomasError, InputError, StackError
+from geomas.names import LOCAL_STACK_NAME
+from geomas.report import StageCounts
+from geomas.stack import StackInfo, activate_stack
+from geomas.tracking import ensure_experiment
 
 if TYPE_CHECKING:
     from zenml.pipelines.pipeline_definition import Pipeline
@@ -20,8 +29,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class PipelineFailed(GeomasError):
+    """A pipeline run ended without completing; the message names the failed step and why."""
+
+
+class RegisteredVersion(BaseModel):
+    """The model version a training run registered, and what the promotion gate decided."""
+
+    name: str
+    version: str
+    decision: str
+    reason: str
+    aliases: dict[str, str] = {}
+
+
 class PipelineRunInfo(BaseModel):
-    """What a pipeline run produced and where to find it."""
+    """What a pipeline run produced and where to find it (`geomas run ... --json`)."""
 
     pipeline: str
     run_name: str
@@ -29,6 +52,88 @@ class PipelineRunInfo(BaseModel):
     status: str
     tracking_uri: str
     output_dir: str
+    stages: list[StageCounts] = []
+    outputs: dict[str, str] = {}
+    registered: RegisteredVersion | None = None
+
+
+def _status(run: Any) -> str:
+    return str(run.status.value if hasattr(run.status, "value") else run.status)
+
+
+def _failure(pipeline_name: str, exc: BaseException | None = None) -> PipelineFailed:
+    """A PipelineFailed naming the failed steps of the pipeline's latest run and their errors."""
+    from zenml.client import Client
+
+    try:
+        run = Client().get_pipeline(pipeline_name).last_run
+    except Exception as lookup:  # noqa: BLE001 - the original failure matters more
+        log.debug("could not look up the failed run: %s", lookup)
+        return PipelineFailed(f"pipeline {pipeline_name} failed: {exc}")
+    failed = [(name, step.exception_info) for name, step in run.steps.items()
+              if _status(step) == "failed"]
+    if not failed:
+        return PipelineFailed(f"pipeline run {run.name} ended with status {_status(run)}"
+                              + (f": {exc}" if exc else ""))
+    parts = []
+    for name, info in failed:
+        kind = (info.source or "").rsplit(".", 1)[-1] if info else ""
+        message = info.message if info and info.message else "no error message recorded"
+        parts.append(f"step {name} failed: {message}" + (
+            f" ({kind})" if kind and not kind.endswith(("ConfigError", "InputError")) else ""))
+    return PipelineFailed(f"{'; '.join(parts)} [run {run.name}]")
+
+
+def _call(pipeline: Pipeline, name: str, **params: Any) -> Any:
+    """Run a configured pipeline; a failed run raises PipelineFailed with the step's error."""
+    try:
+        run = pipeline(**params)
+    except RuntimeError as exc:
+        if "failure in step" not in str(exc) and "failed" not in str(exc):
+            raise
+        raise _failure(name, exc) from exc
+    if run is None:  # pragma: no cover - local orchestrator always returns the run
+        raise PipelineFailed("ZenML returned no pipeline run")
+    if _status(run) != "completed":
+        raise _failure(name)
+    return run
+
+
+def check_data_inputs(config: RunConfig) -> None:
+    """Fail fast, before the stack starts, on a missing corpus or NER model.
+
+    Raises:
+        InputError: `data.source_dir` is not a folder, or `data.ner.model_path` is not one.
+    """
+    source = Path(config.data.source_dir)
+    if not source.is_dir():
+        raise InputError(f"data.source_dir {source} is not a folder; point it at the folder of "
+                         "documents (PDF/DOCX/HTML/Markdown)")
+    model = config.data.ner.model_path
+    if model is not None and not (Path(model) / "config.json").is_file():
+        raise InputError(f"data.ner.model_path {model} is not a trained NER model folder (no "
+                         "config.json); train one with `geomas train-bert-ner` or drop the "
+                         "setting to stop after chunk validation")
+
+
+def check_training_inputs(config: RunConfig) -> None:
+    """Fail fast on a missing `training:` section, train/val file or base model.
+
+    Raises:
+        ConfigError: no `training:` section, or the model is not an alias or model folder.
+        InputError: the train or validation file does not exist.
+    """
+    if config.training is None:
+        raise ConfigError("the run config has no `training:` section; add one (see "
+                          "configs/local.yaml)")
+    t = config.training
+    for field, path in (("training.train_file", t.train_file), ("training.val_file", t.val_file)):
+        if not Path(path).is_file():
+            raise InputError(f"{field} {path} does not exist; run `geomas run data` first or "
+                             "fix the path")
+    from geomas.train.resolve import resolve_model
+
+    resolve_model(t.model)
 
 
 def prepare_stack(config: RunConfig) -> StackInfo:
@@ -91,6 +196,7 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
     Raises:
         GeomasError: the pipeline run did not complete.
     """
+    check_data_inputs(config)
     info = prepare_stack(config)
     from pipelines.data_pipeline import data_pipeline
 
@@ -109,21 +215,17 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         fmt=data.format,
         dataset_name=data.dataset_name,
     )
-    run = with_run_options(data_pipeline, config, params)(**params)
-    if run is None:  # pragma: no cover - local orchestrator always returns the run
-        raise GeomasError("ZenML returned no pipeline run")
-    status = str(run.status.value if hasattr(run.status, "value") else run.status)
-    result = PipelineRunInfo(
-        pipeline="geomas_data",
-        run_name=run.name,
-        run_id=str(run.id),
-        status=status,
-        tracking_uri=info.tracking_uri,
-        output_dir=str(Path(data.output_dir).resolve()),
+    run = _call(with_run_options(data_pipeline, config, params), "geomas_data", **params)
+    from geomas.report import stage_counts
+
+    output_dir = Path(data.output_dir).resolve()
+    outputs = {p.stem: str(p) for p in sorted(output_dir.glob("*.json*"))
+               if p.is_file() and not p.name.startswith(".")}
+    return PipelineRunInfo(
+        pipeline="geomas_data", run_name=run.name, run_id=str(run.id), status=_status(run),
+        tracking_uri=info.tracking_uri, output_dir=str(output_dir),
+        stages=stage_counts(output_dir), outputs=outputs,
     )
-    if status != "completed":
-        raise GeomasError(f"pipeline run {run.name} ended with status {status}")
-    return result
 
 
 def training_run_dir(output_dir: Path) -> Path:
@@ -142,8 +244,8 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
     Raises:
         GeomasError: no `training:` section, or the run did not complete.
     """
-    if config.training is None:
-        raise GeomasError("the run config has no `training:` section")
+    check_training_inputs(config)
+    assert config.training is not None
     info = prepare_stack(config)
     from pipelines.training_pipeline import training_pipeline
 
@@ -153,11 +255,11 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
     run_dir = training_run_dir(Path(t.output_dir))
     # Each run is a version of the ZenML model of the same name (Model Control Plane); the
     # promote step moves its stage with the registry aliases.
-    run = with_run_options(
+    run = _call(with_run_options(
         training_pipeline, config,
         model=Model(name=t.registered_model_name,
                     description="QLoRA adapters registered in MLflow as the same name"),
-    )(
+    ), "geomas_training",
         model=t.model,
         train_file=str(Path(t.train_file).resolve()),
         val_file=str(Path(t.val_file).resolve()),
@@ -168,15 +270,55 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
         registered_model_name=t.registered_model_name,
         dataset_dir=str(Path(config.data.output_dir).resolve()),
     )
-    if run is None:  # pragma: no cover - local orchestrator always returns the run
-        raise GeomasError("ZenML returned no pipeline run")
-    status = str(run.status.value if hasattr(run.status, "value") else run.status)
-    result = PipelineRunInfo(pipeline="geomas_training", run_name=run.name, run_id=str(run.id),
-                             status=status, tracking_uri=info.tracking_uri,
-                             output_dir=str(run_dir))
-    if status != "completed":
-        raise GeomasError(f"pipeline run {run.name} ended with status {status}")
-    return result
+    return PipelineRunInfo(
+        pipeline="geomas_training", run_name=run.name, run_id=str(run.id), status=_status(run),
+        tracking_uri=info.tracking_uri, output_dir=str(run_dir),
+        outputs={"adapter": str(run_dir)},
+        registered=registered_version(info.tracking_uri, t.registered_model_name),
+    )
+
+
+def registered_version(tracking_uri: str, name: str) -> RegisteredVersion | None:
+    """The newest version of `name` with its promotion decision and the current aliases."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    versions = client.search_model_versions(f"name='{name}'")
+    if not versions:
+        return None
+    latest = max(versions, key=lambda v: int(v.version))
+    aliases: dict[str, str] = {}
+    for alias in ("champion", "previous-champion", "challenger"):
+        try:
+            aliases[alias] = str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            continue
+    return RegisteredVersion(
+        name=name, version=str(latest.version),
+        decision=latest.tags.get("promotion_decision", "unknown"),
+        reason=latest.tags.get("promotion_reason", ""), aliases=aliases,
+    )
+
+
+def launch_pipelines(config: RunConfig) -> str:
+    """The retrain launcher in this process: the data pipeline (if configured), then training.
+
+    Returns:
+        The training run's name.
+    """
+    if config.retrain.run_data_pipeline:
+        run_data_pipeline(config)
+    return run_training_pipeline(config).run_name
+
+
+def retrain_schedule(config: RetrainConfig) -> Any:
+    """The ZenML `Schedule` of the retrain_check pipeline (cron from `retrain.cron`)."""
+    from zenml.config.schedule import Schedule
+
+    from geomas.trigger.schedule import SCHEDULE_NAME
+
+    return Schedule(name=SCHEDULE_NAME, cron_expression=config.cron)
 
 
 def retrain_check_pipeline_for(
@@ -187,7 +329,7 @@ def retrain_check_pipeline_for(
     On the Kubernetes orchestrator the schedule's CronJob gets `cronjob_policy` (concurrency
     Forbid, the configured starting deadline, history limits).
     """
-    from geomas.trigger.schedule import cronjob_policy, retrain_schedule
+    from geomas.trigger.schedule import cronjob_policy
     from pipelines.retrain_pipeline import retrain_check_pipeline
 
     options: dict[str, Any] = {}
@@ -233,16 +375,13 @@ def run_retrain_check_pipeline(
                                           orchestrator_flavor=info.orchestrator_flavor)
     # in pods the config's own data_dir (or GEOMAS_DATA_DIR) applies; locally pin this one
     local = info.orchestrator_flavor == "local"
-    run = pipeline(config_path=str(Path(config_path).resolve() if local else config_path),
-                   data_dir=str(Path(config.project.data_dir).resolve()) if local else None,
-                   dry_run=dry_run)
+    params = dict(config_path=str(Path(config_path).resolve() if local else config_path),
+                  data_dir=str(Path(config.project.data_dir).resolve()) if local else None,
+                  dry_run=dry_run)
     if schedule:
+        pipeline(**params)
         return None
-    if run is None:  # pragma: no cover - local orchestrator always returns the run
-        raise GeomasError("ZenML returned no pipeline run")
-    status = str(run.status.value if hasattr(run.status, "value") else run.status)
-    if status != "completed":
-        raise GeomasError(f"pipeline run {run.name} ended with status {status}")
+    run = _call(pipeline, "geomas_retrain_check", **params)
     return PipelineRunInfo(pipeline="geomas_retrain_check", run_name=run.name,
-                           run_id=str(run.id), status=status, tracking_uri=info.tracking_uri,
+                           run_id=str(run.id), status=_status(run), tracking_uri=info.tracking_uri,
                            output_dir=str(Path(config.project.data_dir).resolve()))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from geomas.errors import ConfigError, MissingExtraError, StackError
 from geomas.names import LOCAL_STACK_NAME, REGISTRY_NAME, TRACKER_NAME
+from geomas.tracking import mlflow_paths
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,6 @@ class StackInfo(BaseModel):
     mlflow_artifacts: str
     created: list[str]
     orchestrator_flavor: str = "local"
-
-
-def mlflow_paths(data_dir: Path) -> tuple[str, Path]:
-    """The MLflow tracking URI (SQLite) and artifact folder for a data dir."""
-    root = Path(data_dir).resolve() / "mlflow"
-    return f"sqlite:///{root / 'mlflow.db'}", root / "artifacts"
 
 
 def offline_environment(data_dir: Path) -> dict[str, str]:
@@ -166,24 +161,6 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
         tracking_uri=tracking_uri,
         mlflow_artifacts=str(artifacts),
         created=created,
-    )
-
-
-def ensure_experiment(name: str, data_dir: Path) -> str:
-    """Create the MLflow experiment with its artifacts inside the data dir; return its id.
-
-    MLflow's SQLite store would otherwise put artifacts in `./mlruns` under the current
-    directory, outside the project.
-    """
-    import mlflow
-
-    tracking_uri, artifacts = mlflow_paths(data_dir)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    return str(
-        client.create_experiment(name, artifact_location=(artifacts / name).resolve().as_uri())
     )
 
 
@@ -546,3 +523,36 @@ def active_stack(data_dir: Path) -> ActiveStack:
             components.append(ComponentInfo(type=ctype.value, name=comp.name,
                                             flavor=comp.flavor_name, configuration=config))
     return ActiveStack(name=model.name, store_url=client.zen_store.url, components=components)
+
+
+def sync_zenml_stages(name: str) -> dict[str, str]:
+    """Make the ZenML Model Control Plane stages follow the MLflow aliases of `name`.
+
+    Archived stages are set first so that moving `production` never archives the version that
+    should keep it.
+
+    Returns:
+        ZenML model version id -> the stage it now has.
+    """
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    from geomas.registry.promotion import wanted_zenml_stages
+
+    wanted = wanted_zenml_stages(name)
+    if not wanted:
+        return dict(wanted)
+    zenml = Client()
+    order = {"archived": 0, "staging": 1, "production": 2}
+    for zenml_version, stage in sorted(wanted.items(), key=lambda kv: order[kv[1]]):
+        try:
+            current = zenml.get_model_version(model_version_name_or_number_or_id=zenml_version)
+        except KeyError:
+            log.warning("ZenML model version %s (of %s) no longer exists", zenml_version, name)
+            continue
+        if current.stage != stage:
+            zenml.update_model_version(model_name_or_id=current.model.id,
+                                       version_name_or_id=current.id, stage=ModelStages(stage),
+                                       force=True)
+            log.info("ZenML model %s version %s -> %s", current.model.name, current.name, stage)
+    return dict(wanted)

@@ -1,12 +1,64 @@
-"""MLflow logging helpers used by pipeline steps; no-ops outside an active MLflow run."""
+"""MLflow helpers: where the embedded store lives, experiments, runs, stage logging.
+
+Pure MLflow (no ZenML, no stack lookups), so stages, steps and the stack adapter all use it.
+The `log_*` helpers are no-ops outside an active MLflow run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+def mlflow_paths(data_dir: Path) -> tuple[str, Path]:
+    """The MLflow tracking URI (SQLite) and artifact folder for a data dir."""
+    root = Path(data_dir).resolve() / "mlflow"
+    return f"sqlite:///{root / 'mlflow.db'}", root / "artifacts"
+
+
+def ensure_experiment(name: str, data_dir: Path) -> str:
+    """Create the MLflow experiment with its artifacts inside the data dir; return its id.
+
+    MLflow's SQLite store would otherwise put artifacts in `./mlruns` under the current
+    directory, outside the project.
+    """
+    import mlflow
+
+    tracking_uri, artifacts = mlflow_paths(data_dir)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(
+        client.create_experiment(name, artifact_location=(artifacts / name).resolve().as_uri())
+    )
+
+
+@contextlib.contextmanager
+def mlflow_run(
+    data_dir: Path, experiment: str, run_name: str, tags: Mapping[str, str] | None = None
+) -> Iterator[Any]:
+    """Use the active MLflow run (inside a ZenML step) or start one on the embedded store."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is not None:
+        if tags:
+            mlflow.set_tags(dict(tags))
+        yield active
+        return
+    tracking_uri, _ = mlflow_paths(data_dir)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    exp_id = ensure_experiment(experiment, data_dir)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags or {})) as run:
+        yield run
 
 
 def _active() -> bool:

@@ -7,8 +7,8 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from geomas.config import PromotionConfig
-from geomas.registry.promotion import sync_zenml_stages
 from geomas.names import TRACKER_NAME
+from geomas.stack import sync_zenml_stages
 from geomas.tracking import log_stage_metrics
 from geomas.train.flow import AdapterEval, GateResult, gate
 

@@ -53,4 +53,13 @@ def load_config(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"config file {path} is invalid:\n{exc}") from exc
+        raise ConfigError(f"config file {path} is invalid: {validation_message(exc)}") from exc
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error on one line: `field.path: what is wrong` for each bad field."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -7,9 +7,8 @@ re-serialises weights.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,6 @@ from mlflow.pyfunc import PythonModel
 from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def mlflow_run(
-    data_dir: Path, experiment: str, run_name: str, tags: Mapping[str, str] | None = None
-) -> Iterator[Any]:
-    """Use the active MLflow run (inside a ZenML step) or start one on the embedded store."""
-    import mlflow
-
-    active = mlflow.active_run()
-    if active is not None:
-        if tags:
-            mlflow.set_tags(dict(tags))
-        yield active
-        return
-    from geomas.stack import ensure_experiment, mlflow_paths
-
-    tracking_uri, _ = mlflow_paths(data_dir)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    exp_id = ensure_experiment(experiment, data_dir)
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags or {})) as run:
-        yield run
 
 
 class RegisteredVersion(BaseModel):

@@ -394,39 +394,20 @@ def zenml_stage_of(name: str, version: str, client: MlflowClient | None = None) 
     return "archived"
 
 
-def sync_zenml_stages(name: str, client: MlflowClient | None = None) -> dict[str, ZenmlStage]:
-    """Make the ZenML Model Control Plane stages follow the MLflow aliases of `name`.
+def wanted_zenml_stages(name: str, client: MlflowClient | None = None) -> dict[str, ZenmlStage]:
+    """The ZenML Model Control Plane stage each pipeline-registered version of `name` should have.
 
-    Every version tagged with `zenml_model_version` gets `production` (champion), `staging`
-    (challenger) or `archived` (anything else) on its ZenML model version. Versions registered
-    outside a pipeline (no tag) are left alone. Archived stages are set first so that moving
-    `production` never archives the version that should keep it.
+    Every version tagged with `zenml_model_version` maps to `production` (champion), `staging`
+    (challenger) or `archived` (anything else); versions registered outside a pipeline (no tag)
+    are left out. `geomas.stack.sync_zenml_stages` applies the result.
 
     Returns:
-        ZenML model version id -> the stage it now has.
+        ZenML model version id -> the stage it should have.
     """
-    from zenml.client import Client
-    from zenml.enums import ModelStages
-
     client = client or _client()
     wanted: dict[str, ZenmlStage] = {}
     for mv in client.search_model_versions(f"name='{name}'"):
         zenml_version = mv.tags.get(ZENML_MODEL_VERSION_TAG)
         if zenml_version:
             wanted[zenml_version] = zenml_stage_of(name, str(mv.version), client)
-    if not wanted:
-        return wanted
-    zenml = Client()
-    order = {"archived": 0, "staging": 1, "production": 2}
-    for zenml_version, stage in sorted(wanted.items(), key=lambda kv: order[kv[1]]):
-        try:
-            current = zenml.get_model_version(model_version_name_or_number_or_id=zenml_version)
-        except KeyError:
-            log.warning("ZenML model version %s (of %s) no longer exists", zenml_version, name)
-            continue
-        if current.stage != stage:
-            zenml.update_model_version(model_name_or_id=current.model.id,
-                                       version_name_or_id=current.id, stage=ModelStages(stage),
-                                       force=True)
-            log.info("ZenML model %s version %s -> %s", current.model.name, current.name, stage)
     return wanted

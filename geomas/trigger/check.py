@@ -104,19 +104,11 @@ def decide(current: Watermark, champion: Watermark | None, config: RetrainConfig
     })
 
 
-def _launch_pipelines(config: RunConfig) -> str:
-    from geomas.runner import run_data_pipeline, run_training_pipeline
-
-    if config.retrain.run_data_pipeline:
-        run_data_pipeline(config)
-    return run_training_pipeline(config).run_name
-
-
 def check_retrain(
     config: RunConfig,
     *,
+    launch: Callable[[RunConfig], str],
     dry_run: bool = False,
-    launch: Callable[[RunConfig], str] | None = None,
 ) -> RetrainDecision:
     """Decide whether new data warrants retraining and, unless `dry_run`, start it.
 
@@ -126,8 +118,8 @@ def check_retrain(
     Args:
         config: The run config (`data`, `training` and `retrain` sections).
         dry_run: Decide and report only: no lock wait, no ledger entry, no pipeline.
-        launch: Runs the pipelines and returns the training run's name; default: the data
-            pipeline (if `retrain.run_data_pipeline`) then the training pipeline.
+        launch: Runs the pipelines and returns the training run's name: in this process
+            `geomas.runner.launch_pipelines`; inside a pipeline step `subprocess_launch`.
 
     Returns:
         The decision: skip, busy, launched (the training run finished) or failed.
@@ -148,7 +140,7 @@ def check_retrain(
         return RetrainDecision(outcome="busy",
                                reason=f"another retrain check holds {data_dir / LOCK_NAME}")
     try:
-        return _check_locked(config, dry_run=dry_run, launch=launch or _launch_pipelines)
+        return _check_locked(config, dry_run=dry_run, launch=launch)
     finally:
         lock.release()
 
@@ -212,26 +204,29 @@ def subprocess_launch(
     pipeline): ZenML does not start a pipeline from inside a running step, while a child
     process submits a new run to the stack as a user's command would.
     """
+    import json
     import subprocess
     import sys
 
     def launch(config: RunConfig) -> str:
         extra = ["--data-dir", str(data_dir)] if data_dir is not None else []
         commands = (["data"] if config.retrain.run_data_pipeline else []) + ["training"]
-        output = ""
+        summary: dict[str, object] = {}
         for name in commands:
             proc = subprocess.run(
-                [sys.executable, "-m", "geomas.cli", "run", name, "--config", str(config_path),
-                 *extra], capture_output=True, text=True, check=False,
+                [sys.executable, "-m", "geomas.cli", "run", name, "--json",
+                 "--config", str(config_path), *extra],
+                capture_output=True, text=True, check=False,
             )
             if proc.returncode != 0:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+                tail = proc.stderr.strip().splitlines()[-3:]
                 raise GeomasError(f"`geomas run {name}` failed ({proc.returncode}): "
                                   + " | ".join(tail))
-            output = proc.stdout
-        for line in output.splitlines():
-            if line.startswith("pipeline run :"):
-                return line.split(":", 1)[1].strip()
-        return "geomas run training"
+            try:
+                summary = json.loads(proc.stdout)
+            except json.JSONDecodeError as exc:
+                raise GeomasError(f"`geomas run {name} --json` printed no JSON summary: "
+                                  f"{exc}") from exc
+        return str(summary["run_name"])
 
     return launch

@@ -1,4 +1,4 @@
-"""The cron schedule of the retrain_check pipeline and its CronJob policy on Kubernetes."""
+"""The CronJob policy of the scheduled retrain_check pipeline on Kubernetes (no ZenML here)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,3 @@ def cronjob_policy(config: RetrainConfig) -> dict[str, Any]:
         "successful_jobs_history_limit": JOBS_HISTORY,
         "failed_jobs_history_limit": JOBS_HISTORY,
     }
-
-
-def retrain_schedule(config: RetrainConfig) -> Any:
-    """The ZenML `Schedule` of the retrain_check pipeline (cron from `retrain.cron`)."""
-    from zenml.config.schedule import Schedule
-
-    return Schedule(name=SCHEDULE_NAME, cron_expression=config.cron)

@@ -150,7 +150,8 @@ def test_cronjob_policy_is_valid_kubernetes_orchestrator_settings() -> None:
     from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
 
     from geomas.config import RetrainConfig
-    from geomas.trigger.schedule import cronjob_policy, retrain_schedule
+    from geomas.runner import retrain_schedule
+    from geomas.trigger.schedule import cronjob_policy
 
     config = RetrainConfig(cron="*/30 * * * *", starting_deadline_seconds=900)
     settings = KubernetesOrchestratorSettings(**cronjob_policy(config))

@@ -17,7 +17,7 @@ PROMPT = "Что такое керн?"
 def _use_store(data_dir: Path) -> None:
     import mlflow
 
-    from geomas.stack import mlflow_paths
+    from geomas.tracking import mlflow_paths
 
     uri, _ = mlflow_paths(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def registered(
     tiny_base: Path, adapter: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     from geomas.registry.adapters import log_adapter
-    from geomas.registry.mlflow_models import mlflow_run
+    from geomas.tracking import mlflow_run
 
     data = tmp_path_factory.mktemp("project")
     _use_store(data)
@@ -155,7 +155,7 @@ def test_changed_base_model_is_refused_on_load(
     tiny_base: Path, adapter: dict[str, Any], tmp_path: Path
 ) -> None:
     from geomas.registry.adapters import BaseModelMismatch, load_adapter_model, log_adapter
-    from geomas.registry.mlflow_models import mlflow_run
+    from geomas.tracking import mlflow_run
 
     base = tmp_path / "base"
     shutil.copytree(tiny_base, base)

@@ -1,7 +1,7 @@
-"""`geomas stack`: import the Kubernetes stack, go back to the embedded one, show the active one.
+"""`geomas init` and `geomas stack`: the embedded stack, imported ones, the active one.
 
-Mounted on the `geomas` app in geomas/cli.py. Every command takes `--data-dir` like the others:
-the project's ZenML config location is set before ZenML is imported.
+Every command takes `--data-dir` like the others: the project's ZenML config location is set
+before ZenML is imported.
 """
 
 from __future__ import annotations
@@ -11,28 +11,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-stack_app = typer.Typer(
-    help="ZenML stacks: the embedded one (geomas-local) and imported ones (zenml_stack.yaml).",
-    no_args_is_help=True,
-)
-out = Console(soft_wrap=True)
+from geomas.cli.app import DEFAULT_DATA_DIR, DataDirOpt, app, out, project, stack_app
 
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="GEOMAS_DATA_DIR",
-        help="Project data dir whose ZenML store is used (default .geomas).",
-    ),
-]
+
+@app.command()
+def init(data_dir: DataDirOpt = None) -> None:
+    """Create the embedded stack (ZenML + MLflow on SQLite) in the project data dir."""
+    from geomas.stack import ensure_local_stack
+    from geomas.tracking import ensure_experiment
+
+    path = project(data_dir)
+    info = ensure_local_stack(path)
+    ensure_experiment("geomas", path)
+    out.print(f"stack [bold]{info.stack_name}[/] is active")
+    out.print(f"  ZenML config : {info.zenml_config_dir}", markup=False)
+    out.print(f"  MLflow       : {info.tracking_uri}", markup=False)
+    out.print(f"  created      : {', '.join(info.created) or 'nothing (already set up)'}",
+              markup=False)
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    # geomas.cli owns the default data dir; imported here, after geomas.cli has loaded
-    from geomas.cli import DEFAULT_DATA_DIR
-
     return data_dir or DEFAULT_DATA_DIR
 
 

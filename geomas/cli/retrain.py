@@ -1,7 +1,7 @@
 """`geomas retrain`: check for new data volume and retrain once per data hash; watch locally.
 
-Mounted on the `geomas` app in geomas/cli.py. On a cluster the same check runs from the
-`geomas-retrain` CronJob (k8s/, charts/geomas) or the scheduled `retrain_check` pipeline.
+On a cluster the same check runs from the `geomas-retrain` CronJob (k8s/, charts/geomas) or the
+scheduled `retrain_check` pipeline.
 """
 
 from __future__ import annotations
@@ -14,22 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-retrain_app = typer.Typer(
-    help="Retraining when enough new documents have arrived (never twice for the same data).",
-    no_args_is_help=True,
-)
-out = Console(soft_wrap=True)
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", help="Run config with data, training and retrain sections.")
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="GEOMAS_DATA_DIR",
-                 help="Project data dir (default: the config's project.data_dir)."),
-]
+from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, retrain_app, run_config
 
 
 def _print(decision: object, as_json: bool) -> None:
@@ -58,22 +44,21 @@ def _print(decision: object, as_json: bool) -> None:
 
 
 def _check(config: Path, data_dir: Path | None, dry_run: bool) -> object:
-    from geomas.cli import _run_config
-    from geomas.runner import prepare_stack
+    from geomas.runner import launch_pipelines, prepare_stack
     from geomas.trigger import check_retrain
 
-    run_config = _run_config(config, data_dir)
+    loaded = run_config(config, data_dir)
     # ZenML and the pipelines print progress on stdout; keep stdout for the decision (--json)
     with contextlib.redirect_stdout(sys.stderr):
-        prepare_stack(run_config)  # MLflow/ZenML point at the run config's stack
-        return check_retrain(run_config, dry_run=dry_run)
+        prepare_stack(loaded)  # MLflow/ZenML point at the run config's stack
+        return check_retrain(loaded, launch=launch_pipelines, dry_run=dry_run)
 
 
 @retrain_app.command("check")
 def check_cmd(
-    config: ConfigOpt,
+    config: RunConfigOpt,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the decision only.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Compare the corpus with the champion's data watermark; retrain when over threshold."""
@@ -85,7 +70,7 @@ def check_cmd(
 
 @retrain_app.command("watch")
 def watch_cmd(
-    config: ConfigOpt,
+    config: RunConfigOpt,
     interval: Annotated[float, typer.Option("--interval", min=1.0,
                                             help="Seconds between checks.")] = 3600.0,
     max_checks: Annotated[int | None, typer.Option("--max-checks", min=1,
@@ -106,33 +91,31 @@ def watch_cmd(
 
 @retrain_app.command("schedule")
 def schedule_cmd(
-    config: ConfigOpt,
+    config: RunConfigOpt,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Register the retrain_check pipeline on `retrain.cron` (a CronJob on Kubernetes)."""
-    from geomas.cli import _run_config
     from geomas.runner import run_retrain_check_pipeline
 
-    run_config = _run_config(config, data_dir)
-    run_retrain_check_pipeline(run_config, config, schedule=True)
-    out.print(f"scheduled    : geomas_retrain_check at '{run_config.retrain.cron}' on stack "
-              f"{run_config.project.stack} (concurrency Forbid, starting deadline "
-              f"{run_config.retrain.starting_deadline_seconds} s)", highlight=False)
+    loaded = run_config(config, data_dir)
+    run_retrain_check_pipeline(loaded, config, schedule=True)
+    out.print(f"scheduled    : geomas_retrain_check at '{loaded.retrain.cron}' on stack "
+              f"{loaded.project.stack} (concurrency Forbid, starting deadline "
+              f"{loaded.retrain.starting_deadline_seconds} s)", highlight=False)
 
 
 @retrain_app.command("run-pipeline")
 def run_pipeline_cmd(
-    config: ConfigOpt,
+    config: RunConfigOpt,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide only.")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the retrain_check pipeline once now (what the schedule runs), and print its decision."""
-    from geomas.cli import _run_config
     from geomas.runner import run_retrain_check_pipeline
 
-    run_config = _run_config(config, data_dir)
+    loaded = run_config(config, data_dir)
     with contextlib.redirect_stdout(sys.stderr):
-        info = run_retrain_check_pipeline(run_config, config, dry_run=dry_run)
+        info = run_retrain_check_pipeline(loaded, config, dry_run=dry_run)
     assert info is not None
     from zenml.client import Client
 

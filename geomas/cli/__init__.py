@@ -1,0 +1,10 @@
+"""The `geomas` command line: one module per command group, one error boundary (`main`).
+
+Command names of the original tool keep working (makedataset, convert-annotations,
+train-bert-ner, extract-entities, generate-qa-pairs, format-instruct-dataset, train-sft).
+"""
+
+from geomas.cli import data, registry, retrain, run, stack, training  # noqa: F401 - commands
+from geomas.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,69 @@
+"""`geomas run data|training`: launch a pipeline through geomas.runner and print its summary."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, print_json, run_app, run_config
+
+if TYPE_CHECKING:
+    from geomas.report import StageCounts
+
+
+@run_app.command("data")
+def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the data pipeline: ingest -> validate -> NER -> QA -> clean -> split -> format."""
+    from geomas.runner import run_data_pipeline
+
+    loaded = run_config(config, data_dir)
+    # ZenML and the steps may print on stdout; with --json stdout carries the summary only
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        info = run_data_pipeline(loaded)
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
+    out.print(f"MLflow       : {info.tracking_uri} (experiment "
+              f"{loaded.project.experiment_name})", markup=False)
+    _print_stages(info.stages)
+    for name, path in info.outputs.items():
+        if name.startswith(f"{loaded.data.dataset_name}_") and "lineage" not in name:
+            out.print(f"dataset      : {path}", markup=False)
+    out.print(f"outputs      : {info.output_dir}", markup=False)
+
+
+@run_app.command("training")
+def run_training(config: RunConfigOpt, data_dir: DataDirOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """Run the training pipeline: train -> evaluate -> register -> promote."""
+    from geomas.runner import run_training_pipeline
+
+    loaded = run_config(config, data_dir)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        info = run_training_pipeline(loaded)
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
+    reg = info.registered
+    if reg is not None:
+        out.print(f"registered   : {reg.name} v{reg.version} -> {reg.decision} ({reg.reason})",
+                  markup=False)
+        for alias, version in reg.aliases.items():
+            out.print(f"  @{alias:<17}: v{version}", markup=False)
+    out.print(f"adapter      : {Path(info.output_dir)}", markup=False)
+
+
+def _print_stages(stages: list[StageCounts]) -> None:
+    from rich.table import Table
+
+    table = Table(title="kept / rejected per stage")
+    for col in ("stage", "kept", "rejected", "rejected by rule"):
+        table.add_column(col)
+    for st in stages:
+        rules = ", ".join(f"{k} {v}" for k, v in sorted(st.by_rule.items()))
+        table.add_row(st.stage, str(st.kept), str(st.rejected), rules)
+    out.print(table)
