@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from pydantic import BaseModel
+
+from geomas.clean.stage import CLEAN_REPORT_FILE, CleanStageReport
+from geomas.ingest.records import IngestSummary
+from geomas.ingest.run import SUMMARY_FILE
+from geomas.qa.records import QA_SUMMARY_FILE, QASummary
+from geomas.split.core import SPLIT_REPORT_NAME, SplitReport
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class StageCounts(BaseModel):
@@ -18,30 +25,29 @@ class StageCounts(BaseModel):
     by_rule: dict[str, int]
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+def _load(path: Path, model: type[M]) -> M | None:
+    return model.model_validate_json(path.read_bytes()) if path.is_file() else None
 
 
 def stage_counts(output_dir: Path) -> list[StageCounts]:
-    """Collect the counts every stage wrote into `output_dir`."""
+    """Collect the counts every stage wrote into `output_dir`, from its typed report."""
     out = Path(output_dir)
     stages: list[StageCounts] = []
-    if (ingest := _load(out / "ingest_summary.json")) is not None:
-        stages.append(StageCounts(stage="ingest (files)",
-                                  kept=ingest["files"] - ingest["rejected"],
-                                  rejected=ingest["rejected"], by_rule=ingest["rejects_by_rule"]))
-    if (qa := _load(out / "qa_summary.json")) is not None:
-        stages.append(StageCounts(stage="qa (entities -> pairs)", kept=qa["pairs"],
-                                  rejected=qa["rejected"], by_rule=qa["rejects_by_rule"]))
-    if (clean := _load(out / "clean_report.json")) is not None:
+    if (ingest := _load(out / SUMMARY_FILE, IngestSummary)) is not None:
+        stages.append(StageCounts(stage="ingest (files)", kept=ingest.files - ingest.rejected,
+                                  rejected=ingest.rejected, by_rule=ingest.rejects_by_rule))
+    if (qa := _load(out / QA_SUMMARY_FILE, QASummary)) is not None:
+        stages.append(StageCounts(stage="qa (entities -> pairs)", kept=qa.pairs,
+                                  rejected=qa.rejected, by_rule=qa.rejects_by_rule))
+    if (clean := _load(out / CLEAN_REPORT_FILE, CleanStageReport)) is not None:
         stages.append(StageCounts(
-            stage="clean (pairs)", kept=clean["kept"], rejected=clean["removed"],
-            by_rule={k: v for k, v in clean["counts"].items() if v and k != "normalize"},
+            stage="clean (pairs)", kept=clean.kept, rejected=clean.removed,
+            by_rule={k: v for k, v in clean.counts.items() if v and k != "normalize"},
         ))
-    if (split := _load(out / "split_report.json")) is not None:
+    if (split := _load(out / SPLIT_REPORT_NAME, SplitReport)) is not None:
         stages.append(StageCounts(
-            stage="split (examples)", kept=sum(split["records"].values()),
-            rejected=split["n_rejected"], by_rule={"min_samples": split["n_rejected"]}
-            if split["n_rejected"] else {},
+            stage="split (examples)", kept=sum(split.records.values()),
+            rejected=split.n_rejected,
+            by_rule={"min_samples": split.n_rejected} if split.n_rejected else {},
         ))
     return stages

@@ -8,6 +8,7 @@ step and its error, never as ZenML's traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from geomas.config import RetrainConfig, RunConfig
 from geomas.errors import ConfigError, GeomasError, InputError, StackError
+from geomas.ingest.records import IngestSummary
 from geomas.names import LOCAL_STACK_NAME
 from geomas.report import StageCounts
 from geomas.stack import StackInfo, activate_stack
@@ -54,7 +56,16 @@ class PipelineRunInfo(BaseModel):
     output_dir: str
     stages: list[StageCounts] = []
     outputs: dict[str, str] = {}
+    ingest: IngestSummary | None = None
     registered: RegisteredVersion | None = None
+
+
+def _step_output(run: Any, step: str, output: str) -> Any:
+    """A typed step output of a finished run, loaded from the artifact store (None if absent)."""
+    found = run.steps.get(step)
+    if found is None or output not in found.outputs:
+        return None
+    return found.outputs[output][0].load()
 
 
 def _status(run: Any) -> str:
@@ -133,7 +144,14 @@ def check_training_inputs(config: RunConfig) -> None:
                              "fix the path")
     from geomas.train.resolve import resolve_model
 
-    resolve_model(t.model)
+    resolved = resolve_model(t.model)
+    config_json = Path(resolved.path) / "config.json"
+    if config_json.is_file():
+        try:
+            json.loads(config_json.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"training.model {t.model}: {config_json} cannot be read as JSON "
+                             f"({exc}); the model folder is damaged, copy it again") from exc
 
 
 def prepare_stack(config: RunConfig) -> StackInfo:
@@ -225,6 +243,7 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         pipeline="geomas_data", run_name=run.name, run_id=str(run.id), status=_status(run),
         tracking_uri=info.tracking_uri, output_dir=str(output_dir),
         stages=stage_counts(output_dir), outputs=outputs,
+        ingest=_step_output(run, "ingest_documents", "ingest_summary"),
     )
 
 

@@ -10,8 +10,8 @@ from zenml import log_metadata, step
 from geomas.clean.stage import CleanStageReport, clean_qa_pairs
 from geomas.config import CleanConfig
 from geomas.formats import ExampleSet
-from geomas.qa import QASet
 from geomas.names import TRACKER_NAME
+from geomas.qa import QASet
 from geomas.tracking import log_artifacts, log_stage_metrics
 
 

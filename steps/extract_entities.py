@@ -9,8 +9,8 @@ from zenml import log_metadata, step
 
 from geomas.config import NerInferenceConfig
 from geomas.ingest import ChunkSet
-from geomas.ner.extract import EntitySet, extract_chunk_entities
 from geomas.names import TRACKER_NAME
+from geomas.ner.extract import EntitySet, extract_chunk_entities
 from geomas.tracking import log_stage_metrics, log_stage_params
 
 

@@ -9,8 +9,8 @@ from zenml import log_metadata, step
 
 from geomas.config import FormatConfig
 from geomas.formats.instruct import write_splits
-from geomas.split import SplitResult
 from geomas.names import TRACKER_NAME
+from geomas.split import SplitResult
 from geomas.tracking import log_artifacts, log_stage_metrics
 
 

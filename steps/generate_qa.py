@@ -9,9 +9,9 @@ from zenml import log_metadata, step
 
 from geomas.config import QAConfig
 from geomas.ingest import ChunkSet
+from geomas.names import TRACKER_NAME
 from geomas.ner.extract import EntitySet
 from geomas.qa import QA_PAIRS_FILE, QASet, QASummary, load_qa_pairs, synthesize_qa
-from geomas.names import TRACKER_NAME
 from geomas.tracking import log_stage_metrics
 
 

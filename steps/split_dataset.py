@@ -9,8 +9,8 @@ from zenml import log_metadata, step
 
 from geomas.config import SplitConfig
 from geomas.formats import ExampleSet
-from geomas.split import SplitResult, split_examples
 from geomas.names import TRACKER_NAME
+from geomas.split import SplitResult, split_examples
 from geomas.tracking import log_artifacts, log_stage_metrics
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from zenml import step
 
 from geomas.config import ValidationConfig
-from geomas.split import SplitResult
 from geomas.names import TRACKER_NAME
+from geomas.split import SplitResult
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_examples as run_example_suite

@@ -8,9 +8,9 @@ from typing import Annotated
 from zenml import step
 
 from geomas.config import ValidationConfig
+from geomas.names import TRACKER_NAME
 from geomas.ner.labels import GEO_LABELS
 from geomas.qa import QASet
-from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_qa_pairs as run_qa_suite

@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from geomas.clean.dedup import exact_duplicates, near_duplicates
 from geomas.clean.diversity import DiversityReport, diversity_report
@@ -22,10 +21,9 @@ from geomas.clean.rules import (
 )
 from geomas.config import CleanConfig
 from geomas.formats.example import Example
+from geomas.records import Reject
 
 log = logging.getLogger(__name__)
-
-STAGE = "clean"
 
 
 @dataclass
@@ -34,8 +32,8 @@ class CleanResult:
 
     Attributes:
         kept: The records that passed, in input order, normalised, with their ids and meta.
-        rejects: One dict per removed record: ``stage`` ("clean"), ``rule``, ``reason``,
-            ``id`` and, for the dedup rules, ``duplicate_of`` (the id of the kept record).
+        rejects: One per removed record: stage "clean", ``rule``, ``reason``, ``id`` and, for
+            the dedup rules, ``duplicate_of`` (the id of the kept record).
         counts: Per rule in `RULE_ORDER`: records removed; for ``normalize``, records changed.
         normalization: What normalisation did (records changed, furniture lines removed,
             words de-hyphenated, hyphens kept at line breaks).
@@ -46,7 +44,7 @@ class CleanResult:
     """
 
     kept: list[Example]
-    rejects: list[dict[str, Any]]
+    rejects: list[Reject]
     counts: dict[str, int]
     normalization: dict[str, int]
     diversity: DiversityReport
@@ -60,11 +58,8 @@ class CleanResult:
         return {rule: n for rule, n in self.counts.items() if rule != NORMALIZE}
 
 
-def _reject(rule: str, ex: Example, reason: str, duplicate_of: str | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {"stage": STAGE, "rule": rule, "reason": reason, "id": ex.id}
-    if duplicate_of is not None:
-        row["duplicate_of"] = duplicate_of
-    return row
+def _reject(rule: str, ex: Example, reason: str, duplicate_of: str | None = None) -> Reject:
+    return Reject(stage="clean", rule=rule, reason=reason, id=ex.id, duplicate_of=duplicate_of)
 
 
 def clean_examples(examples: Sequence[Example], config: CleanConfig) -> CleanResult:
@@ -100,7 +95,7 @@ def clean_examples(examples: Sequence[Example], config: CleanConfig) -> CleanRes
 
     counts = dict.fromkeys(RULE_ORDER, 0)
     counts[NORMALIZE] = normalizer.stats.records_changed
-    rejects: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
 
     t = time.perf_counter()
     filters = build_filters(config)

@@ -11,17 +11,11 @@ from pydantic import BaseModel, Field
 
 from geomas.clean.clean import clean_examples
 from geomas.clean.diversity import DiversityReport
-from geomas.clean.io import (
-    Reader,
-    Writer,
-    is_jsonl,
-    read_alpaca,
-    write_alpaca,
-    write_json,
-    write_jsonl,
-)
+from geomas.clean.io import Reader, Writer, is_jsonl, read_alpaca, write_alpaca
 from geomas.config import CleanConfig, Profile
 from geomas.errors import InputError
+from geomas.io import write_json
+from geomas.records import write_rejects
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +101,7 @@ def clean_dataset(
     examples = (reader or read_alpaca)(in_path)
     result = clean_examples(examples, cfg)
     (writer or write_alpaca)(result.kept, out_path)
-    write_jsonl(result.rejects, rejects_path)
+    write_rejects(rejects_path, result.rejects)
     report = CleanReport(
         input_path=str(in_path),
         output_path=str(out_path),
@@ -124,6 +118,6 @@ def clean_dataset(
         seconds={**result.seconds, "total": round(time.perf_counter() - t, 3)},
         config=cfg.model_dump(mode="json"),
     )
-    write_json(report.model_dump(mode="json"), report_path)
+    write_json(report_path, report)
     log.info("wrote %d of %d records to %s", report.kept, report.records_in, out_path)
     return report

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from numpy.typing import NDArray
-from tqdm.auto import tqdm
 
 from geomas.clean.diversity import split_question
-from geomas.textstats import words
+from geomas.progress import track
+from geomas.text import words
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def near_duplicates(
         return sets[i, part]
 
     dups: dict[int, NearDup] = {}
-    for i in tqdm(indexed, desc="near-dup", unit="rec", disable=None, leave=False):
+    for i in track(indexed, "near-dup", unit="records"):
         if len(sh.shingles[i]) == 0:
             continue
         mh = LeanMinHash(seed=seed, hashvalues=sig[i], scheme="affine32")

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from geomas.config import CleanConfig
 from geomas.formats.example import Example
-from geomas.textstats import words
+from geomas.text import words
 
 NORMALIZE = "normalize"
 FILTERS = ("empty", "length", "script", "garbage", "grounding", "profile")
@@ -26,13 +26,13 @@ EXACT_DUP = "exact_dup"
 NEAR_DUP = "near_dup"
 RULE_ORDER = (NORMALIZE, *FILTERS, EXACT_DUP, NEAR_DUP)
 
-# Character classes by code point. Letters are what `geomas.textstats` counts as letters
+# Character classes by code point. Letters are what `geomas.text` counts as letters
 # (regex [^\W\d_]: alphanumeric, not a decimal digit, not "_"). Symbols are neither letters,
 # digits, spaces nor punctuation usual in Russian technical and legal text: box drawing,
 # private-use glyphs of broken PDF fonts, U+FFFD, emoji, stray marks.
 _SPACE, _CYRILLIC, _LETTER, _OTHER, _SYMBOL = range(5)
 _PUNCTUATION = ".,;:!?()[]{}«»\"'„“”‘’/\\%‰№§+=<>*°′″±×·…&#@^~|-–—‒―−_"
-_CYRILLIC_BLOCKS = slice(0x0400, 0x0530)  # Cyrillic and Cyrillic Supplement, as textstats
+_CYRILLIC_BLOCKS = slice(0x0400, 0x0530)  # Cyrillic and Cyrillic Supplement, as geomas.text
 
 
 @cache
@@ -179,7 +179,7 @@ def _script(config: CleanConfig) -> Check:
         stats = rec.stats
         if not stats.letters:
             return None  # nothing to judge; the garbage filter handles letterless records
-        # == textstats.cyrillic_share(record_text(rec.ex)), from the batch statistics
+        # == geomas.text.cyrillic_share(record_text(rec.ex)), from the batch statistics
         share = stats.cyrillic / stats.letters
         if share < floor:
             return (

@@ -8,10 +8,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from geomas.clean.clean import clean_examples
-from geomas.clean.io import write_json, write_jsonl
 from geomas.config import CleanConfig
 from geomas.formats.example import Example
+from geomas.io import write_json
 from geomas.qa.records import QAPair, qa_to_example
+from geomas.records import write_rejects
 
 CLEAN_REJECTS_FILE = "clean_rejects.jsonl"
 CLEAN_REPORT_FILE = "clean_report.json"
@@ -35,10 +36,9 @@ def clean_qa_pairs(
     """Turn QA pairs into examples and clean them; write rejects and the report."""
     result = clean_examples([qa_to_example(p) for p in pairs], config)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     rejects_path = output_dir / CLEAN_REJECTS_FILE
     report_path = output_dir / CLEAN_REPORT_FILE
-    write_jsonl(result.rejects, rejects_path)
+    write_rejects(rejects_path, result.rejects)
     report = CleanStageReport(
         records_in=result.n_input,
         kept=len(result.kept),
@@ -48,5 +48,5 @@ def clean_qa_pairs(
         rejects_path=str(rejects_path),
         report_path=str(report_path),
     )
-    write_json(report.model_dump(mode="json"), report_path)
+    write_json(report_path, report)
     return result.kept, report

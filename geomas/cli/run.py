@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, print_json, run_app, run_config
+from geomas.cli.data import print_ingest
 
 if TYPE_CHECKING:
     from geomas.report import StageCounts
@@ -28,6 +29,8 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
     out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
     out.print(f"MLflow       : {info.tracking_uri} (experiment "
               f"{loaded.project.experiment_name})", markup=False)
+    if info.ingest is not None:
+        print_ingest(info.ingest)
     _print_stages(info.stages)
     for name, path in info.outputs.items():
         if name.startswith(f"{loaded.data.dataset_name}_") and "lineage" not in name:

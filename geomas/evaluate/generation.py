@@ -169,7 +169,8 @@ def generate_answers(
         InputError: ``max_new_tokens`` or ``batch_size`` is below 1, or the tokenizer cannot pad.
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from geomas.progress import Progress
 
     if max_new_tokens < 1 or batch_size < 1:
         raise InputError(
@@ -187,10 +188,14 @@ def generate_answers(
     was_training = model.training
     model.eval()
     try:
-        with pad_on(tokenizer, "left"), torch.inference_mode():
+        with (
+            pad_on(tokenizer, "left"),
+            torch.inference_mode(),
+            Progress("generate", total=len(prompts), unit="answers") as progress,
+        ):
             config = _greedy_config(model, tokenizer, max_new_tokens)
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            for batch in tqdm(batches, desc="generate", unit="batch", disable=None):
+            for batch in batches:
                 encoded = tokenizer(
                     [prompts[i] for i in batch],
                     return_tensors="pt",
@@ -202,6 +207,7 @@ def generate_answers(
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
                 for i, text in zip(batch, texts, strict=True):
                     answers[i] = text.strip()
+                progress.advance(len(batch))
     finally:
         model.train(was_training)
     return answers

@@ -24,7 +24,7 @@ from geomas.formats.io import (
     write_examples,
 )
 from geomas.formats.qa import qa_pair_to_example
-from geomas.formats.records import RecordReject, write_rejects
+from geomas.formats.records import AlpacaRecord
 from geomas.formats.trl import formatting_func_for, trl_map_for
 from geomas.formats.validate import DatasetIssue, DatasetReport, validate_dataset
 
@@ -32,12 +32,12 @@ __all__ = [
     "FORMAT_TYPES",
     "LINEAGE_KEY",
     "TRL_NATIVE",
+    "AlpacaRecord",
     "DatasetIssue",
     "DatasetReport",
     "Example",
     "ExampleSet",
     "FormatReport",
-    "RecordReject",
     "WrittenDataset",
     "detect_format",
     "format_instruct_dataset",
@@ -54,5 +54,4 @@ __all__ = [
     "user_content",
     "validate_dataset",
     "write_examples",
-    "write_rejects",
 ]

@@ -24,6 +24,7 @@ from typing import Any, get_args
 
 from geomas.config import FormatType
 from geomas.formats.example import Example
+from geomas.formats.records import AlpacaRecord
 
 FORMAT_TYPES: tuple[FormatType, ...] = get_args(FormatType)
 
@@ -207,12 +208,18 @@ def from_record(
     if lineage is None and isinstance(record.get(LINEAGE_KEY), Mapping):
         lineage = record[LINEAGE_KEY]
     lin: Mapping[str, Any] = lineage or {}
-    fields = _fields(record, format_type, lin)
-    meta = lin.get("meta", record.get("meta") if format_type == "alpaca" else None)
-    ident = lin.get("id") or (record.get("id") if format_type == "alpaca" else None)
-    own_label = fields.pop("label", None)
-    label = lin["label"] if "label" in lin else own_label
-    group = lin.get("group", record.get("group") if format_type == "alpaca" else None)
+    if format_type == "alpaca":
+        rec = AlpacaRecord.parse({k: v for k, v in record.items() if k != LINEAGE_KEY})
+        fields: dict[str, Any] = {"instruction": rec.instruction, "input": rec.input or "",
+                                  "output": rec.output, "system": rec.system or None}
+        own = {"id": rec.id, "label": rec.label, "group": rec.group, "meta": rec.provenance()}
+    else:
+        fields = _fields(record, format_type, lin)
+        own = {"label": fields.pop("label", None)}
+    ident = lin.get("id") or own.get("id")
+    label = lin["label"] if "label" in lin else own.get("label")
+    group = lin.get("group", own.get("group"))
+    meta = lin.get("meta", own.get("meta"))
     return Example(
         id=str(ident) if ident not in (None, "") else fallback_id,
         label=str(label) if label is not None else None,
@@ -222,9 +229,7 @@ def from_record(
     )
 
 
-def _text(value: Any, where: str, *, optional: bool = False) -> str:
-    if value is None and optional:
-        return ""
+def _text(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{where} must be a string, got {type(value).__name__}")
     return value
@@ -258,15 +263,6 @@ def _one_exchange(turns: list[tuple[str, str]], where: str) -> tuple[str | None,
 def _fields(
     record: Mapping[str, Any], format_type: FormatType, lineage: Mapping[str, Any]
 ) -> dict[str, Any]:
-    if format_type == "alpaca":
-        system = record.get("system")
-        return {
-            "instruction": _text(record.get("instruction"), "instruction"),
-            "input": _text(record.get("input"), "input", optional=True),
-            "output": _text(record.get("output"), "output"),
-            "system": _text(system, "system") or None if system is not None else None,
-            "label": record.get("label"),
-        }
     if format_type in ("messages", "sharegpt"):
         key, role_key, text_key = (
             ("messages", "role", "content")

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from geomas.config import FormatConfig, FormatType, SplitConfig
+from geomas.config import CleanConfig, FormatConfig, FormatType, SplitConfig
 from geomas.errors import ConfigError, InputError
 from geomas.formats.example import Example
 from geomas.formats.io import dataset_stem, read_examples, write_examples
-from geomas.formats.jsonio import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
 from geomas.formats.qa import is_qa_pair, qa_pair_to_example
-from geomas.formats.records import RecordReject, write_rejects
+from geomas.io import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
+from geomas.records import Reject, write_rejects
 
 if TYPE_CHECKING:
     from geomas.split import SplitResult
@@ -91,6 +91,7 @@ def format_instruct_dataset(
     seed: int | None = None,
     config: FormatConfig | None = None,
     split: SplitConfig | None = None,
+    clean: CleanConfig | None = None,
 ) -> FormatReport:
     """Turn QA pairs (or an examples file) into train/val(/test) instruction datasets.
 
@@ -109,6 +110,8 @@ def format_instruct_dataset(
         config: Format settings; ``None``: `FormatConfig` defaults.
         split: Split settings (policy, grouping, test share); ``None``: `SplitConfig`
             defaults.
+        clean: Cleaning settings: records are cleaned (`geomas.clean.clean_examples`, as in the
+            data pipeline's clean step) before the split; ``None``: no cleaning.
 
     Returns:
         The report, with every file written.
@@ -124,6 +127,12 @@ def format_instruct_dataset(
     source = Path(source)
     examples, rejects, kind, n_input = _load(source)
     logger.info("Read %d records (%s) from %s; %d rejected", n_input, kind, source, len(rejects))
+    if clean is not None:
+        from geomas.clean.clean import clean_examples
+
+        cleaned = clean_examples(examples, clean)
+        examples = cleaned.kept
+        rejects.extend(cleaned.rejects)
     result = split_examples(examples, split_cfg)
     rejects.extend(result.rejects)
 
@@ -190,7 +199,7 @@ def _configs(
     return cfg, split_cfg
 
 
-def _load(source: Path) -> tuple[list[Example], list[RecordReject], str, int]:
+def _load(source: Path) -> tuple[list[Example], list[Reject], str, int]:
     """Examples from QA pairs (bad pairs and duplicates rejected) or from a dataset file."""
     _, located = load_records(source)
     if not located:
@@ -200,7 +209,7 @@ def _load(source: Path) -> tuple[list[Example], list[RecordReject], str, int]:
         unique, dupes = _dedupe(read, [])
         return unique, dupes, "examples", len(read)
     examples: list[Example] = []
-    rejects: list[RecordReject] = []
+    rejects: list[Reject] = []
     for rec in located:
         pair = rec.value
         try:
@@ -209,7 +218,7 @@ def _load(source: Path) -> tuple[list[Example], list[RecordReject], str, int]:
             examples.append(qa_pair_to_example(pair))
         except ValueError as exc:
             qa_id = pair.get("qa_id") if isinstance(pair, dict) else None
-            rejects.append(RecordReject(
+            rejects.append(Reject(
                 id=str(qa_id) if qa_id is not None else None, stage="format", rule="qa_invalid",
                 reason=f"line {rec.line}: {exc}",
                 label=pair.get("entity_type") if isinstance(pair, dict) else None,
@@ -224,14 +233,14 @@ def _load(source: Path) -> tuple[list[Example], list[RecordReject], str, int]:
 
 
 def _dedupe(
-    examples: list[Example], rejects: list[RecordReject]
-) -> tuple[list[Example], list[RecordReject]]:
+    examples: list[Example], rejects: list[Reject]
+) -> tuple[list[Example], list[Reject]]:
     """Keep the first example of each id; later ones are rejected (rule duplicate_id)."""
     seen: set[str] = set()
     kept = []
     for ex in examples:
         if ex.id in seen:
-            rejects.append(RecordReject(
+            rejects.append(Reject(
                 id=ex.id, stage="format", rule="duplicate_id", label=ex.label, group=ex.group,
                 reason=f"id {ex.id!r} occurs earlier in the input (same QA pair twice?)",
             ))

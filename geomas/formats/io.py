@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -32,10 +32,11 @@ from geomas.formats.codecs import (
     to_record,
 )
 from geomas.formats.example import Example
-from geomas.formats.jsonio import JSON_SUFFIXES, JSONL_SUFFIXES, dump_records, load_records
+from geomas.io import JSON_SUFFIXES, JSONL_SUFFIXES, load_records, write_json, write_jsonl
 
 logger = logging.getLogger(__name__)
 
+IdScheme = Literal["index", "position"]
 LINEAGE_SUFFIX = ".lineage.jsonl"
 
 
@@ -128,14 +129,11 @@ def write_examples(
         if mode == "inline":
             record[LINEAGE_KEY] = record_lineage(ex, format_type)
         records.append(record)
-    path = Path(path)
-    dump_records(records, path, jsonl=jsonl)
+    path = write_jsonl(path, records) if jsonl else write_json(path, records)
     sidecar = lineage_path(path)
     if mode == "sidecar":
-        lineage_rows = [
-            {"index": i, **record_lineage(ex, format_type)} for i, ex in enumerate(rows)
-        ]
-        dump_records(lineage_rows, sidecar, jsonl=True)
+        write_jsonl(sidecar, ({"index": i, **record_lineage(ex, format_type)}
+                              for i, ex in enumerate(rows)))
     elif sidecar.is_file():
         # A sidecar from an earlier run would be paired with the new records on reading.
         logger.info("Removing the stale lineage sidecar %s", sidecar)
@@ -161,35 +159,41 @@ def read_lineage(path: Path) -> list[dict[str, Any]] | None:
     return rows
 
 
-def read_examples(path: Path, format_type: FormatType | None = None) -> list[Example]:
-    """Read a dataset file of any supported format into examples.
+def read_examples(
+    path: Path, format_type: FormatType | None = None, *, ids: IdScheme = "index"
+) -> list[Example]:
+    """Read a dataset file of any supported format into examples: the one dataset reader.
 
     The container (JSON list or JSON Lines) is found from the content, not the suffix. The
     format is detected from the first record's keys unless given. Lineage comes from the
     sidecar when there is one, else from inline ``lineage`` keys (and, for alpaca files, from
-    top-level ``id``/``label``/``group``/``meta``/``system`` keys as in `Example` dumps).
+    the top-level keys of `AlpacaRecord`: id, label, group, system, meta, the generator's
+    ``metadata`` and any other key).
 
     Args:
         path: The file.
         format_type: The format; ``None``: detect it.
+        ids: Ids of records without one: ``index``: ``<stem>:<index>`` (0-based);
+            ``position``: ``<stem>-<line>`` in JSON Lines and ``<stem>-<n>`` (1-based) in a
+            JSON list, as the legal guide's cleaning and merging scripts numbered them.
 
     Returns:
-        The examples, in file order. Ids default to ``<stem>:<index>``.
+        The examples, in file order.
 
     Raises:
         InputError: Unreadable file, unknown or mixed formats, a record that does not fit its
-            format, or a sidecar whose length differs from the file's (messages name the line).
+            format, or a sidecar whose length differs from the file's (messages name the file,
+            the line and the record).
     """
     path = Path(path)
-    _, located = load_records(path)
-    if not located:
-        return []
+    container, located = load_records(path)
     for rec in located:
         if not isinstance(rec.value, dict):
             raise InputError(
-                f"{path}: line {rec.line}: record {rec.index} is a {type(rec.value).__name__}, "
-                "not a JSON object"
+                f"{path}: {rec.where()} is a {type(rec.value).__name__}, not a JSON object"
             )
+    if not located:
+        return []
     if format_type is not None and format_type not in FORMAT_TYPES:
         raise InputError(f"unknown format_type {format_type!r}; use one of {FORMAT_TYPES}")
     fmt = format_type or detect_format(located[0].value)
@@ -211,15 +215,16 @@ def read_examples(path: Path, format_type: FormatType | None = None) -> list[Exa
         found = detect_format(record)
         if format_type is None and found != fmt:
             raise InputError(
-                f"{path}: line {rec.line}: record {rec.index} looks like {found or 'no format'} "
-                f"(keys {sorted(record)}) but the file starts as {fmt}; one file holds one format"
+                f"{path}: {rec.where()} looks like {found or 'no format'} (keys "
+                f"{sorted(record)}) but the file starts as {fmt}; one file holds one format"
             )
+        number = rec.line if container == "jsonl" else rec.index + 1
         try:
             examples.append(from_record(
                 record, fmt,
                 lineage=sidecar[rec.index] if sidecar is not None else None,
-                fallback_id=f"{stem}:{rec.index}",
+                fallback_id=f"{stem}:{rec.index}" if ids == "index" else f"{stem}-{number}",
             ))
-        except (ValueError, ValidationError) as exc:
-            raise InputError(f"{path}: line {rec.line}: record {rec.index}: {exc}") from exc
+        except ValueError as exc:
+            raise InputError(f"{path}: {rec.where()}: {exc}") from exc
     return examples

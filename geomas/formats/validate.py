@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from geomas.config import FormatType
 from geomas.errors import InputError
 from geomas.formats.codecs import FORMAT_TYPES, LINEAGE_KEY, detect_format
-from geomas.formats.jsonio import (
+from geomas.io import (
     JSON_SUFFIXES,
     JSONL_SUFFIXES,
     LineIndex,

@@ -1,4 +1,4 @@
-"""Records written by ingestion: chunks, the documents manifest and rejects."""
+"""Records written by ingestion: chunks and the documents manifest (rejects: `geomas.records`)."""
 
 from __future__ import annotations
 
@@ -47,16 +47,31 @@ class DocumentRecord(BaseModel):
     seconds: float | None = None
 
 
-class Reject(BaseModel):
-    """A file that could not be turned into chunks, with the reason (rejects.jsonl)."""
+class IngestSummary(BaseModel):
+    """Counts and paths of one ingestion run."""
 
-    model_config = ConfigDict(extra="forbid")
+    source_dir: str
+    output_dir: str
+    pdf_parser: str = Field(description="The PDF pipeline that ran (native or layout).")
+    files: int
+    parsed: int
+    cached: int
+    rejected: int
+    duplicates: int
+    chunks: int
+    pages_parsed: int
+    seconds: float
+    failure_ratio: float
+    max_failure_ratio: float
+    chunks_path: str
+    manifest_path: str
+    rejects_path: str
+    rejects_by_rule: dict[str, int]
 
-    source: str
-    doc_id: str | None
-    stage: Literal["ingest"] = "ingest"
-    rule: str = Field(description="Short machine-readable cause, e.g. unsupported_type.")
-    reason: str
+    @property
+    def failed(self) -> bool:
+        """Whether the share of rejected files exceeds the configured threshold."""
+        return self.files > 0 and self.failure_ratio > self.max_failure_ratio
 
 
 class ChunkSet(BaseModel):

@@ -13,9 +13,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-from tqdm.auto import tqdm
-
 from geomas.config import IngestConfig
 from geomas.errors import IngestError, InputError
 from geomas.hashing import sha256_file
@@ -27,7 +24,10 @@ from geomas.ingest.convert import (
     init_worker,
     resolve_pdf_parser,
 )
-from geomas.ingest.records import Chunk, ChunkSet, DocumentRecord, Reject
+from geomas.ingest.records import Chunk, ChunkSet, DocumentRecord, IngestSummary
+from geomas.io import load_records, write_json
+from geomas.progress import Progress, track
+from geomas.records import Reject, write_rejects
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +37,6 @@ REJECTS_FILE = "rejects.jsonl"
 SUMMARY_FILE = "ingest_summary.json"
 CACHE_DIR = ".cache"
 TEXTS_DIR = "texts"
-
-
-class IngestSummary(BaseModel):
-    """Counts and paths of one ingestion run."""
-
-    source_dir: str
-    output_dir: str
-    pdf_parser: str = Field(description="The PDF pipeline that ran (native or layout).")
-    files: int
-    parsed: int
-    cached: int
-    rejected: int
-    duplicates: int
-    chunks: int
-    pages_parsed: int
-    seconds: float
-    failure_ratio: float
-    max_failure_ratio: float
-    chunks_path: str
-    manifest_path: str
-    rejects_path: str
-    rejects_by_rule: dict[str, int]
-
-    @property
-    def failed(self) -> bool:
-        """Whether the share of rejected files exceeds the configured threshold."""
-        return self.files > 0 and self.failure_ratio > self.max_failure_ratio
 
 
 def settings_fingerprint(config: IngestConfig) -> str:
@@ -110,9 +83,7 @@ class _Cache:
             return None
 
     def put(self, doc_id: str, outcome: FileOutcome) -> None:
-        tmp = self._path(doc_id).with_suffix(".tmp")
-        tmp.write_text(json.dumps(outcome.__dict__, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self._path(doc_id))
+        write_json(self._path(doc_id), outcome.__dict__, indent=None, end="")
 
 
 def _convert_all(
@@ -122,26 +93,24 @@ def _convert_all(
     results: dict[str, FileOutcome] = {}
     if not jobs:
         return results
-    bar = tqdm(total=len(jobs), desc="converting", unit="file", disable=not progress)
-    workers = min(config.workers, len(jobs))
-    if workers == 1:
-        converter = FileConverter(config)
-        for path, doc_id in jobs:
-            results[doc_id] = converter.convert(path, doc_id)
-            bar.update(1)
-        bar.close()
-        return results
-    pending = _run_pool(jobs, config, workers, results, bar)
-    # A worker died (e.g. a native crash inside the PDF parser): retry the files that had no
-    # result one at a time in fresh single-worker pools, so only the culprit is rejected.
-    for path, doc_id in pending:
-        if _run_pool([(path, doc_id)], config, 1, results, bar):
-            results[doc_id] = FileOutcome(
-                False, "unknown", rule="converter_crashed",
-                reason="the conversion process crashed on this file",
-            )
-            bar.update(1)
-    bar.close()
+    with Progress("ingest", total=len(jobs), unit="files", bar=progress) as bar:
+        workers = min(config.workers, len(jobs))
+        if workers == 1:
+            converter = FileConverter(config)
+            for path, doc_id in jobs:
+                results[doc_id] = converter.convert(path, doc_id)
+                bar.advance()
+            return results
+        pending = _run_pool(jobs, config, workers, results, bar)
+        # A worker died (e.g. a native crash inside the PDF parser): retry the files that had
+        # no result one at a time in fresh single-worker pools, so only the culprit is rejected.
+        for path, doc_id in pending:
+            if _run_pool([(path, doc_id)], config, 1, results, bar):
+                results[doc_id] = FileOutcome(
+                    False, "unknown", rule="converter_crashed",
+                    reason="the conversion process crashed on this file",
+                )
+                bar.advance()
     return results
 
 
@@ -150,7 +119,7 @@ def _run_pool(
     config: IngestConfig,
     workers: int,
     results: dict[str, FileOutcome],
-    bar: Any,
+    bar: Progress,
 ) -> list[tuple[Path, str]]:
     """Run jobs in a process pool; return the jobs left without a result if the pool broke."""
     ctx = multiprocessing.get_context("spawn")
@@ -168,7 +137,7 @@ def _run_pool(
             path, doc_id = futures[fut]
             try:
                 results[doc_id] = fut.result()
-                bar.update(1)
+                bar.advance()
             except BrokenProcessPool:
                 broken = True
     if not broken:
@@ -196,6 +165,9 @@ def ingest_folder(
     ingest_summary.json. Files whose content hash was converted before with the same settings
     are taken from the cache and not parsed again. Bad files never stop the run.
 
+    Progress is always reported (`geomas.progress`): a bar when ``progress`` is true and stderr
+    is a terminal, otherwise a log line every ``GEOMAS_PROGRESS_INTERVAL`` seconds.
+
     Raises:
         InputError: the source folder does not exist.
         IngestError: rejected files exceed `config.max_failure_ratio` (outputs are written
@@ -214,7 +186,7 @@ def ingest_folder(
     first_source: dict[str, str] = {}
     outcomes: dict[str, FileOutcome] = {}
     jobs: list[tuple[Path, str]] = []
-    for path in tqdm(files, desc="hashing", unit="file", disable=not progress):
+    for path in track(files, "hashing", unit="files", bar=progress):
         rel = path.relative_to(source_dir).as_posix()
         size = path.stat().st_size
         if size == 0:
@@ -260,7 +232,7 @@ def ingest_folder(
     for rel, rec in records.items():
         if rec.status in ("rejected",):
             rule = "empty_file" if rec.size_bytes == 0 else "unsupported_type"
-            rejects.append(Reject(source=rel, doc_id=rec.doc_id, rule=rule,
+            rejects.append(Reject(stage="ingest", source=rel, doc_id=rec.doc_id, rule=rule,
                                   reason=rec.reason or ""))
             continue
         if rec.status == "duplicate" or rec.doc_id is None:
@@ -276,8 +248,8 @@ def ingest_folder(
             rec.reason = (outcome.reason or "unknown failure") + (
                 " (cached result)" if was_cached else ""
             )
-            rejects.append(Reject(source=rel, doc_id=rec.doc_id, rule=outcome.rule or "unknown",
-                                  reason=rec.reason))
+            rejects.append(Reject(stage="ingest", source=rel, doc_id=rec.doc_id,
+                                  rule=outcome.rule or "unknown", reason=rec.reason))
             continue
         if rec.status == "parsed":
             pages_parsed += outcome.pages or 0
@@ -289,11 +261,9 @@ def ingest_folder(
     chunks_path = output_dir / CHUNKS_FILE
     manifest_path = output_dir / MANIFEST_FILE
     rejects_path = output_dir / REJECTS_FILE
-    _write_json(chunks_path, [c.model_dump() for c in chunks])
-    _write_json(manifest_path, [r.model_dump() for r in records.values()])
-    with rejects_path.open("w", encoding="utf-8") as fh:
-        for rej in rejects:
-            fh.write(rej.model_dump_json() + "\n")
+    write_json(chunks_path, [c.model_dump() for c in chunks], indent=1, end="")
+    write_json(manifest_path, [r.model_dump() for r in records.values()], indent=1, end="")
+    write_rejects(rejects_path, rejects)
 
     by_rule: dict[str, int] = {}
     for rej in rejects:
@@ -319,7 +289,7 @@ def ingest_folder(
         rejects_path=str(rejects_path),
         rejects_by_rule=by_rule,
     )
-    _write_json(output_dir / SUMMARY_FILE, summary.model_dump())
+    write_json(output_dir / SUMMARY_FILE, summary.model_dump(), indent=1, end="")
     for rej in rejects:
         log.warning("rejected %s [%s]: %s", rej.source, rej.rule, rej.reason)
     log.info(
@@ -337,17 +307,11 @@ def ingest_folder(
     return summary
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
-
-
 def load_chunk_set(output_dir: Path) -> ChunkSet:
     """Read an ingestion output folder back as a ChunkSet (chunks plus page counts)."""
     output_dir = Path(output_dir)
     chunks = [Chunk.model_validate(c) for c in load_chunks(output_dir / CHUNKS_FILE)]
-    manifest = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest = [rec.value for rec in load_records(output_dir / MANIFEST_FILE)[1]]
     pages = {
         r["doc_id"]: r["pages"] for r in manifest if r.get("doc_id") and r.get("pages") is not None
     }
@@ -355,13 +319,9 @@ def load_chunk_set(output_dir: Path) -> ChunkSet:
 
 
 def load_chunks(path: Path) -> list[dict[str, Any]]:
-    """Read chunks.json (a list of chunk records)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"chunks file {path} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"chunks file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, list):
-        raise InputError(f"chunks file {path} must hold a JSON list of chunks")
-    return data
+    """Read chunks.json (a list of chunk records; JSON Lines are read too).
+
+    Raises:
+        InputError: the file is missing or not JSON (the message names the line).
+    """
+    return [rec.value for rec in load_records(path)[1]]

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from docling_core.transforms.chunker.tokenizer.base import BaseTokenizer
 
 from geomas.errors import ConfigError
-
-# Unicode word runs and single non-space symbols: close to what subword tokenizers count as a
-# lower bound (one word is at least one token), and needs no model files.
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+from geomas.text import token_spans
 
 
 def count_word_tokens(text: str) -> int:
-    """Count Unicode word runs and punctuation marks in `text`."""
-    return sum(1 for _ in _TOKEN_RE.finditer(text))
+    """Count Unicode word runs and punctuation marks (`token_spans` rule ``words_and_marks``).
+
+    Close to what subword tokenizers count as a lower bound (one word is at least one token),
+    and needs no model files.
+    """
+    return len(token_spans(text, "words_and_marks"))
 
 
 class WordTokenizer(BaseTokenizer):

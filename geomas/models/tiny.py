@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from geomas.errors import InputError
+from geomas.io import write_json
+from geomas.progress import Progress
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -482,9 +484,7 @@ def make_tiny(
         "corpus": source,
         "texts": len(texts),
     }
-    (out_dir / PROVENANCE_NAME).write_text(
-        json.dumps(provenance, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
+    write_json(out_dir / PROVENANCE_NAME, provenance)
     return out_dir
 
 
@@ -523,14 +523,17 @@ def pretrain_lm(
     gen = torch.Generator().manual_seed(seed)
     model.train()
     losses: list[float] = []
-    for _ in range(steps):
-        idx = torch.randint(len(blocks), (batch_size,), generator=gen)
-        batch = blocks[idx]
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        losses.append(float(loss.detach()))
+    with Progress("pretrain", total=steps, unit="steps") as progress:
+        for _ in range(steps):
+            idx = torch.randint(len(blocks), (batch_size,), generator=gen)
+            batch = blocks[idx]
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            losses.append(float(loss.detach()))
+            progress.set_extra(f"loss {losses[-1]:.3f}")
+            progress.advance()
     model.save_pretrained(str(model_dir))
     tail = losses[-10:]
     logger.info("pre-trained the tiny LM for %d steps: loss %.3f -> %.3f", steps, losses[0],

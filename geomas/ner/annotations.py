@@ -37,7 +37,6 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,13 +45,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import razdel
 from pydantic import BaseModel, ConfigDict
-from tqdm import tqdm
 
 from geomas.errors import ConfigError, InputError
+from geomas.io import atomic_write_text, write_json
 from geomas.ner.bio import bio_label_list, bio_to_spans, spans_to_bio, tokenize
 from geomas.ner.labels import GEO_LABELS
+from geomas.progress import track
+from geomas.text import sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ RESOLUTION_RULE = (
 )
 
 Unit = Literal["sentence", "task"]
-_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")  # one code point, two UTF-16 units
 
 
@@ -439,18 +438,6 @@ def _task_spans(
 # --------------------------------------------------------------------------- records
 
 
-def _sentence_starts(text: str) -> list[int]:
-    """Start offsets of sentences (razdel within blank-line separated paragraphs)."""
-    starts: list[int] = []
-    pos = 0
-    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
-        end = brk.start() if brk else len(text)
-        starts += [pos + s.start for s in razdel.sentenize(text[pos:end])]
-        if brk:
-            pos = brk.end()
-    return starts
-
-
 def _crossed(cut: int, intervals: Sequence[tuple[int, int]], starts: Sequence[int]) -> bool:
     """Whether a sorted, non-overlapping interval list has one with start < cut < end."""
     i = bisect.bisect_left(starts, cut) - 1
@@ -468,7 +455,7 @@ def _record_ranges(
     tok_starts = [s for s, _ in offsets]
     span_iv = [(s, e) for s, e, _ in spans]
     span_starts = [s for s, _ in span_iv]
-    cuts = [c for c in _sentence_starts(text)[1:]
+    cuts = [c for c, _ in sentence_spans(text, paragraphs=True)[1:]
             if not _crossed(c, span_iv, span_starts) and not _crossed(c, offsets, tok_starts)]
     lo = 0
     for hi in [*cuts, len(text)]:
@@ -537,12 +524,6 @@ def _labels(labels: Sequence[str] | None, label_map: Mapping[str, str] | None) -
         raise ConfigError(f"label_map maps to labels outside the label set: {wrong}; allowed "
                           f"targets: {', '.join(names)}")
     return _Labels(names, {x: i for i, x in enumerate(names)}, mapping)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _bio_json(entity_types: Sequence[str], records: list[dict[str, Any]]) -> str:
@@ -616,9 +597,8 @@ def convert_annotations(
     aligned: Counter[str] = Counter()
     ignored: Counter[str] = Counter()
     n_tokens = converted = 0
-    bar = tqdm(tasks, desc="convert-annotations", unit="task",
-               disable=not progress or len(tasks) < PROGRESS_MIN_TASKS)
-    for task in bar:
+    for task in track(tasks, "convert-annotations", unit="tasks",
+                      bar=progress and len(tasks) >= PROGRESS_MIN_TASKS):
         chosen, others = _choose(task)
         for ann, reason in [*((a, "not_selected") for a in others),
                             *((a, "cancelled") for a in task.cancelled)]:
@@ -668,10 +648,10 @@ def convert_annotations(
         data_path=str(data_path),
         report_path=str(report_path),
     )
-    _write_atomic(data_path, _bio_json(label_set.names, records))
+    atomic_write_text(data_path, _bio_json(label_set.names, records))
     full_report = {**report.model_dump(mode="json"), "unaligned_spans": unaligned,
                    "notes": notes, "skipped_tasks": skipped, "unused_annotations": unused}
-    _write_atomic(report_path, json.dumps(full_report, ensure_ascii=False, indent=1) + "\n")
+    write_json(report_path, full_report, indent=1)
     log.info("Converted %d/%d tasks into %d records (%d tokens); %d/%d spans aligned (%.2f%%); "
              "wrote %s", converted, len(tasks), len(records), n_tokens, n_aligned, n_total,
              100 * report.aligned_share, data_path)

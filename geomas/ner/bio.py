@@ -1,24 +1,21 @@
 """BIO tagging primitives shared by annotation conversion and inference.
 
-Words are razdel tokens of the text; where a character span boundary falls inside a token
-(«золота43,7» with an entity on «43,7»), the token is split at that boundary, so every span
-is a whole number of tokens. Tags are ``O``, ``B-TYPE`` (first token of a span) and
-``I-TYPE`` (the others).
+Words are razdel tokens of the text (`geomas.text.token_spans`, rule ``razdel``); where a
+character span boundary falls inside a token («золота43,7» with an entity on «43,7»), the
+token is split at that boundary, so every span is a whole number of tokens. Tags are ``O``,
+``B-TYPE`` (first token of a span) and ``I-TYPE`` (the others).
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import razdel
-
 from geomas.errors import InputError
+from geomas.text import token_spans
 
 OUTSIDE = "O"
-_NON_SPACE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +39,7 @@ def bio_label_list(entity_types: Sequence[str]) -> list[str]:
 def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Token offsets of ``text``: razdel tokens, split at every boundary that falls inside one.
 
-    Non-space characters that razdel leaves out (none known, but the alignment must not
-    depend on it) become tokens of their own, so every non-space character is in a token.
+    Every non-space character is in a token (see `geomas.text.token_spans`).
 
     Args:
         text: The text to tokenise.
@@ -52,15 +48,7 @@ def tokenize(text: str, boundaries: Iterable[int] = ()) -> list[tuple[int, int]]
     Returns:
         Sorted, non-overlapping ``(start, end)`` pairs.
     """
-    raw: list[tuple[int, int]] = []
-    prev = 0
-    for tok in razdel.tokenize(text):
-        if tok.start > prev and not text[prev:tok.start].isspace():
-            raw += [m.span() for m in _NON_SPACE.finditer(text, prev, tok.start)]
-        raw.append((tok.start, tok.stop))
-        prev = tok.stop
-    if prev < len(text) and not text[prev:].isspace():
-        raw += [m.span() for m in _NON_SPACE.finditer(text, prev)]
+    raw = token_spans(text, "razdel")
     cuts = sorted(set(boundaries))
     if not cuts:
         return raw

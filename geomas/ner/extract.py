@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from geomas.config import NerInferenceConfig
 from geomas.ingest.records import Chunk
+from geomas.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,5 @@ def extract_chunk_entities(
         log.info("extracted %d entities from %d chunks",
                  sum(len(i.entities) for i in result.items), len(chunks))
     if output_dir is not None:
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / ENTITIES_FILE).write_text(
-            json.dumps(result.model_dump(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
+        write_json(Path(output_dir) / ENTITIES_FILE, result.model_dump(), indent=1, end="")
     return result

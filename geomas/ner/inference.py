@@ -11,7 +11,6 @@ Spans are decoded from BIO tags; an `I-X` without a preceding `B-X` starts a new
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from geomas.errors import InputError
+from geomas.io import write_json
+from geomas.text import sentence_spans, token_spans
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,9 @@ class NerResult:
 
 def split_units(text: str) -> list[list[tuple[int, int]]]:
     """Word offsets grouped by razdel sentence (offsets relative to `text`)."""
-    import razdel
-
     units = []
-    for sent in razdel.sentenize(text):
-        words = [(sent.start + t.start, sent.start + t.stop) for t in razdel.tokenize(sent.text)]
-        if words:
+    for start, end in sentence_spans(text):
+        if words := [(start + s, start + e) for s, e in token_spans(text[start:end], "razdel")]:
             units.append(words)
     return units
 
@@ -78,6 +76,31 @@ def decode_bio(
         conf = sum(scores[i:j]) / (j - i)
         entities.append(Entity(sp.label, sp.text, round(conf, 6), sp.start, sp.end))
     return entities
+
+
+def _keep_central(
+    best: dict[tuple[int, int], tuple[int, Any]],
+    probs: Any,
+    word_ids: Sequence[int | None],
+    text_i: int,
+    first_word: int,
+) -> None:
+    """Keep, per word, the probabilities of the window where it lies farthest from an edge.
+
+    A word's first sub-token stands for it; ``best[(text index, word index)]`` holds
+    (distance from the nearer window edge, probabilities).
+    """
+    n_tok = len(word_ids)
+    prev = None
+    for pos, wid in enumerate(word_ids):
+        if wid is None or wid == prev:
+            prev = wid
+            continue
+        prev = wid
+        dist = min(pos, n_tok - 1 - pos)
+        key = (text_i, first_word + wid)
+        if key not in best or dist > best[key][0]:
+            best[key] = (dist, probs[pos])
 
 
 class BertNerModel:
@@ -118,7 +141,8 @@ class BertNerModel:
     ) -> list[NerResult]:
         """Extract entities from many texts; windows of all texts share forward batches."""
         import torch
-        from tqdm.auto import tqdm
+
+        from geomas.progress import Progress
 
         batch_size = batch_size or self.batch_size
         # units: (text index, index of the unit's first word in the text, word offsets)
@@ -147,28 +171,19 @@ class BertNerModel:
             device = next(self.model.parameters()).device
             order = sorted(range(n_windows), key=lambda j: len(enc["input_ids"][j]))
             starts = range(0, n_windows, batch_size)
-            for b in tqdm(starts, desc="ner", unit="batch", disable=not progress):
-                idx = order[b : b + batch_size]
-                feats = [{"input_ids": enc["input_ids"][j],
-                          "attention_mask": enc["attention_mask"][j]} for j in idx]
-                batch = self.tokenizer.pad(feats, return_tensors="pt")
-                with torch.no_grad():
-                    logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu()
-                for row, j in enumerate(idx):
-                    text_i, first_word, _ = units[sample_map[j]]
-                    word_ids = enc.word_ids(j)
-                    n_tok = len(word_ids)
-                    prev = None
-                    for pos, wid in enumerate(word_ids):
-                        if wid is None or wid == prev:
-                            prev = wid
-                            continue
-                        prev = wid
-                        dist = min(pos, n_tok - 1 - pos)
-                        key = (text_i, first_word + wid)
-                        if key not in best or dist > best[key][0]:
-                            best[key] = (dist, probs[row, pos])
+            with Progress("ner", total=n_windows, unit="windows", bar=progress) as bar:
+                for b in starts:
+                    idx = order[b : b + batch_size]
+                    feats = [{"input_ids": enc["input_ids"][j],
+                              "attention_mask": enc["attention_mask"][j]} for j in idx]
+                    batch = self.tokenizer.pad(feats, return_tensors="pt")
+                    with torch.no_grad():
+                        logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+                    probs = torch.softmax(logits.float(), dim=-1).cpu()
+                    for row, j in enumerate(idx):
+                        text_i, first_word, _ = units[sample_map[j]]
+                        _keep_central(best, probs[row], enc.word_ids(j), text_i, first_word)
+                    bar.advance(len(idx))
         results = []
         for i, text in enumerate(texts):
             tags: list[str] = []
@@ -235,4 +250,4 @@ def write_entities(
         if ids is not None:
             row = {"id": ids[k], **row}
         rows.append(row)
-    Path(path).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(path, rows, indent=1, end="")

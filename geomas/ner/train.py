@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from geomas.config import NerTrainConfig
 from geomas.errors import ConfigError, InputError
+from geomas.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,8 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
         set_seed,
     )
 
+    from geomas.train.callbacks import training_progress
+
     data = load_bio_data(data_path)
     label_list: list[str] = list(data["label_list"])
     label2id = {label: i for i, label in enumerate(label_list)}
@@ -279,7 +282,8 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
         compute_metrics=compute_metrics,
         callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if has_val else [],
     )
-    train_out = trainer.train()
+    with training_progress(trainer, "ner-train", bar=progress):
+        train_out = trainer.train()
     eval_name = "test" if enc["test"] else "val"
     eval_set = enc[eval_name] or enc["train"]
     pred = trainer.predict(_ListDataset(eval_set))
@@ -291,9 +295,8 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
     import shutil
 
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    (out / LABELS_FILE).write_text(
-        json.dumps({"label_list": label_list, "entity_types": data.get("entity_types")},
-                   ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(out / LABELS_FILE, {"label_list": label_list,
+                                   "entity_types": data.get("entity_types")}, indent=1, end="")
     history = [h for h in trainer.state.log_history if "eval_f1" in h]
     result = NerTrainResult(
         output_dir=str(out),
@@ -307,11 +310,9 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
         n_test=len(test_recs),
         epochs_run=float(trainer.state.epoch or 0.0),
     )
-    (out / EVAL_FILE).write_text(
-        json.dumps({**result.model_dump(), "train_loss": train_out.training_loss,
-                    "val_history": history, "base_model": str(base),
-                    "config": json.loads(config.model_dump_json())},
-                   ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(out / EVAL_FILE, {**result.model_dump(), "train_loss": train_out.training_loss,
+                                 "val_history": history, "base_model": str(base),
+                                 "config": config.model_dump(mode="json")}, indent=1, end="")
     return result
 
 
@@ -344,7 +345,8 @@ def train_and_log(
         return train_ner(data_path, config, progress=progress)
     import mlflow
 
-    from geomas.registry.mlflow_models import NerPyfunc, log_and_register, mlflow_run
+    from geomas.registry.mlflow_models import NerPyfunc, log_and_register
+    from geomas.tracking import mlflow_run
 
     with mlflow_run(data_dir, experiment, "train-bert-ner") as run:
         params = json.loads(config.model_dump_json())

@@ -12,14 +12,12 @@ from geomas.qa.records import (
     QA_REJECTS_FILE,
     QA_SUMMARY_FILE,
     QAPair,
-    QAReject,
     QAResult,
     QASet,
     QASummary,
     load_qa_pairs,
     qa_to_example,
     write_qa_pairs,
-    write_qa_rejects,
 )
 from geomas.qa.templates import TASK_DESCRIPTIONS, TEMPLATES
 
@@ -32,7 +30,6 @@ __all__ = [
     "ChunkRecord",
     "QAGenerator",
     "QAPair",
-    "QAReject",
     "QAResult",
     "QASet",
     "QASummary",
@@ -42,5 +39,4 @@ __all__ = [
     "read_chunk_records",
     "synthesize_qa",
     "write_qa_pairs",
-    "write_qa_rejects",
 ]

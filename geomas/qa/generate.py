@@ -25,27 +25,21 @@ from typing import Any, Literal
 from geomas.config import NerInferenceConfig, QAConfig
 from geomas.errors import InputError
 from geomas.ingest.records import Chunk
+from geomas.io import write_json
 from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
 from geomas.qa.records import (
     QA_REJECTS_FILE,
     QA_SUMMARY_FILE,
     QAPair,
-    QAReject,
     QAResult,
     QASummary,
     stable_id,
     write_qa_pairs,
-    write_qa_rejects,
 )
 from geomas.qa.templates import TEMPLATES, render, template_id, usable_templates
-from geomas.qa.text import (
-    Span,
-    clause_span,
-    context_window,
-    covering,
-    find_deposit_name,
-    sentence_spans,
-)
+from geomas.qa.text import Span, clause_span, context_window, covering, find_deposit_name
+from geomas.records import Reject, write_rejects
+from geomas.text import sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +83,7 @@ class _Candidate:
 @dataclass
 class _ChunkOutcome:
     pairs: list[QAPair] = field(default_factory=list)
-    rejects: list[QAReject] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
 
 
 def as_chunk_record(chunk: Chunk | ChunkRecord | Mapping[str, Any], index: int = 0) -> ChunkRecord:
@@ -180,7 +174,7 @@ class QAGenerator:
         its chunks. Entities of a chunk_id that is not among `chunks` are rejected
         (``unknown_chunk``).
         """
-        from tqdm.auto import tqdm
+        from geomas.progress import track
 
         records = [as_chunk_record(c, k) for k, c in enumerate(chunks)]
         items = entity_set.items if isinstance(entity_set, EntitySet) else list(entity_set)
@@ -192,14 +186,15 @@ class QAGenerator:
         for item in items:
             if item.chunk_id not in known:
                 for ent in item.entities:
-                    result.rejects.append(QAReject(
-                        rule="unknown_chunk", chunk_id=item.chunk_id, doc_id=item.doc_id,
+                    result.rejects.append(Reject(
+                        stage="qa", rule="unknown_chunk", chunk_id=item.chunk_id,
+                        doc_id=item.doc_id,
                         reason=f"no chunk with chunk_id {item.chunk_id!r} among the chunks",
                         entity=_as_entity(ent).as_dict(),
                     ))
                     result.n_entities += 1
         deposits = self._deposits(records)
-        for rec in tqdm(records, desc="qa", unit="chunk", disable=not progress):
+        for rec in track(records, "qa", unit="chunks", bar=progress):
             ents = [_as_entity(e) for e in by_chunk.get(rec.chunk_id, [])]
             result.n_entities += len(ents)
             out = self._chunk_pairs(rec, ents, deposits.get(rec.doc_id))
@@ -242,9 +237,9 @@ class QAGenerator:
             texts[r.doc_id].append(r.text)
         return {doc: find_deposit_name(t) for doc, t in texts.items()}
 
-    def _reject(self, rec: ChunkRecord, ent: _Entity, rule: str, reason: str) -> QAReject:
-        return QAReject(rule=rule, reason=reason, chunk_id=rec.chunk_id, doc_id=rec.doc_id,
-                        entity=ent.as_dict())
+    def _reject(self, rec: ChunkRecord, ent: _Entity, rule: str, reason: str) -> Reject:
+        return Reject(stage="qa", rule=rule, reason=reason, chunk_id=rec.chunk_id,
+                      doc_id=rec.doc_id, entity=ent.as_dict())
 
     def _chunk_pairs(
         self, rec: ChunkRecord, entities: list[_Entity], deposit: str | None
@@ -254,7 +249,7 @@ class QAGenerator:
             return out
         cfg = self.config
         text = rec.text
-        sentences = sentence_spans(text)
+        sentences = sentence_spans(text, pdf=True)
         whole = self._whole_sentences(text, sentences)
         cands: list[_Candidate] = []
         seen_spans: set[tuple[str, int, int]] = set()
@@ -481,7 +476,9 @@ def generate_qa_pairs(
     Reads chunks.json, runs the NER model over the chunks (batched), makes template pairs,
     optionally passes them through the LLM teacher (``config.teacher``), and writes `out_path`
     (qa_pairs.json), qa_rejects.jsonl and qa_summary.json next to it. NER runs with no
-    confidence floor; ``config.min_entity_confidence`` filters, with rejects.
+    confidence floor of ``ner_config.min_confidence`` (the pipeline's extract_entities step
+    runs the same function with the same config); ``config.min_entity_confidence`` filters
+    after that, with rejects.
 
     Args:
         chunks_path: chunks.json from ``geomas makedataset``.
@@ -490,8 +487,8 @@ def generate_qa_pairs(
         num_pairs: Most pairs per chunk; overrides ``config.num_pairs`` when given.
         config: QA settings (default `QAConfig()`).
         ner_config: Window, stride and batch size of the NER model (default
-            `NerInferenceConfig()`; its model_path and min_confidence are not used).
-        progress: Show progress bars.
+            `NerInferenceConfig()`; its model_path is replaced by `ner_model_path`).
+        progress: Allow progress bars on a terminal (progress lines are logged otherwise).
 
     Returns:
         Counts per type and per reject rule, paths and timings.
@@ -500,31 +497,19 @@ def generate_qa_pairs(
         InputError: the chunks file or the model is missing or unreadable, or has no chunks.
         TeacherError: teacher API errors exceed ``teacher.max_error_ratio`` (after writing).
     """
-    from geomas.ner.inference import load_bert_ner_model
+    from geomas.ner.extract import extract_chunk_entities
 
     t0 = time.perf_counter()
     cfg = config or QAConfig()
     if num_pairs is not None:
         cfg = QAConfig.model_validate({**cfg.model_dump(), "num_pairs": num_pairs})
-    ner_cfg = ner_config or NerInferenceConfig()
+    ner_cfg = (ner_config or NerInferenceConfig()).model_copy(
+        update={"model_path": Path(ner_model_path)})
     out_path = Path(out_path)
     chunks = read_chunk_records(Path(chunks_path))
     if not chunks:
         raise InputError(f"chunks file {chunks_path} holds no chunks; nothing to generate from")
-
-    model = load_bert_ner_model(
-        ner_model_path, max_length=ner_cfg.max_length, stride=ner_cfg.stride,
-        batch_size=ner_cfg.batch_size, min_confidence=0.0,
-    )
-    found = model.extract_batch([c.text for c in chunks], progress=progress)
-    entity_set = EntitySet(
-        model_path=str(ner_model_path),
-        items=[
-            ChunkEntities(chunk_id=c.chunk_id, doc_id=c.doc_id,
-                          entities=[ChunkEntity(**e.__dict__) for e in r.entities])
-            for c, r in zip(chunks, found, strict=True)
-        ],
-    )
+    entity_set = extract_chunk_entities(chunks, ner_cfg, progress=progress)  # type: ignore[arg-type]
     t_ner = time.perf_counter()
     return synthesize_qa(
         chunks, entity_set, cfg, out_path, ner_seconds=t_ner - t0, progress=progress
@@ -572,7 +557,7 @@ def synthesize_qa(
 
     rejects_path = out_path.parent / QA_REJECTS_FILE
     write_qa_pairs(pairs, out_path)
-    write_qa_rejects(rejects, rejects_path)
+    write_rejects(rejects_path, rejects)
     summary = QASummary(
         chunks=len(chunks),
         chunks_with_pairs=len({p.chunk_id for p in pairs}),
@@ -595,9 +580,7 @@ def synthesize_qa(
             "total": round(time.perf_counter() - t0, 3),
         },
     )
-    (out_path.parent / QA_SUMMARY_FILE).write_text(
-        summary.model_dump_json(indent=1), encoding="utf-8"
-    )
+    write_json(out_path.parent / QA_SUMMARY_FILE, summary, indent=1, end="")
     log.info("wrote %d QA pairs to %s (%d rejects in %s)", len(pairs), out_path, len(rejects),
              rejects_path)
     if teacher_failed:

@@ -1,4 +1,4 @@
-"""QA records: pairs (qa_pairs.json), rejects (qa_rejects.jsonl), the run summary.
+"""QA records: pairs (qa_pairs.json), the run summary; rejects are `geomas.records.Reject`.
 
 qa_pairs.json keeps the original tool's five keys (`question, answer, entity_type, source_text,
 context`) and adds lineage keys; `load_qa_pairs` also reads files with only the five.
@@ -7,17 +7,18 @@ context`) and adds lineage keys; `load_qa_pairs` also reads files with only the 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geomas.errors import InputError
 from geomas.formats.example import Example
+from geomas.io import load_records, write_json
 from geomas.qa.templates import task_description
+from geomas.records import Reject
 
 QA_PAIRS_FILE = "qa_pairs.json"
 QA_REJECTS_FILE = "qa_rejects.jsonl"
@@ -74,29 +75,11 @@ class QAPair(BaseModel):
         return self
 
 
-class QAReject(BaseModel):
-    """A candidate pair (or teacher response) that was not kept, with the rule and reason."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stage: Literal["qa"] = "qa"
-    rule: str = Field(description="Machine-readable cause, e.g. answer_too_long.")
-    reason: str
-    chunk_id: str | None = None
-    doc_id: str | None = None
-    entity: dict[str, Any] | None = Field(
-        default=None, description="label, text, start, end, confidence of the entity."
-    )
-    qa_id: str | None = None
-    question: str | None = None
-    template_id: str | None = None
-
-
 class QAResult(BaseModel):
     """Pairs and rejects of one generation run."""
 
     pairs: list[QAPair] = Field(default_factory=list)
-    rejects: list[QAReject] = Field(default_factory=list)
+    rejects: list[Reject] = Field(default_factory=list)
     n_chunks: int = 0
     n_entities: int = 0
 
@@ -140,50 +123,25 @@ class QASummary(BaseModel):
 
 
 def write_qa_pairs(pairs: Iterable[QAPair], path: Path) -> Path:
-    """Write pairs as a JSON list (UTF-8, Cyrillic unescaped); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps([p.model_dump() for p in pairs], ensure_ascii=False, indent=1))
-    return path
-
-
-def write_qa_rejects(rejects: Iterable[QAReject], path: Path) -> Path:
-    """Write rejects as JSON lines; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(path, "".join(r.model_dump_json() + "\n" for r in rejects))
-    return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write pairs as a JSON list (UTF-8, Cyrillic unescaped) atomically; returns the path."""
+    return write_json(path, [p.model_dump() for p in pairs], indent=1, end="")
 
 
 def load_qa_pairs(path: Path) -> list[QAPair]:
-    """Read qa_pairs.json: geomas's records or the original tool's five-key records.
+    """Read qa_pairs.json (a JSON list or JSON Lines): geomas's or the original five-key records.
 
     Raises:
-        InputError: the file is missing, not JSON, not a list, or a record lacks a field.
+        InputError: the file is missing or not JSON, or a record lacks a field (the message
+            names the file and the line).
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"QA pairs file {path} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"QA pairs file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, list):
-        raise InputError(f"QA pairs file {path} must hold a JSON list of pairs")
     pairs = []
-    for k, row in enumerate(data):
+    for rec in load_records(path)[1]:
         try:
-            pairs.append(QAPair.model_validate(row))
+            pairs.append(QAPair.model_validate(rec.value))
         except ValidationError as exc:
             raise InputError(
-                f"QA pair #{k} in {path} is invalid (needs at least {', '.join(ORIGINAL_KEYS)}):"
-                f"\n{exc}"
+                f"{path}: line {rec.line}: QA pair #{rec.index} is invalid (needs at least "
+                f"{', '.join(ORIGINAL_KEYS)}):\n{exc}"
             ) from exc
     return pairs
 

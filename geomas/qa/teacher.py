@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from geomas.config import TeacherConfig
 from geomas.errors import ConfigError, GeomasError
-from geomas.qa.records import QAPair, QAReject
-from geomas.textstats import words
+from geomas.qa.records import QAPair
+from geomas.records import Reject
+from geomas.text import words
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -70,7 +71,7 @@ class TeacherResult:
     """Pairs after the teacher, its rejects and per-outcome counts."""
 
     pairs: list[QAPair]
-    rejects: list[QAReject]
+    rejects: list[Reject]
     stats: dict[str, Any] = field(default_factory=dict)
     max_error_ratio: float = 1.0
 
@@ -160,7 +161,7 @@ def _mask(text: str, secret: str) -> str:
 @dataclass
 class _Outcome:
     pair: QAPair | None
-    reject: QAReject | None
+    reject: Reject | None
     status: str
 
 
@@ -178,7 +179,7 @@ def apply_teacher(
         config: Teacher settings; ``enabled`` is not checked here (the caller decides).
         client: An OpenAI client to use; by default one is made by `make_openai_client`
             and closed afterwards.
-        progress: Show a progress bar.
+        progress: Allow a progress bar on a terminal (progress lines are logged otherwise).
 
     Returns:
         Pairs in input order (teacher pairs have generator ``teacher:<model>``), rejects, and
@@ -189,7 +190,8 @@ def apply_teacher(
         ConfigError: no endpoint/model configured, or the API key variable is not set.
     """
     from openai import OpenAIError
-    from tqdm.auto import tqdm
+
+    from geomas.progress import track
 
     if not config.base_url or not config.model:
         raise ConfigError("the teacher needs teacher.base_url and teacher.model")
@@ -197,12 +199,12 @@ def apply_teacher(
     model = config.model
     generator = f"teacher:{model}"
 
-    def reject(pair: QAPair, rule: str, reason: str) -> QAReject:
-        return QAReject(rule=rule, reason=_mask(reason, secret), chunk_id=pair.chunk_id,
-                        doc_id=pair.doc_id, qa_id=pair.qa_id, question=pair.question,
-                        template_id=pair.template_id,
-                        entity={"label": pair.entity_type, "text": pair.entity_text,
-                                "start": pair.entity_start, "end": pair.entity_end})
+    def reject(pair: QAPair, rule: str, reason: str) -> Reject:
+        return Reject(stage="qa", rule=rule, reason=_mask(reason, secret),
+                      chunk_id=pair.chunk_id, doc_id=pair.doc_id, qa_id=pair.qa_id,
+                      question=pair.question, template_id=pair.template_id,
+                      entity={"label": pair.entity_type, "text": pair.entity_text,
+                              "start": pair.entity_start, "end": pair.entity_end})
 
     def failed(pair: QAPair, rule: str, reason: str) -> _Outcome:
         kept = pair if config.keep_template_on_failure else None
@@ -245,8 +247,8 @@ def apply_teacher(
     own = client if client is not None else make_openai_client(config)
     try:
         with ThreadPoolExecutor(max_workers=config.workers) as pool:
-            outcomes = list(tqdm(pool.map(lambda p: ask(p, own), pairs), total=len(pairs),
-                                 desc="teacher", unit="pair", disable=not progress))
+            outcomes = list(track(pool.map(lambda p: ask(p, own), pairs), "teacher",
+                                  total=len(pairs), unit="pairs", bar=progress))
     finally:
         if client is None:
             own.close()

@@ -1,11 +1,7 @@
-r"""Text spans for QA synthesis: sentences, clauses, context windows, the deposit name.
+r"""Text spans for QA synthesis: clauses, context windows, the deposit name.
 
 Everything works on character offsets into the chunk text, so answers and contexts are always
-exact substrings of it. Sentences come from razdel, refined for text extracted from PDFs:
-numbered section headings («2. Геологическая позиция») that razdel glues to the following
-sentence become their own segments, and a sentence end that razdel missed before a line break
-or space («… 39,7 г/т.\nПрогнозные ресурсы …») is split when the word before the period is
-not an abbreviation or an initial.
+exact substrings of it. Sentences come from `geomas.text.sentence_spans` with its PDF fixes.
 """
 
 from __future__ import annotations
@@ -14,22 +10,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-Span = tuple[int, int]
+from geomas.text import Span, strip_span
 
-# A line holding only a section number and a short title, without sentence punctuation.
-_SECTION_NO = r"\d{1,2}\.(?:\d{1,2}\.?)*[ \t]+"
-_HEADING_LINE = re.compile(rf"(?:{_SECTION_NO})?[^\n.!?;:]{{2,80}}\n(?=[A-ZА-ЯЁ])")
-_NUMBERED = re.compile(rf"{_SECTION_NO}[A-ZА-ЯЁ]")
-# A section number razdel left at the end of the previous sentence («…месторождении\n1.»).
-_TRAILING_NUMBER = re.compile(r"\n\d{1,2}(?:\.\d{1,2})*\.\s*$")
-_MISSED_END = re.compile(r"(\S+)\.(\s+)(?=[A-ZА-ЯЁ])")
-_ABBREVIATIONS = frozenset(
-    "гг пос им тыс млн млрд пгт оз ст ул обл кв пог ок др пр рис табл прил гл разд т.е т.д т.п "
-    "и.о св".split()
-)
-# Single letters that end a sentence as units («… 12 т. Рудные тела …»); any other single
-# letter before a period is an initial or an abbreviation («г. Билибино», «П. Е. Фролов»).
-_UNIT_LETTERS = frozenset({"т", "м"})
 _CLAUSE_BOUNDARY = re.compile(r"[;,](?=\s)")
 _CLAUSE_TRIM = " \t\r\n.,;:"
 _WORD_GAP = re.compile(r"\s+")
@@ -45,73 +27,6 @@ _NOT_NAMES = frozenset(
     "данное это указанное настоящее рассматриваемое описываемое такое каждое одно первое "
     "второе крупное среднее мелкое новое известное золоторудное рудное".split()
 )
-
-
-def sentence_spans(text: str) -> list[Span]:
-    """Sentence offsets of `text` (razdel, refined for PDF headings and missed sentence ends)."""
-    import razdel
-
-    raw = [(s.start, s.stop) for s in razdel.sentenize(text)]
-    out: list[Span] = []
-    prev_text = ""
-    for k, (start, end) in enumerate(raw):
-        next_text = text[raw[k + 1][0]:raw[k + 1][1]] if k + 1 < len(raw) else ""
-        pieces = _split_heading(text, start, end, prev_text, next_text)
-        for p_start, p_end in pieces:
-            out.extend(_split_missed_ends(text, p_start, p_end))
-        prev_text = text[start:end]
-    return [_trim(text, s, e) for s, e in out if text[s:e].strip()]
-
-
-def _split_heading(
-    text: str, start: int, end: int, prev_text: str, next_text: str
-) -> list[Span]:
-    r"""Cut a leading heading line («2. Геологическая позиция\n…») and a trailing section number.
-
-    A line counts as a heading when it carries a section number, or when razdel left the number
-    at the end of the previous sentence («…месторождении\n1.» + «Общие сведения\n…»). A
-    trailing number is cut off only when the next sentence starts with such a heading line, so
-    «…достигают\n90.» stays whole.
-    """
-    pieces: list[Span] = []
-    seg = text[start:end]
-    m = _HEADING_LINE.match(seg)
-    if m and (_NUMBERED.match(seg) or _TRAILING_NUMBER.search(prev_text)):
-        pieces.append((start, start + m.end() - 1))
-        start += m.end()
-        seg = text[start:end]
-    t = _TRAILING_NUMBER.search(seg)
-    if t and t.start() > 0 and _HEADING_LINE.match(next_text):
-        pieces.append((start, start + t.start()))
-        pieces.append((start + t.start() + 1, end))
-    else:
-        pieces.append((start, end))
-    return pieces
-
-
-def _split_missed_ends(text: str, start: int, end: int) -> list[Span]:
-    pieces: list[Span] = []
-    seg = text[start:end]
-    cut = 0
-    for m in _MISSED_END.finditer(seg):
-        bare = m.group(1).strip("(«\"'").rstrip(".")
-        if len(bare) <= 1 and bare not in _UNIT_LETTERS:
-            continue
-        if bare.lower() in _ABBREVIATIONS or bare.isdigit():
-            continue
-        stop = m.end(1) + 1  # after the period
-        pieces.append((start + cut, start + stop))
-        cut = m.end()
-    pieces.append((start + cut, end))
-    return pieces
-
-
-def _trim(text: str, start: int, end: int) -> Span:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def covering(spans: list[Span], start: int, end: int) -> tuple[int, int] | None:
@@ -210,7 +125,7 @@ def _word_window(text: str, bounds: Span, answer: Span, max_chars: int) -> Span:
     if end < hi and not text[end].isspace():
         gaps = list(_WORD_GAP.finditer(text, a_end, end))
         end = gaps[-1].start() if gaps else a_end
-    return _trim(text, start, end)
+    return strip_span(text, start, end)
 
 
 def find_deposit_name(texts: Iterable[str]) -> str | None:

@@ -10,7 +10,6 @@ byte-identical for the same ``seed`` and ``docs``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import shutil
@@ -22,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from geomas.errors import InputError
+from geomas.io import write_json
 from geomas.ner.labels import GEO_LABELS
 from geomas.sample.templates import (
     FILLERS,
@@ -43,6 +43,7 @@ from geomas.sample.writers import (
     not_a_document,
     render_docx,
     render_pdf,
+    require_demo_extra,
 )
 
 logger = logging.getLogger(__name__)
@@ -324,10 +325,6 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> tuple[Path, Path]:
     return docs_dir, ann_dir
 
 
-def _write_json(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
 def _write_bad_files(seed: int, docs_dir: Path) -> list[BadFile]:
     r = _rng(seed, "bad-files")
     report, _, _ = _build_report(seed, -1, DepositName("Закрытое", "Закрытый", "zakrytoe"))
@@ -390,9 +387,11 @@ def generate_sample_corpus(
     Raises:
         InputError: ``docs`` is out of range, ``out_dir`` is a file, or ``out_dir/docs`` is not
             empty and ``overwrite`` is false.
+        MissingExtraError: reportlab or python-docx is missing (``pip install 'geomas[demo]'``).
     """
     if not 1 <= docs <= MAX_DOCS:
         raise InputError(f"docs must be between 1 and {MAX_DOCS}, got {docs}")
+    require_demo_extra()  # before anything in out_dir is replaced
     out_dir = Path(out_dir)
     docs_dir, ann_dir = _prepare_out_dir(out_dir, overwrite)
 
@@ -447,7 +446,7 @@ def generate_sample_corpus(
     bad_files = _write_bad_files(seed, docs_dir) if with_bad_files else []
 
     annotations_path = ann_dir / ANNOTATIONS_NAME
-    _write_json(annotations_path, ls_tasks)
+    write_json(annotations_path, ls_tasks)
     manifest_path = out_dir / MANIFEST_NAME
     n_entities = sum(sum(d.entity_counts.values()) for d in documents)
     manifest = {
@@ -469,7 +468,7 @@ def generate_sample_corpus(
             "entities": n_entities,
         },
     }
-    _write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
     corpus = SampleCorpus(
         out_dir=out_dir,
         docs_dir=docs_dir,

@@ -53,6 +53,26 @@ class Report:
     sections: tuple[Section, ...]
 
 
+def require_demo_extra() -> None:
+    """Check that the writers' libraries (reportlab, python-docx) are installed.
+
+    Raises:
+        MissingExtraError: one of them is missing; the message names the ``demo`` extra.
+    """
+    import importlib.util
+
+    missing = [
+        package
+        for module, package in (("reportlab", "reportlab"), ("docx", "python-docx"))
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        raise MissingExtraError(
+            f"the sample-corpus generator needs {' and '.join(missing)}, which is not "
+            "installed; install the demo extra: pip install 'geomas[demo]'"
+        )
+
+
 def dejavu_font_paths() -> dict[str, Path]:
     """Locate DejaVu Sans regular and bold TTF files.
 
@@ -106,7 +126,11 @@ def render_pdf(report: Report, *, encrypt: bool = False) -> tuple[bytes, int]:
 
     Returns:
         The PDF bytes and the number of pages.
+
+    Raises:
+        MissingExtraError: reportlab is not installed (the ``demo`` extra).
     """
+    require_demo_extra()
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_JUSTIFY
     from reportlab.lib.pagesizes import A4
@@ -230,7 +254,11 @@ def render_docx(report: Report) -> bytes:
 
     Returns:
         The DOCX bytes, with fixed core properties and zip timestamps.
+
+    Raises:
+        MissingExtraError: python-docx is not installed (the ``demo`` extra).
     """
+    require_demo_extra()
     import docx
 
     document = docx.Document()

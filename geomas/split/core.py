@@ -24,7 +24,6 @@ The placement depends on the records and the seed only, not on the order of the 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import warnings
@@ -39,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from geomas.config import SplitConfig
 from geomas.errors import InputError
 from geomas.formats.example import Example
-from geomas.formats.records import RecordReject
+from geomas.io import write_json
+from geomas.records import Reject, write_rejects
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class SplitResult(BaseModel):
     train: list[Example]
     val: list[Example]
     test: list[Example]
-    rejects: list[RecordReject]
+    rejects: list[Reject]
     class_weights: dict[str, float] = Field(
         description="w_i = n / (k * n_i) over the final train split, by class label."
     )
@@ -156,20 +156,12 @@ class SplitResult(BaseModel):
         Returns:
             ``{"split_report": path, "class_weights": path}`` and ``"rejects"`` when written.
         """
-        from geomas.formats.records import write_rejects
-
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        report_path = out_dir / f"{prefix}{SPLIT_REPORT_NAME}"
-        weights_path = out_dir / f"{prefix}{CLASS_WEIGHTS_NAME}"
-        report_path.write_text(
-            json.dumps(self.report.model_dump(), ensure_ascii=False, indent=2) + "\n",
-            encoding="utf-8",
-        )
-        weights_path.write_text(
-            json.dumps(self.class_weights, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        paths = {"split_report": report_path, "class_weights": weights_path}
+        paths = {
+            "split_report": write_json(out_dir / f"{prefix}{SPLIT_REPORT_NAME}", self.report),
+            "class_weights": write_json(out_dir / f"{prefix}{CLASS_WEIGHTS_NAME}",
+                                        self.class_weights),
+        }
         if rejects:
             paths["rejects"] = write_rejects(
                 out_dir / f"{prefix}{SPLIT_REJECTS_NAME}", self.rejects
@@ -280,7 +272,7 @@ def _check_unique_ids(examples: Sequence[Example]) -> None:
 
 def _apply_policy(
     examples: list[Example], cfg: SplitConfig
-) -> tuple[list[Example], list[RecordReject], dict[str, int], dict[str, int], set[str]]:
+) -> tuple[list[Example], list[Reject], dict[str, int], dict[str, int], set[str]]:
     """Merge, drop or mark the classes below ``min_samples_per_class``."""
     counts = Counter(class_key(ex) for ex in examples)
     n_min = cfg.min_samples_per_class
@@ -289,7 +281,7 @@ def _apply_policy(
         small.discard(cfg.other_label)  # merging "other" into itself changes nothing
     merged: dict[str, int] = {}
     dropped: dict[str, int] = {}
-    rejects: list[RecordReject] = []
+    rejects: list[Reject] = []
     if not small:
         return examples, rejects, merged, dropped, small
     kept: list[Example] = []
@@ -303,7 +295,7 @@ def _apply_policy(
             kept.append(ex.model_copy(update={"label": cfg.other_label, "meta": meta}))
         elif cfg.policy == "drop":
             dropped[key] = counts[key]
-            rejects.append(RecordReject(
+            rejects.append(Reject(
                 id=ex.id, stage="split", rule="min_samples", label=ex.label, group=ex.group,
                 reason=f"class {key!r} has {counts[key]} records, fewer than "
                        f"min_samples_per_class={n_min}",
@@ -515,7 +507,7 @@ def _report(
     groups: list[str | None],
     assignment: list[SplitName],
     folds: int,
-    rejects: list[RecordReject],
+    rejects: list[Reject],
     merged: dict[str, int],
     dropped: dict[str, int],
     oversampled: dict[str, int],

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from geomas.config import PromotionConfig, TrainClassifierConfig, TrainSFTConfig
 from geomas.errors import InputError
+from geomas.io import load_records, write_json
 from geomas.train.factories import (
     Device,
     compute_dtype,
@@ -84,29 +85,15 @@ def read_classification(path: Path) -> list[tuple[str, str]]:
 
     Raises:
         InputError: Unreadable file, a record that is not an object with a string ``text``
-            and a string/integer ``label``, or no records.
+            and a string/integer ``label``, or no records (messages name the line).
     """
-    path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-    stripped = raw.lstrip()
-    records: list[Any]
-    try:
-        if stripped.startswith("["):
-            records = json.loads(stripped)
-        else:
-            records = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is neither a JSON list nor JSON Lines: {exc}") from exc
     pairs: list[tuple[str, str]] = []
-    for i, rec in enumerate(records):
-        label = rec.get("label") if isinstance(rec, dict) else None
-        text = rec.get("text") if isinstance(rec, dict) else None
+    for rec in load_records(path)[1]:
+        label = rec.value.get("label") if isinstance(rec.value, dict) else None
+        text = rec.value.get("text") if isinstance(rec.value, dict) else None
         if not isinstance(text, str) or isinstance(label, bool) or not isinstance(label, str | int):
             raise InputError(
-                f"{path} record {i}: expected {{'text': str, 'label': str | int}} (the "
+                f"{path}: {rec.where()}: expected {{'text': str, 'label': str | int}} (the "
                 "classification format)"
             )
         pairs.append((text, str(label)))
@@ -335,6 +322,7 @@ def train_classifier(
     )
 
     from geomas.evaluate.classification import class_report, confusion_matrix_plot
+    from geomas.train.callbacks import training_progress
 
     out = Path(output_dir)
     train_pairs = read_classification(Path(train_file))
@@ -404,16 +392,15 @@ def train_classifier(
         train_label_ids=[label2id[label] for _, label in train_pairs],
     )
     started = time.perf_counter()
-    trainer.train()
+    with training_progress(trainer, "classifier"):
+        trainer.train()
     seconds = time.perf_counter() - started
 
     out.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    (out / LABEL_MAP_NAME).write_text(
-        json.dumps({"labels": labels, "label2id": label2id}, ensure_ascii=False, indent=2) + "\n"
-    )
-    (out / CLASS_WEIGHTS_NAME).write_text(json.dumps(weights, ensure_ascii=False, indent=2) + "\n")
+    write_json(out / LABEL_MAP_NAME, {"labels": labels, "label2id": label2id})
+    write_json(out / CLASS_WEIGHTS_NAME, weights)
 
     prediction = trainer.predict(val_ds)
     logits = (
@@ -425,9 +412,7 @@ def train_classifier(
     y_true = [label for _, label in val_pairs]
     y_pred = [labels[i] for i in pred_ids]
     report = class_report(y_true, y_pred, labels)
-    (out / EVALUATION_NAME).write_text(
-        json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
-    )
+    write_json(out / EVALUATION_NAME, report)
     confusion_matrix_plot(
         y_true, y_pred, out / CONFUSION_PNG_NAME, labels, title="Validation confusion matrix"
     )

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict
 
 from geomas.errors import InputError
 from geomas.formats import detect_format, trl_map_for
-from geomas.formats.jsonio import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
 from geomas.formats.trl import TrlTarget
 from geomas.hashing import sha256_file
+from geomas.io import JSON_SUFFIXES, JSONL_SUFFIXES, load_records
 
 _TRAIN_SUFFIX = "_train"
 _VAL_SUFFIX = "_val"

@@ -225,12 +225,15 @@ def run_sft(setup: SFTSetup) -> SFTResult:
     """Train a prepared run, save the model and write ``training_config.json``."""
     import torch
 
+    from geomas.train.callbacks import training_progress
+
     trainer = setup.trainer
     cuda = setup.device == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=setup.resume_from)
+    with training_progress(trainer, "sft"):
+        trainer.train(resume_from_checkpoint=setup.resume_from)
     seconds = time.perf_counter() - started
     setup.output_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(setup.output_dir))
@@ -276,7 +279,7 @@ def resolved_config(setup: SFTSetup) -> dict[str, Any]:
     cfg = setup.config
     args = setup.trainer.args
     return {
-        "geomas_version": getattr(geomas, "__version__", None),
+        "geomas_version": geomas.__version__,
         "tag": cfg.tag,
         "seed": cfg.seed,
         "method": cfg.method,

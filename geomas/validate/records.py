@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from geomas.config import ValidationConfig
 from geomas.errors import InputError
 from geomas.formats.example import Example
-from geomas.textstats import cyrillic_share
+from geomas.text import cyrillic_share
 from geomas.validate.suite import ValidationSummary, run_suite
 
 if TYPE_CHECKING:

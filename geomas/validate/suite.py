@@ -24,6 +24,7 @@ from urllib.request import url2pathname
 from pydantic import BaseModel, ConfigDict, Field
 
 from geomas.errors import ValidationFailed
+from geomas.io import write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -338,7 +339,7 @@ def _write_no_records_page(report_dir: Path, suite_name: str, record_kind: str) 
 
 
 def _write_summary(summary: ValidationSummary, report_dir: Path) -> None:
-    (report_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    write_json(report_dir / SUMMARY_FILE, summary, end="")
 
 
 def _apply_policy(summary: ValidationSummary, message: str) -> None:

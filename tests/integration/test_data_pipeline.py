@@ -48,7 +48,8 @@ def project(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         "project:\n  data_dir: .geomas\n  experiment_name: geomas-test\n"
         f"data:\n  source_dir: {sample_corpus / 'docs'}\n  output_dir: out\n"
         "  ingest:\n    workers: 2\n"
-        f"  ner:\n    model_path: {models / 'ner'}\n",
+        f"  ner:\n    model_path: {models / 'ner'}\n    min_confidence: 0.5\n"
+        "  qa:\n    num_pairs: 2\n",
         encoding="utf-8",
     )
     first = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=root)
@@ -151,6 +152,39 @@ def test_entities_keep_lineage(project: Path) -> None:
         assert chunk["text"][ent["start"]:ent["end"]] == ent["text"]
 
 
+def test_cli_flow_gives_the_pipelines_qa_pairs(project: Path, tmp_path: Path) -> None:
+    """makedataset -> generate-qa-pairs -> format-instruct-dataset with the run config gives
+    the QA pairs `geomas run data` gave: one stage function, one config, one set of defaults."""
+    import yaml
+
+    cfg = yaml.safe_load((project / "run.yaml").read_text("utf-8"))
+    ner_model = cfg["data"]["ner"]["model_path"]
+    config = str(project / "run.yaml")
+    _run([*GEOMAS, "makedataset", cfg["data"]["source_dir"], "cli", "--config", config],
+         cwd=tmp_path)
+    _run([*GEOMAS, "generate-qa-pairs", "cli/chunks.json", ner_model, "cli/qa_pairs.json",
+          "--config", config], cwd=tmp_path)
+    _run([*GEOMAS, "format-instruct-dataset", "cli/qa_pairs.json", "cli/instruct_dataset.json",
+          "--config", config], cwd=tmp_path)
+
+    def pairs(path: Path) -> list[tuple[str, str, str, str]]:
+        return sorted((p["qa_id"], p["question"], p["answer"], p["entity_type"])
+                      for p in json.loads(path.read_text("utf-8")))
+
+    pipeline_pairs = pairs(project / "out/qa_pairs.json")
+    assert pipeline_pairs and pairs(tmp_path / "cli/qa_pairs.json") == pipeline_pairs
+    # the low-confidence entities are dropped the same way (min_confidence 0.5 in both)
+    ents = json.loads((project / "out/entities.json").read_text("utf-8"))
+    assert all(e["confidence"] >= 0.5 for i in ents["items"] for e in i["entities"])
+    # and both flows clean: every kept example of the CLI flow was kept by the pipeline
+    cli_train = json.loads((tmp_path / "cli/instruct_dataset_train.json").read_text("utf-8"))
+    cli_val = json.loads((tmp_path / "cli/instruct_dataset_val.json").read_text("utf-8"))
+    run_train = json.loads((project / "out/instruct_dataset_train.json").read_text("utf-8"))
+    run_val = json.loads((project / "out/instruct_dataset_val.json").read_text("utf-8"))
+    key = lambda r: (r["instruction"], r["output"])  # noqa: E731
+    assert sorted(map(key, cli_train + cli_val)) == sorted(map(key, run_train + run_val))
+
+
 def test_nothing_written_outside_project(project: Path) -> None:
     # the project holds only what the user made plus .geomas and the outputs
     assert sorted(p.name for p in project.iterdir()) == [
@@ -159,8 +193,15 @@ def test_nothing_written_outside_project(project: Path) -> None:
 
 
 def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
-    second = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=project)
-    assert "parsed 0" in second.stdout
+    second = _run([*GEOMAS, "run", "data", "--config", "run.yaml", "--json"], cwd=project)
+    summary = json.loads(second.stdout)  # stdout holds the JSON summary and nothing else
+    assert summary["pipeline"] == "geomas_data" and summary["status"] == "completed"
+    assert summary["run_id"] and summary["run_name"]
+    assert summary["ingest"]["parsed"] == 0 and summary["ingest"]["cached"] > 0
+    stages = {s["stage"].split()[0]: s for s in summary["stages"]}
+    assert stages["ingest"]["rejected"] == 4 and stages["qa"]["kept"] > 0
+    assert Path(summary["outputs"]["instruct_dataset_train"]).is_file()
+    assert Path(summary["outputs"]["qa_pairs"]).is_file()
     init = _run([*GEOMAS, "init", "--data-dir", ".geomas"], cwd=project)
     assert "nothing (already set up)" in init.stdout
 
@@ -179,6 +220,10 @@ def test_validation_policy_fail_stops_the_run(project: Path, tmp_path: Path) -> 
     )
     proc = _run([*GEOMAS, "run", "data", "--config", str(cfg)], cwd=tmp_path, check=False)
     assert proc.returncode != 0
+    # one error line naming the failed step, not ZenML's tracebacks
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "step validate_chunks failed" in lines[-1], lines
     summary = json.loads((tmp_path / "out/validation/validation_summary.json").read_text("utf-8"))
     assert summary["success"] is False
     assert any("cyrillic" in str(r["column"]).lower()

@@ -27,7 +27,7 @@ from geomas.config import CleanConfig
 from geomas.errors import InputError
 from geomas.formats.example import Example
 from geomas.sample.synthetic_records import synthetic_geology_qa
-from geomas.textstats import cyrillic_share
+from geomas.text import cyrillic_share
 
 CONTEXT = (
     "Месторождение Агинское расположено в Быстринском районе Камчатского края. "
@@ -75,7 +75,7 @@ def ex(i: int | str, **fields: Any) -> Example:
 
 
 def rejects_by_id(result: CleanResult) -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in result.rejects}
+    return {str(r.id): r.model_dump() for r in result.rejects}  # as in clean_rejects.jsonl
 
 
 def assert_accounted(result: CleanResult, n_input: int) -> None:
@@ -84,9 +84,9 @@ def assert_accounted(result: CleanResult, n_input: int) -> None:
     assert sum(result.removed.values()) == len(result.rejects)
     assert list(result.counts) == list(RULE_ORDER)
     for rule, n in result.removed.items():
-        assert n == sum(1 for r in result.rejects if r["rule"] == rule), rule
+        assert n == sum(1 for r in result.rejects if r.rule == rule), rule
     for r in result.rejects:
-        assert r["stage"] == "clean" and r["rule"] in RULE_ORDER and r["reason"]
+        assert r.stage == "clean" and r.rule in RULE_ORDER and r.reason
 
 
 # ----------------------------------------------------------------------------- near-dup
@@ -126,8 +126,8 @@ def test_injected_near_duplicates_are_removed_and_distinct_records_kept(
         assert rejects[i]["rule"] in ("near_dup", "exact_dup")
         assert rejects[i]["duplicate_of"] == data.near_dup_of[i]
         assert rejects[i]["duplicate_of"] in kept_ids
-    near = [r for r in result.rejects if r["rule"] == "near_dup"]
-    assert near and all("Jaccard" in r["reason"] for r in near)
+    near = [r for r in result.rejects if r.rule == "near_dup"]
+    assert near and all("Jaccard" in r.reason for r in near)
 
 
 def test_different_questions_on_one_long_context_are_not_near_dups() -> None:
@@ -141,11 +141,11 @@ def test_different_questions_on_one_long_context_are_not_near_dups() -> None:
     assert clean_examples([a, b], CleanConfig()).counts["near_dup"] == 0
     # Without the question-or-answer check the shared context alone makes them near-dups.
     off = clean_examples([a, b], CleanConfig(near_dup_question_or_answer=False))
-    assert off.rejects == [
+    assert [r.model_dump() for r in off.rejects] == [
         {
             "stage": "clean",
             "rule": "near_dup",
-            "reason": off.rejects[0]["reason"],
+            "reason": off.rejects[0].reason,
             "id": "r2",
             "duplicate_of": "r1",
         }
@@ -358,7 +358,7 @@ def test_length_garbage_and_empty_rules() -> None:
     assert_accounted(result, len(records))
 
 
-def test_char_stats_match_textstats() -> None:
+def test_char_stats_match_text_module() -> None:
     texts = [CONTEXT, LEGAL_OUTPUT, "English and русский", "", "12 34", "x\ufffd\ufffd", "ёЁѣ"]
     for text, stats in zip(texts, char_stats(texts, batch=3), strict=True):
         share = cyrillic_share(text)
@@ -450,17 +450,17 @@ def test_bad_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"raw\.jsonl: line 3 is not valid JSON"):
         clean_dataset(src, tmp_path / "out.jsonl", "geology")
     write_jsonl(src, [alpaca(1), {"instruction": "x"}])
-    with pytest.raises(InputError, match=r"raw\.jsonl: line 2: record has no 'output'"):
+    with pytest.raises(InputError, match=r"raw\.jsonl: line 2: record 1: record has no 'output'"):
         read_alpaca(src)
     write_jsonl(src, [alpaca(1), ["not", "an", "object"]])
-    with pytest.raises(InputError, match="line 2: expected a JSON object"):
+    with pytest.raises(InputError, match="line 2: record 1 is a list, not a JSON object"):
         read_alpaca(src)
     write_jsonl(src, [alpaca(1, output=5)])
-    with pytest.raises(InputError, match="line 1: 'output' must be a string"):
+    with pytest.raises(InputError, match="line 1: record 0: 'output' must be a string"):
         read_alpaca(src)
     listed = tmp_path / "raw.json"
     listed.write_text(json.dumps([alpaca(1), {"output": "y"}]), encoding="utf-8")
-    with pytest.raises(InputError, match=r"raw\.json: record 2: record has no 'instruction'"):
+    with pytest.raises(InputError, match=r"raw\.json: line 1: record 1: record has no 'instr"):
         read_alpaca(listed)
     with pytest.raises(InputError, match="does not exist"):
         read_alpaca(tmp_path / "missing.jsonl")

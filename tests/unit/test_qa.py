@@ -24,11 +24,12 @@ from geomas.qa import (
     load_qa_pairs,
     qa_to_example,
     write_qa_pairs,
-    write_qa_rejects,
 )
 from geomas.qa.records import LINEAGE_KEYS, ORIGINAL_KEYS, QA_REJECTS_FILE, QA_SUMMARY_FILE
 from geomas.qa.templates import placeholders
-from geomas.qa.text import clause_span, context_window, find_deposit_name, sentence_spans
+from geomas.qa.text import clause_span, context_window, find_deposit_name
+from geomas.records import write_rejects
+from geomas.text import sentence_spans
 
 # --- fixtures ------------------------------------------------------------------------------
 
@@ -276,7 +277,7 @@ def test_sentence_spans_on_pdf_text() -> None:
             "Билибинской партией (Фролов П. Е., 1975).\n2. Геологическая позиция\n"
             "На площади развиты риолиты. Коэффициенты концентрации достигают\n90. "
             "Бортовое содержание серебра 39,7 г/т.\nПрогнозные ресурсы оцениваются в 876,7 т.")
-    got = [text[s:e] for s, e in sentence_spans(text)]
+    got = [text[s:e] for s, e in sentence_spans(text, pdf=True)]
     assert "1. Общие сведения" in got or "Общие сведения" in got
     assert "2. Геологическая позиция" in got
     assert ("В административном отношении месторождение находится в Билибинском\nрайоне."
@@ -291,7 +292,7 @@ def test_sentence_spans_on_pdf_text() -> None:
 
 def test_context_window_is_whole_sentences_within_the_limit() -> None:
     text = "Первое предложение. Второе предложение тут. Третье с ответом. Четвёртое. Пятое."
-    sents = sentence_spans(text)
+    sents = sentence_spans(text, pdf=True)
     ans = (text.index("Третье"), text.index("Третье") + len("Третье с ответом."))
     for limit in (17, 40, 60, 200):
         win = context_window(text, sents, ans, limit)
@@ -329,7 +330,7 @@ def test_qa_pairs_json_keys_and_round_trip(
     for row in rows:
         assert list(row) == [*ORIGINAL_KEYS, *LINEAGE_KEYS]
     assert load_qa_pairs(path) == result.pairs
-    rej = write_qa_rejects(result.rejects, tmp_path / QA_REJECTS_FILE)
+    rej = write_rejects(tmp_path / QA_REJECTS_FILE, result.rejects)
     lines = [json.loads(line) for line in rej.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == len(result.rejects) > 0
     assert all(r["stage"] == "qa" and r["rule"] and r["reason"] for r in lines)

@@ -19,7 +19,7 @@ import pytest
 from geomas.config import QAConfig, TeacherConfig
 from geomas.errors import ConfigError
 from geomas.ner.labels import GEO_LABELS
-from geomas.qa import QAGenerator, QAPair, generate_qa_pairs, write_qa_pairs, write_qa_rejects
+from geomas.qa import QAGenerator, QAPair, generate_qa_pairs, write_qa_pairs
 from geomas.qa.teacher import (
     MASK,
     TeacherError,
@@ -27,6 +27,7 @@ from geomas.qa.teacher import (
     clean_question,
     grounding,
 )
+from geomas.records import write_rejects
 
 KEY = "sk-geomas-test-7f3c9e1b-SECRET"
 KEY_ENV = "GEOMAS_TEST_TEACHER_KEY"
@@ -205,7 +206,7 @@ def test_answer_mode_grounding_errors_and_secrecy(
     assert result.failure_message() is None  # 1 error in 5 is below max_error_ratio 0.5
 
     files = [write_qa_pairs(result.pairs, tmp_path / "qa_pairs.json"),
-             write_qa_rejects(result.rejects, tmp_path / "qa_rejects.jsonl")]
+             write_rejects(tmp_path / "qa_rejects.jsonl", result.rejects)]
     out, err = capsys.readouterr()
     assert "teacher request for pair" in caplog.text  # the error was logged...
     _assert_no_key(files, caplog.text, out, err)  # ...without the key

@@ -12,7 +12,7 @@ import docx
 import pypdfium2 as pdfium
 import pytest
 
-from geomas.errors import InputError
+from geomas.errors import InputError, MissingExtraError
 from geomas.ner.labels import GEO_LABELS
 from geomas.sample import SampleCorpus, generate_sample_corpus
 from geomas.sample.writers import ENCRYPTED_USER_PASSWORD, dejavu_font_paths
@@ -231,3 +231,30 @@ def test_rejects_bad_arguments_and_protects_an_existing_corpus(tmp_path: Path) -
     replaced = generate_sample_corpus(out, docs=1, seed=1, overwrite=True)
     assert sorted(p.name for p in replaced.docs_dir.iterdir()) == [replaced.documents[0].file]
     assert {t["data"]["doc_name"] for t in _tasks(replaced)} == {replaced.documents[0].file}
+
+
+def test_without_the_demo_extra_the_error_names_it_and_nothing_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    generate_sample_corpus(out, docs=1, seed=0)
+    before = sorted(p.name for p in (out / "docs").iterdir())
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name == "reportlab" else real_find_spec(name, *a),
+    )
+    with pytest.raises(MissingExtraError, match=r"reportlab.*pip install 'geomas\[demo\]'"):
+        generate_sample_corpus(out, docs=2, seed=1, overwrite=True)
+    assert sorted(p.name for p in (out / "docs").iterdir()) == before
+
+    # Importing the package needs neither library (they are imported when a file is written).
+    blocked = "import sys; sys.modules['reportlab'] = None; sys.modules['docx'] = None; "
+    code = blocked + "import geomas.sample, geomas.sample.writers; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.stdout.strip() == "ok", done.stderr

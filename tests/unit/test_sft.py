@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import geomas
 from geomas.config import MemoryProfile, TrainSFTConfig
 from geomas.errors import ConfigError
 from geomas.formats import Example, write_examples
@@ -98,6 +99,16 @@ def trained(workdir: Path) -> dict[str, Any]:
     return {"setup": setup, "result": result, "batch": batch, "before": before}
 
 
+def test_trainer_reports_through_geomas_not_stdout(trained: dict[str, Any]) -> None:
+    from transformers import PrinterCallback, ProgressCallback
+
+    from geomas.train.callbacks import ProgressLogCallback
+
+    kinds = [type(cb) for cb in trained["setup"].trainer.callback_handler.callbacks]
+    assert ProgressLogCallback in kinds
+    assert PrinterCallback not in kinds and ProgressCallback not in kinds
+
+
 def test_qlora_trains_adapters_only_and_reloads(workdir: Path, trained: dict[str, Any]) -> None:
     import bitsandbytes as bnb
     import torch
@@ -136,6 +147,7 @@ def test_qlora_trains_adapters_only_and_reloads(workdir: Path, trained: dict[str
     assert resolved["dataset"]["train"]["records"] == len(QA)
     assert resolved["dataset"]["train"]["format_type"] == "alpaca"
     assert resolved["training_args"]["assistant_only_loss"] is True
+    assert resolved["geomas_version"] == geomas.__version__ != "0+unknown"
 
     tok = setup.trainer.processing_class
     inputs = tok.apply_chat_template(
