@@ -67,9 +67,10 @@ def main() -> None:
         b_pages, b_secs, _ = baseline_pages_per_s(pdfs)
         out = Path(tmp) / "out"
         cfg = IngestConfig(workers=args.workers, max_failure_ratio=1.0)
-        cold = ingest_folder(src, out, cfg, progress=False)
-        warm = ingest_folder(src, out, cfg, progress=False)
-        single = ingest_folder(src, Path(tmp) / "out1", IngestConfig(workers=1), progress=False)
+        cold = ingest_folder(src, out, cfg, progress=False).report
+        warm = ingest_folder(src, out, cfg, progress=False).report
+        single = ingest_folder(src, Path(tmp) / "out1", IngestConfig(workers=1),
+                               progress=False).report
         manifest = json.loads((Path(tmp) / "out1" / "documents.json").read_text("utf-8"))
         per_doc_secs = sum(d["seconds"] or 0.0 for d in manifest)
 

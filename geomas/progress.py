@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import FunctionType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
@@ -123,6 +123,19 @@ _DEMOTED: tuple[tuple[str, str, str], ...] = (
         r"^Passing a Python object as `python_model`",
         # geomas logs its NER pyfunc wrapper as an object on purpose (the class is importable).
         "pyfunc cloudpickle",
+    ),
+    (
+        "zenml.orchestrators.step_launcher",
+        r"^Failed to run step",
+        # A failed step reaches the user once, as geomas.runner.PipelineFailed naming the step
+        # and its error; ZenML keeps the traceback in the step run (exception_info).
+        "step failure, reported by the runner",
+    ),
+    (
+        "zenml.orchestrators.local.local_orchestrator",
+        r"^(Step \S+ failed\.|Skipping step )",
+        # ZenML's traceback of a failed step and the downstream steps it skips (same reason).
+        "step failure traceback, reported by the runner",
     ),
     (
         "bitsandbytes.backends.cpu.ops",
@@ -323,14 +336,17 @@ def _format_rate(rate: float) -> str:
 
 
 def bar_possible() -> bool:
-    """Whether a live bar can be drawn: stderr is a terminal that nothing captures.
+    """Whether a live bar can be drawn: stderr is a terminal and no ZenML step is running.
 
-    ZenML replaces ``sys.stderr.write`` with a Python function to capture step logs (and prefix
-    them with the step name); a live bar there would be stored frame by frame, so inside a
-    pipeline progress is logged as lines instead.
+    Inside a step ZenML captures stderr writes into the step's stored logs (and prefixes them
+    with the step name), so a live bar would be stored frame by frame; progress is logged as
+    lines there. ZenML is only asked when something else imported it already.
     """
-    write = getattr(sys.stderr, "write", None)
-    return console.is_terminal and not isinstance(write, FunctionType)
+    if not console.is_terminal:
+        return False
+    step_context = getattr(sys.modules.get("zenml.steps.step_context"), "StepContext", None)
+    current = getattr(step_context, "get", None)
+    return not (callable(current) and current() is not None)
 
 
 class _SharedBar:
@@ -408,8 +424,8 @@ class Progress:
         description: What is being done, the first word of each line (``"ingest"``).
         total: How many units there are; ``None`` when unknown.
         unit: The plural unit name (``"files"``).
-        bar: Draw a bar when stderr is a terminal (the default); ``False`` always logs lines,
-            e.g. inside a ZenML step, whose captured stderr a live bar would flood.
+        bar: Draw a bar when `bar_possible` (a terminal, outside a ZenML step); ``False``
+            always logs lines. The ``progress: bool`` parameters of the library end up here.
         interval: Seconds between log lines; default from `progress_interval`.
         logger: Where the lines go (default ``geomas.progress``).
 

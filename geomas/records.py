@@ -1,4 +1,8 @@
-"""The one record of something a stage left out, written to every stage's rejects file.
+"""What stages return: `StageResult` (kept, rejects, report), and the one `Reject` record.
+
+Every stage function (ingest, QA, clean, ...) returns a `StageResult`: the kept records as the
+typed artifact the next stage takes, the records it left out, and its report. The CLI command
+and the ZenML step call the same function and use these fields; nothing re-reads the files.
 
 Ingest (rejects.jsonl), QA synthesis (qa_rejects.jsonl), cleaning (clean_rejects.jsonl), the
 split (split_rejects.jsonl) and format-instruct-dataset (``<stem>_rejects.jsonl``) all write
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -63,3 +67,15 @@ class Reject(BaseModel):
 def write_rejects(path: Path, rejects: Iterable[Reject]) -> Path:
     """Write rejects as JSON Lines, atomically (an empty file when there are none)."""
     return write_jsonl(path, rejects)
+
+
+KeptT = TypeVar("KeptT", bound=BaseModel)
+ReportT = TypeVar("ReportT", bound=BaseModel)
+
+
+class StageResult(BaseModel, Generic[KeptT, ReportT]):
+    """One stage's outcome: what it kept, what it left out (with the rule), and its report."""
+
+    kept: KeptT
+    rejects: list[Reject] = Field(default_factory=list)
+    report: ReportT

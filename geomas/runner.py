@@ -88,10 +88,11 @@ def _failure(pipeline_name: str, exc: BaseException | None = None) -> PipelineFa
                               + (f": {exc}" if exc else ""))
     parts = []
     for name, info in failed:
-        kind = (info.source or "").rsplit(".", 1)[-1] if info else ""
+        source = (info.source or "") if info else ""
         message = info.message if info and info.message else "no error message recorded"
-        parts.append(f"step {name} failed: {message}" + (
-            f" ({kind})" if kind and not kind.endswith(("ConfigError", "InputError")) else ""))
+        # geomas errors say what to do; for anything else the exception type helps
+        kind = "" if source.startswith("geomas.") else source.rsplit(".", 1)[-1]
+        parts.append(f"step {name} failed: {message}" + (f" ({kind})" if kind else ""))
     return PipelineFailed(f"{'; '.join(parts)} [run {run.name}]")
 
 

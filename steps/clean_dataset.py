@@ -29,10 +29,11 @@ def clean_dataset(
     Returns:
         The kept examples and the per-rule report.
     """
-    kept, report = clean_qa_pairs(qa_pairs.pairs, config, Path(output_dir))
+    result = clean_qa_pairs(qa_pairs.pairs, config, Path(output_dir))
+    report = result.report
     log_stage_metrics("clean", {"kept": report.kept, "rejected": report.removed,
                                 **{f"rule.{k}": v for k, v in report.counts.items()}})
     log_artifacts("clean", Path(report.rejects_path), Path(report.report_path))
     log_metadata(metadata={"kept": report.kept, "removed": report.removed,
                            "counts": report.counts})
-    return ExampleSet(examples=kept), report
+    return result.kept, report

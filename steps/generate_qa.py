@@ -11,7 +11,7 @@ from geomas.config import QAConfig
 from geomas.ingest import ChunkSet
 from geomas.names import TRACKER_NAME
 from geomas.ner.extract import EntitySet
-from geomas.qa import QA_PAIRS_FILE, QASet, QASummary, load_qa_pairs, synthesize_qa
+from geomas.qa import QA_PAIRS_FILE, QASet, QASummary, synthesize_qa
 from geomas.tracking import log_stage_metrics
 
 
@@ -31,9 +31,10 @@ def generate_qa(
         The kept pairs and the stage summary.
     """
     out = Path(output_dir) / QA_PAIRS_FILE
-    summary = synthesize_qa(chunks.chunks, entities, config, out)
+    result = synthesize_qa(chunks.chunks, entities, config, out)
+    summary = result.report
     log_stage_metrics("qa", {"kept": summary.pairs, "rejected": summary.rejected,
                              **{f"rejected.{k}": v for k, v in summary.rejects_by_rule.items()}})
     log_metadata(metadata={"kept": summary.pairs, "rejected": summary.rejected,
                            "rejects_by_rule": summary.rejects_by_rule})
-    return QASet(pairs=load_qa_pairs(out)), summary
+    return result.kept, summary

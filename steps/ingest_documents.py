@@ -8,7 +8,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from geomas.config import IngestConfig
-from geomas.ingest import ChunkSet, IngestSummary, ingest_folder, load_chunk_set
+from geomas.ingest import ChunkSet, IngestSummary, ingest_folder
 from geomas.names import TRACKER_NAME
 from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
 
@@ -30,7 +30,8 @@ def ingest_documents(
     Returns:
         The chunks with page counts, and the run summary.
     """
-    summary = ingest_folder(Path(source_dir), Path(output_dir), config, progress=False)
+    result = ingest_folder(Path(source_dir), Path(output_dir), config, progress=False)
+    summary = result.report
     counts = {
         k: getattr(summary, k)
         for k in ("files", "parsed", "cached", "rejected", "duplicates", "chunks", "pages_parsed")
@@ -39,4 +40,4 @@ def ingest_documents(
     log_stage_metrics("ingest", {**counts, "seconds": summary.seconds})
     log_artifacts("ingest", Path(summary.rejects_path), Path(summary.manifest_path))
     log_metadata(metadata={"pdf_parser": summary.pdf_parser, **counts})
-    return load_chunk_set(Path(output_dir)), summary
+    return result.kept, summary

@@ -9,10 +9,10 @@ from pydantic import BaseModel
 
 from geomas.clean.clean import clean_examples
 from geomas.config import CleanConfig
-from geomas.formats.example import Example
+from geomas.formats.example import ExampleSet
 from geomas.io import write_json
 from geomas.qa.records import QAPair, qa_to_example
-from geomas.records import write_rejects
+from geomas.records import StageResult, write_rejects
 
 CLEAN_REJECTS_FILE = "clean_rejects.jsonl"
 CLEAN_REPORT_FILE = "clean_report.json"
@@ -32,7 +32,7 @@ class CleanStageReport(BaseModel):
 
 def clean_qa_pairs(
     pairs: list[QAPair], config: CleanConfig, output_dir: Path
-) -> tuple[list[Example], CleanStageReport]:
+) -> StageResult[ExampleSet, CleanStageReport]:
     """Turn QA pairs into examples and clean them; write rejects and the report."""
     result = clean_examples([qa_to_example(p) for p in pairs], config)
     output_dir = Path(output_dir)
@@ -49,4 +49,5 @@ def clean_qa_pairs(
         report_path=str(report_path),
     )
     write_json(report_path, report)
-    return result.kept, report
+    return StageResult(kept=ExampleSet(examples=result.kept), rejects=result.rejects,
+                       report=report)

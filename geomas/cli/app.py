@@ -9,7 +9,6 @@ lives in one place.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -22,6 +21,8 @@ from rich.markup import escape
 
 from geomas.config.base import validation_message
 from geomas.errors import ConfigError, GeomasError
+from geomas.progress import configure_output
+from geomas.progress import console as progress_console
 
 app = typer.Typer(
     name="geomas",
@@ -45,8 +46,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(stack_app, name="stack")
 app.add_typer(retrain_app, name="retrain")
 
-#: Errors (stderr) and results (stdout); stdout stays clean for `--json`.
-console = Console(stderr=True)
+#: Errors and logs on stderr (the console progress bars share), results on stdout; stdout
+#: stays clean for `--json`.
+console = progress_console
 out = Console(soft_wrap=True)
 _STATE: dict[str, Any] = {"verbose": False}
 
@@ -141,19 +143,6 @@ def print_json(model: BaseModel) -> None:
     sys.stdout.write("\n")
 
 
-def _setup_logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
-
-    from geomas.progress import configure_output
-
-    configure_output(verbose)
-    handler = RichHandler(console=console, show_path=verbose, show_time=False, markup=False)
-    root = logging.getLogger("geomas")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
-
-
 @app.callback()
 def _main(
     verbose: Annotated[
@@ -161,7 +150,7 @@ def _main(
     ] = False,
 ) -> None:
     _STATE["verbose"] = verbose
-    _setup_logging(verbose)
+    configure_output(verbose)
 
 
 #: Expected failures that get one line, not a traceback: geomas's own errors, and what the OS,

@@ -94,8 +94,8 @@ def makedataset(
         pdf_parser=pdf_parser, layout_artifacts_path=layout_artifacts, max_tokens=max_tokens,
         tokenizer=tokenizer, workers=workers, max_failure_ratio=max_failure_ratio,
     ))
-    summary = ingest_folder(source, output, ingest_config, progress=progress_enabled())
-    print_ingest(summary)
+    result = ingest_folder(source, output, ingest_config, progress=progress_enabled())
+    print_ingest(result.report)
 
 
 def print_ingest(summary: Any) -> None:
@@ -208,7 +208,7 @@ def generate_qa_pairs_cmd(
     qa_cfg = section(config, QAConfig, "qa", overrides(num_pairs=num_pairs))
     ner_cfg = section(config, NerInferenceConfig, "ner", {})
     summary = generate_qa_pairs(chunks, ner_model, output, None, qa_cfg, ner_config=ner_cfg,
-                                progress=progress_enabled())
+                                progress=progress_enabled()).report
     out.print(f"{summary.pairs} QA pairs from {summary.chunks} chunks -> {summary.out_path}")
     for rule, n in summary.rejects_by_rule.items():
         out.print(f"  rejected ({rule}): {n}", markup=False)

@@ -27,7 +27,7 @@ from geomas.ingest.convert import (
 from geomas.ingest.records import Chunk, ChunkSet, DocumentRecord, IngestSummary
 from geomas.io import load_records, write_json
 from geomas.progress import Progress, track
-from geomas.records import Reject, write_rejects
+from geomas.records import Reject, StageResult, write_rejects
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def ingest_folder(
     config: IngestConfig | None = None,
     *,
     progress: bool = True,
-) -> IngestSummary:
+) -> StageResult[ChunkSet, IngestSummary]:
     """Convert every document under `source_dir` into chunks in `output_dir`.
 
     Writes chunks.json, documents.json (one record per file with its status), rejects.jsonl
@@ -167,6 +167,9 @@ def ingest_folder(
 
     Progress is always reported (`geomas.progress`): a bar when ``progress`` is true and stderr
     is a terminal, otherwise a log line every ``GEOMAS_PROGRESS_INTERVAL`` seconds.
+
+    Returns:
+        The chunks with each document's page count, the rejected files, and the summary.
 
     Raises:
         InputError: the source folder does not exist.
@@ -304,7 +307,10 @@ def ingest_folder(
             f"{summary.rejected} of {n_files} files were rejected ({summary.failure_ratio:.0%}), "
             f"above ingest.max_failure_ratio={config.max_failure_ratio:.0%}; see {rejects_path}"
         )
-    return summary
+    # the same page counts load_chunk_set reads back from documents.json
+    pages = {r.doc_id: r.pages for r in records.values() if r.doc_id and r.pages is not None}
+    return StageResult(kept=ChunkSet(chunks=chunks, page_counts=pages), rejects=rejects,
+                       report=summary)
 
 
 def load_chunk_set(output_dir: Path) -> ChunkSet:

@@ -32,13 +32,14 @@ from geomas.qa.records import (
     QA_SUMMARY_FILE,
     QAPair,
     QAResult,
+    QASet,
     QASummary,
     stable_id,
     write_qa_pairs,
 )
 from geomas.qa.templates import TEMPLATES, render, template_id, usable_templates
 from geomas.qa.text import Span, clause_span, context_window, covering, find_deposit_name
-from geomas.records import Reject, write_rejects
+from geomas.records import Reject, StageResult, write_rejects
 from geomas.text import sentence_spans
 
 log = logging.getLogger(__name__)
@@ -470,7 +471,7 @@ def generate_qa_pairs(
     *,
     ner_config: NerInferenceConfig | None = None,
     progress: bool = True,
-) -> QASummary:
+) -> StageResult[QASet, QASummary]:
     """`geomas generate-qa-pairs CHUNKS NER_MODEL OUT --num-pairs N`.
 
     Reads chunks.json, runs the NER model over the chunks (batched), makes template pairs,
@@ -491,7 +492,8 @@ def generate_qa_pairs(
         progress: Allow progress bars on a terminal (progress lines are logged otherwise).
 
     Returns:
-        Counts per type and per reject rule, paths and timings.
+        The pairs, the rejected entities, and the summary (counts per type and per reject
+        rule, paths and timings).
 
     Raises:
         InputError: the chunks file or the model is missing or unreadable, or has no chunks.
@@ -524,7 +526,7 @@ def synthesize_qa(
     *,
     ner_seconds: float = 0.0,
     progress: bool = False,
-) -> QASummary:
+) -> StageResult[QASet, QASummary]:
     """Make QA pairs from chunks and their entities; run the teacher; write the outputs.
 
     Writes `out_path` (qa_pairs.json), qa_rejects.jsonl and qa_summary.json next to it. Used
@@ -587,4 +589,4 @@ def synthesize_qa(
         from geomas.qa.teacher import TeacherError
 
         raise TeacherError(f"{teacher_failed}; outputs were written, see {rejects_path}")
-    return summary
+    return StageResult(kept=QASet(pairs=pairs), rejects=rejects, report=summary)

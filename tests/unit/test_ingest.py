@@ -70,7 +70,12 @@ def test_bad_files_are_rejected_and_good_ones_parsed(
     sample_corpus: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    summary = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=2), progress=False)
+    result = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=2), progress=False)
+    summary = result.report
+    # the stage returns exactly what it wrote: the next step needs no file
+    assert result.kept == load_chunk_set(out)
+    assert [r.model_dump(mode="json") for r in result.rejects] == [
+        json.loads(line) for line in (out / "rejects.jsonl").read_text("utf-8").splitlines()]
     manifest = json.loads((sample_corpus / "corpus_manifest.json").read_text("utf-8"))
     good = {d["file"] for d in manifest["documents"]}
     bad = {b["file"] for b in manifest["bad_files"]}
@@ -127,7 +132,8 @@ def test_gold_entities_survive_ingestion(sample_corpus: Path, tmp_path: Path) ->
 def test_rerun_parses_nothing(sample_corpus: Path, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    first = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1), progress=False)
+    first = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1),
+                          progress=False).report
     first_chunks = (out / "chunks.json").read_text("utf-8")
 
     converted: list[list[tuple[Path, str]]] = []
@@ -138,7 +144,8 @@ def test_rerun_parses_nothing(sample_corpus: Path, tmp_path: Path,
         return real(jobs, config, progress)
 
     monkeypatch.setattr(ingest_run, "_convert_all", spy)
-    second = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1), progress=False)
+    second = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1),
+                           progress=False).report
     assert converted == [[]], "a re-run on an unchanged folder must not parse anything"
     assert second.parsed == 0 and second.cached == first.parsed
     assert second.rejected == first.rejected
@@ -153,7 +160,7 @@ def test_rerun_parses_nothing(sample_corpus: Path, tmp_path: Path,
     (src / "new.md").write_text("# Новый отчёт\n\nМесторождение Светлое. Золото 5,1 г/т.\n",
                                 encoding="utf-8")
     converted.clear()
-    third = ingest_folder(src, out, IngestConfig(workers=1), progress=False)
+    third = ingest_folder(src, out, IngestConfig(workers=1), progress=False).report
     assert [p.name for p, _ in converted[0]] == ["new.md"]
     assert third.duplicates == 1 and third.parsed == 1
 
@@ -163,7 +170,7 @@ def test_changed_settings_reparse(sample_corpus: Path, tmp_path: Path) -> None:
     ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1), progress=False)
     smaller = ingest_folder(
         sample_corpus / "docs", out, IngestConfig(workers=1, max_tokens=64), progress=False
-    )
+    ).report
     assert smaller.cached == 0 and smaller.parsed > 0
     chunks = json.loads((out / "chunks.json").read_text("utf-8"))
     assert max(c["n_tokens"] for c in chunks) <= 64
@@ -213,7 +220,7 @@ def test_a_file_that_breaks_the_converter_is_rejected_not_fatal(
         return real(self, path, doc_id, t0)
 
     monkeypatch.setattr(convert.FileConverter, "_convert", flaky)
-    summary = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    summary = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False).report
     assert summary.parsed == 1 and summary.rejected == 1
     reject = json.loads((tmp_path / "out/rejects.jsonl").read_text("utf-8"))
     assert reject["source"] == "boom.md" and "chunker exploded" in reject["reason"]

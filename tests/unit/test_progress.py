@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -243,3 +244,20 @@ def test_makedataset_without_a_terminal_logs_progress_lines(
     assert counts[0][0] < counts[-1][0] == counts[-1][1]
     assert counts[-1][1] <= documents
     assert "done in" in text
+
+
+def test_a_terminal_gets_a_bar_but_not_inside_a_zenml_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.console import Console
+
+    monkeypatch.setattr(progress_mod, "console", Console(stderr=True, force_terminal=True))
+    monkeypatch.delitem(sys.modules, "zenml.steps.step_context", raising=False)
+    assert progress_mod.bar_possible()
+    running = SimpleNamespace(StepContext=SimpleNamespace(get=lambda: object()))
+    monkeypatch.setitem(sys.modules, "zenml.steps.step_context", running)
+    assert not progress_mod.bar_possible()
+    idle = SimpleNamespace(StepContext=SimpleNamespace(get=lambda: None))
+    monkeypatch.setitem(sys.modules, "zenml.steps.step_context", idle)
+    assert progress_mod.bar_possible()
+    assert not Progress("x", 1, bar=False).use_bar

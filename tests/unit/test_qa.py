@@ -417,7 +417,7 @@ def test_generate_qa_pairs_writes_pairs_rejects_and_summary(
     out = tmp_path / "qa" / "qa_pairs.json"
     cfg = QAConfig(seed=3, min_entity_confidence=0.02)
     summary = generate_qa_pairs(chunks_dir / "chunks.json", random_ner, out, num_pairs=3,
-                                config=cfg, progress=False)
+                                config=cfg, progress=False).report
     pairs = load_qa_pairs(out)
     rejects_text = (out.parent / QA_REJECTS_FILE).read_text("utf-8")
     rejects = [json.loads(x) for x in rejects_text.splitlines()]

@@ -290,7 +290,7 @@ def test_generate_qa_pairs_with_teacher(
     model, chunks = ner_and_chunks
     cfg = QAConfig(teacher=_teacher(llm.url, max_retries=0, max_error_ratio=0.9))
     out = tmp_path / "qa_pairs.json"
-    summary = generate_qa_pairs(chunks, model, out, num_pairs=2, config=cfg, progress=False)
+    summary = generate_qa_pairs(chunks, model, out, num_pairs=2, config=cfg, progress=False).report
     assert summary.teacher is not None and summary.teacher["requests"] == len(llm.requests)
     assert summary.pairs_by_generator.get(f"teacher:{MODEL}", 0) >= 1
     assert summary.rejects_by_rule.get("teacher_error", 0) >= 1  # the Ольховое chunk
