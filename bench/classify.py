@@ -94,8 +94,8 @@ def main() -> None:
             for name, update in variants.items():
                 config = TrainClassifierConfig(
                     method=args.method,
-                    epochs=args.epochs,
-                    batch_size=16,
+                    num_train_epochs=args.epochs,
+                    per_device_train_batch_size=16,
                     max_length=48,
                     learning_rate=args.lr,
                     early_stopping_patience=None,

@@ -70,7 +70,7 @@ def _child(args: argparse.Namespace) -> None:
         packing=args.packing == "on",
         max_length=args.max_length,
         max_steps=args.steps,
-        batch_size=args.batch_size,
+        per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
         learning_rate=args.learning_rate,
         activation_checkpointing=args.activation_checkpointing == "on",

@@ -120,7 +120,7 @@ def train_classifier_cmd(
     weighted_sampler: field_option(
         TrainClassifierConfig, "weighted_sampler",
         "--weighted-sampler/--no-weighted-sampler") = None,
-    epochs: field_option(TrainClassifierConfig, "epochs") = None,
+    epochs: field_option(TrainClassifierConfig, "num_train_epochs", "--epochs") = None,
     register: Annotated[
         bool, typer.Option("--register/--no-register",
                            help="Register in MLflow (geomas-cls, alias challenger) and run the "
@@ -136,7 +136,8 @@ def train_classifier_cmd(
 
     cfg = load_config(config, TrainClassifierConfig) if config else TrainClassifierConfig()
     updates = overrides(method=method, loss=loss, focal_gamma=focal_gamma,
-                        weighted_sampler=weighted_sampler, epochs=epochs)
+                        weighted_sampler=weighted_sampler,
+                        num_train_epochs=epochs)
     if updates:
         cfg = validated(TrainClassifierConfig, {**cfg.model_dump(), **updates},
                         "train-classifier options")

@@ -6,9 +6,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from geomas.config.base import StrictModel
+
+#: TrainingArguments field names, with the short names earlier configs used.
+_EPOCHS = AliasChoices("num_train_epochs", "epochs")
+_BATCH = AliasChoices("per_device_train_batch_size", "batch_size")
 
 
 class PromotionConfig(StrictModel):
@@ -237,11 +241,11 @@ class TrainSFTConfig(StrictModel):
         default=2048, ge=16, le=262144, description="Tokens per example (--max-seq-length)."
     )
     packing: bool = Field(default=False, description="Pack examples into rows (padding-free).")
-    # -- optimisation
-    epochs: float = Field(default=3.0, gt=0, le=1000)
+    # -- optimisation (Hugging Face TrainingArguments names; the short names still load)
+    num_train_epochs: float = Field(default=3.0, gt=0, le=1000, validation_alias=_EPOCHS)
     max_steps: int = Field(default=-1, ge=-1, description="Optimizer steps; -1: use epochs.")
-    batch_size: int | Literal["auto"] = Field(
-        default="auto",
+    per_device_train_batch_size: int | Literal["auto"] = Field(
+        default="auto", validation_alias=_BATCH,
         description="Per-device batch size; auto: from free VRAM via memory_profile.",
     )
     gradient_accumulation_steps: int | None = Field(
@@ -293,10 +297,12 @@ class TrainSFTConfig(StrictModel):
         _check_method_quantization(self.method, self.quantization)
         if self.save_strategy == "steps" and self.save_steps is None:
             raise ValueError("save_strategy 'steps' needs save_steps")
-        if self.batch_size == "auto" and self.gradient_accumulation_steps is not None:
+        if self.per_device_train_batch_size == "auto" and \
+                self.gradient_accumulation_steps is not None:
             raise ValueError(
-                "gradient_accumulation_steps is set while batch_size is 'auto'; the memory "
-                "profile picks both, so set batch_size too or drop gradient_accumulation_steps"
+                "gradient_accumulation_steps is set while per_device_train_batch_size is 'auto'; "
+                "the memory profile picks both, so set the batch size too or drop "
+                "gradient_accumulation_steps"
             )
         return self
 
@@ -367,9 +373,9 @@ class TrainClassifierConfig(StrictModel):
         description="Draw train examples with probability 1 / n_class (WeightedRandomSampler, "
         "with replacement), so each class is drawn about equally often.",
     )
-    # -- optimisation
-    epochs: float = Field(default=3.0, gt=0, le=1000)
-    batch_size: int = Field(default=8, ge=1, le=4096)
+    # -- optimisation (Hugging Face TrainingArguments names; the short names still load)
+    num_train_epochs: float = Field(default=3.0, gt=0, le=1000, validation_alias=_EPOCHS)
+    per_device_train_batch_size: int = Field(default=8, ge=1, le=4096, validation_alias=_BATCH)
     gradient_accumulation_steps: int = Field(default=1, ge=1, le=4096)
     learning_rate: float = Field(default=2e-4, gt=0, le=1.0)
     lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"

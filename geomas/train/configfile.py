@@ -2,8 +2,9 @@
 
 The legal LoRA guide's ``lora_training_config.json`` has the shape
 ``{"training_args": {...}, "lora_config": {...}}`` with Hugging Face ``TrainingArguments``
-and PEFT ``LoraConfig`` key names (plus an optional ``data_config``). Its keys are mapped onto
-geomas's fields; a key with no geomas counterpart is an error, never silently dropped.
+and PEFT ``LoraConfig`` key names (plus an optional ``data_config``). TrainSFTConfig uses the
+same names, so most keys pass through and the few that geomas spells differently are mapped; a
+key with no geomas counterpart is an error, never silently dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from geomas.config import TrainSFTConfig, load_yaml
+from geomas.config.base import validation_message
 from geomas.errors import ConfigError
 
 LEGAL_SECTIONS = ("training_args", "lora_config", "data_config")
@@ -29,38 +31,26 @@ def _precision(name: str) -> Callable[[Any], dict[str, Any]]:
     return convert
 
 
-def _rename(field: str) -> Callable[[Any], dict[str, Any]]:
-    return lambda value: {field: value}
-
-
-#: training_args key -> geomas fields (top-level of TrainSFTConfig).
+#: training_args keys that geomas spells differently; every other TrainingArguments name that
+#: TrainSFTConfig has (`TRAINING_ARGS_KEYS`) passes through unchanged.
 TRAINING_ARGS_MAP: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "num_train_epochs": _rename("epochs"),
-    "max_steps": _rename("max_steps"),
-    "per_device_train_batch_size": _rename("batch_size"),
-    "gradient_accumulation_steps": _rename("gradient_accumulation_steps"),
-    "learning_rate": _rename("learning_rate"),
-    "lr_scheduler_type": _rename("lr_scheduler_type"),
-    "warmup_ratio": _rename("warmup_ratio"),
-    "weight_decay": _rename("weight_decay"),
-    "max_grad_norm": _rename("max_grad_norm"),
-    "optim": _rename("optim"),
     "fp16": _precision("fp16"),
     "bf16": _precision("bf16"),
-    "gradient_checkpointing": _rename("activation_checkpointing"),
-    "activation_checkpointing": _rename("activation_checkpointing"),
+    "gradient_checkpointing": lambda v: {"activation_checkpointing": v},
     "save_steps": lambda v: {"save_strategy": "steps", "save_steps": v},
-    "save_total_limit": _rename("save_total_limit"),
-    "logging_steps": _rename("logging_steps"),
-    "seed": _rename("seed"),
 }
+TRAINING_ARGS_KEYS = (
+    "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type", "warmup_ratio",
+    "weight_decay", "max_grad_norm", "optim", "activation_checkpointing", "save_total_limit",
+    "logging_steps", "seed",
+)
 #: lora_config keys (PEFT names, kept by LoraSettings); task_type must be CAUSAL_LM.
 LORA_KEYS = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias")
 DATA_CONFIG_MAP: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "max_length": _rename("max_length"),
-    "max_seq_length": _rename("max_length"),
-    "packing": _rename("packing"),
+    "max_seq_length": lambda v: {"max_length": v},
 }
+DATA_CONFIG_KEYS = ("max_length", "packing")
 
 
 def is_legal_shape(raw: Mapping[str, Any]) -> bool:
@@ -81,20 +71,23 @@ def from_legal_shape(raw: Mapping[str, Any], source: str = "config") -> dict[str
             f"config; use only {list(LEGAL_SECTIONS)}"
         )
     out: dict[str, Any] = {}
-    for section, mapping in (
-        ("training_args", TRAINING_ARGS_MAP),
-        ("data_config", DATA_CONFIG_MAP),
+    for section, mapping, same in (
+        ("training_args", TRAINING_ARGS_MAP, TRAINING_ARGS_KEYS),
+        ("data_config", DATA_CONFIG_MAP, DATA_CONFIG_KEYS),
     ):
         values = raw.get(section) or {}
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: {section} must be a mapping")
         for key, value in values.items():
-            if key not in mapping:
+            if key in same:
+                out[key] = value
+            elif key in mapping:
+                out.update(mapping[key](value))
+            else:
                 raise ConfigError(
                     f"{source}: {section}.{key} is not supported by geomas train-sft; "
-                    f"supported keys: {sorted(mapping)}"
+                    f"supported keys: {sorted((*mapping, *same))}"
                 )
-            out.update(mapping[key](value))
     lora = raw.get("lora_config") or {}
     if not isinstance(lora, Mapping):
         raise ConfigError(f"{source}: lora_config must be a mapping")
@@ -124,7 +117,7 @@ def parse_sft_config(raw: Mapping[str, Any], source: str = "config") -> TrainSFT
     try:
         return TrainSFTConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(f"{source} is invalid:\n{exc}") from exc
+        raise ConfigError(f"{source} is invalid: {validation_message(exc)}") from exc
 
 
 def load_sft_config(path: Path) -> TrainSFTConfig:

@@ -94,8 +94,8 @@ def optimisation_args(
 ) -> dict[str, Any]:
     """`TrainingArguments` fields that SFT and classification set the same way."""
     return {
-        "num_train_epochs": config.epochs,
-        "per_device_train_batch_size": config.batch_size,
+        "num_train_epochs": config.num_train_epochs,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
         "gradient_accumulation_steps": config.gradient_accumulation_steps,
         "learning_rate": config.learning_rate,
         "lr_scheduler_type": config.lr_scheduler_type,

@@ -66,9 +66,9 @@ def pick_batch(profile: MemoryProfile, free_vram_bytes: int | None) -> BatchDeci
 
 def decide_batch(config: TrainSFTConfig, device: Literal["cpu", "cuda"]) -> BatchDecision:
     """The batch shape for ``config`` on ``device`` (reads free VRAM when batch_size is auto)."""
-    if config.batch_size != "auto":
+    if config.per_device_train_batch_size != "auto":
         return BatchDecision(
-            batch_size=config.batch_size,
+            batch_size=config.per_device_train_batch_size,
             gradient_accumulation_steps=config.gradient_accumulation_steps or 1,
             source="config",
             device=device,

@@ -122,8 +122,8 @@ def test_short_qlora_run_writes_outputs(tiny: Path, tmp_path: Path, loss: str) -
         loss=loss,  # type: ignore[arg-type]
         focal_weighted=True,
         weighted_sampler=True,
-        epochs=2,
-        batch_size=8,
+        num_train_epochs=2,
+        per_device_train_batch_size=8,
         max_length=32,
         logging_steps=1,
     )

@@ -65,3 +65,21 @@ def test_retrain_needs_a_threshold() -> None:
     with pytest.raises(ValueError, match="at least one of min_new_docs"):
         RetrainConfig(min_new_docs=None)
     assert RetrainConfig(min_new_docs=None, min_new_qa_pairs=50).min_new_qa_pairs == 50
+
+
+def test_training_fields_use_hugging_face_names_and_old_names_still_load() -> None:
+    from geomas.config import TrainClassifierConfig, TrainSFTConfig
+    from geomas.train.configfile import parse_sft_config
+
+    new = TrainSFTConfig.model_validate({"num_train_epochs": 2, "per_device_train_batch_size": 4})
+    old = TrainSFTConfig.model_validate({"epochs": 2, "batch_size": 4})
+    assert new == old and new.num_train_epochs == 2 and new.per_device_train_batch_size == 4
+    assert TrainClassifierConfig.model_validate({"epochs": 1.5}).num_train_epochs == 1.5
+    # the legal guide's TrainingArguments keys pass straight through
+    legal = parse_sft_config({"training_args": {"num_train_epochs": 3,
+                                                "per_device_train_batch_size": 2,
+                                                "fp16": True, "save_steps": 50}})
+    assert (legal.num_train_epochs, legal.per_device_train_batch_size) == (3, 2)
+    assert legal.precision == "fp16" and legal.save_strategy == "steps"
+    with pytest.raises(ConfigError, match="training_args.evaluation_strategy is not supported"):
+        parse_sft_config({"training_args": {"evaluation_strategy": "epoch"}})

@@ -44,7 +44,8 @@ PROMPT = [{"role": "user", "content": "Что такое керн?"}]
 def tiny_config(**update: Any) -> TrainSFTConfig:
     """The tiny-lm YAML profile, shortened: 8 records, batch 4 -> 2 steps per epoch."""
     base = load_sft_config(REPO / "configs/sft/tiny-lm.yaml")
-    return base.model_copy(update={"max_length": 128, "epochs": 2.0, "logging_steps": 1, **update})
+    return base.model_copy(update={"max_length": 128, "num_train_epochs": 2.0,
+                                   "logging_steps": 1, **update})
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +222,8 @@ def test_legal_guide_json_config_is_mapped(tmp_path: Path) -> None:
     path = tmp_path / "lora_training_config.json"
     path.write_text(json.dumps(LEGAL), encoding="utf-8")
     cfg = load_sft_config(path)
-    assert (cfg.epochs, cfg.batch_size, cfg.gradient_accumulation_steps) == (3, 1, 8)
+    assert (cfg.num_train_epochs, cfg.per_device_train_batch_size,
+            cfg.gradient_accumulation_steps) == (3, 1, 8)
     assert cfg.precision == "fp16" and cfg.activation_checkpointing and cfg.learning_rate == 1e-4
     assert cfg.lora.r == 16 and cfg.lora.lora_alpha == 32 and cfg.lora.lora_dropout == 0.05
     assert cfg.lora.target_modules == ("q_proj", "v_proj", "k_proj", "o_proj")
