@@ -361,7 +361,7 @@ def train_classifier(
     precision = resolve_precision(_sft_view(config), device)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        per_device_eval_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
         eval_strategy="epoch",
         save_strategy="epoch",
         load_best_model_at_end=True,
