@@ -119,6 +119,19 @@ def _orchestrator_options(config: KubernetesConfig) -> dict[str, Any]:
     )
 
 
+def _quiet_env(env: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pod's env plus geomas's quiet-output defaults (the config's own entries win).
+
+    A step pod runs ZenML's entrypoint, not the geomas CLI, so the library settings that
+    `configure_output` puts in the environment have to come with the pod.
+    """
+    from geomas.progress import QUIET_ENV
+
+    entries = list(env)
+    given = {e.get("name") for e in entries}
+    return entries + [{"name": k, "value": v} for k, v in QUIET_ENV.items() if k not in given]
+
+
 def _pod_settings(
     pod: K8sPodConfig, resources: K8sResources | None, component: str, where: str
 ) -> KubernetesPodSettings:
@@ -140,7 +153,7 @@ def _pod_settings(
         tolerations=list(pod.tolerations),
         volumes=list(pod.volumes),
         volume_mounts=list(pod.volume_mounts),
-        env=list(pod.env),
+        env=_quiet_env(pod.env),
         labels={COMPONENT_LABEL: component, **pod.labels},
         annotations=dict(pod.annotations),
         image_pull_secrets=list(pod.image_pull_secrets),

@@ -195,6 +195,15 @@ def test_every_step_has_cpu_and_memory_requests_and_limits(report: dict[str, Any
     assert _pod(report["steps"]["train_model"])["resources"]["limits"]["memory"] == "48Gi"
 
 
+def test_step_pods_get_the_quiet_output_environment(report: dict[str, Any]) -> None:
+    from geomas.progress import QUIET_ENV
+
+    for step, settings in report["steps"].items():
+        env = {e["name"]: e.get("value") for e in _pod(settings)["env"]}
+        assert env["TRANSFORMERS_VERBOSITY"] == QUIET_ENV["TRANSFORMERS_VERBOSITY"], step
+        assert set(QUIET_ENV) <= set(env), step
+
+
 def test_every_pod_runs_non_root(report: dict[str, Any]) -> None:
     pods = [_pod(s) for s in report["steps"].values()]
     pods.append(report["pipeline"][ORCH]["orchestrator_pod_settings"])
