@@ -1,21 +1,7 @@
-"""What geomas shows while it works: quiet third-party output and progress that survives a pod log.
+"""Process-wide output set-up (`configure_output`) and loop progress (`Progress`, `track`).
 
-Two things live here, both process-wide:
-
-- `configure_output` — called once by the CLI: the ``geomas`` log handler on stderr, an optional
-  log file, the levels and message filters that keep third-party libraries (docling, ZenML,
-  MLflow, transformers, ...) off the terminal, and the environment defaults those libraries read
-  when they are first imported.
-- `Progress` / `track` — progress for the long loops of the library (ingest, NER, QA, generation,
-  training steps). On a terminal it draws a rich bar; anywhere else (a pod, CI, a redirected
-  file) it logs one line every ``GEOMAS_PROGRESS_INTERVAL`` seconds (default 10) and always a
-  final one::
-
-      ingest: 12/40 files (30%), 1.9 files/s, eta 15 s
-
-Progress never writes to stdout: stdout carries results (``--json``).
-
-This module is a bottom layer: it imports only the standard library, rich and geomas.errors.
+Progress is a rich bar on a terminal, elsewhere (a pod, CI, a file) a log line every
+``GEOMAS_PROGRESS_INTERVAL`` seconds and a final one. Nothing here writes to stdout.
 """
 
 from __future__ import annotations
@@ -24,129 +10,54 @@ import logging
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import MofNCompleteColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from geomas.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress
-    from rich.progress import TaskID
-
-__all__ = [
-    "DEFAULT_INTERVAL",
-    "INTERVAL_ENV",
-    "QUIET_ENV",
-    "Progress",
-    "bar_possible",
-    "configure_output",
-    "console",
-    "progress_interval",
-    "track",
-]
 
 T = TypeVar("T")
 
 #: Environment variable with the seconds between two progress log lines (0: every update).
 INTERVAL_ENV = "GEOMAS_PROGRESS_INTERVAL"
-#: Seconds between two progress log lines when `INTERVAL_ENV` is not set.
-DEFAULT_INTERVAL = 10.0
-#: A loop shorter than this logs its final line at DEBUG (a one-text NER call is no news).
-QUIET_SECONDS = 2.0
-
-#: The stderr console shared by the log handler and the progress bars, so that log lines are
-#: printed above a live bar instead of tearing it.
+#: The stderr console of the log handler and the bars: log lines print above a live bar.
 console = Console(stderr=True)
-
 log = logging.getLogger("geomas.progress")
 
-# Third-party loggers kept at WARNING (DEBUG with --verbose). "py.warnings" is handled apart.
+# Third-party loggers kept at WARNING (DEBUG with --verbose); transformers and datasets at
+# ERROR, as they warn about heads geomas builds and resizes on purpose.
 _NOISY_LOGGERS = (
-    "accelerate",
-    "alembic",
-    "bitsandbytes",
-    "datasets",
-    "docling",
-    "docling_core",
-    "filelock",
-    "great_expectations",
-    "httpx",
-    "huggingface_hub",
-    "mlflow",
-    "peft",
-    "sentence_transformers",
-    "sqlalchemy",
-    "transformers",
-    "trl",
-    "urllib3",
+    "accelerate", "alembic", "bitsandbytes", "datasets", "docling", "docling_core", "filelock",
+    "great_expectations", "httpx", "huggingface_hub", "mlflow", "peft", "sentence_transformers",
+    "sqlalchemy", "transformers", "trl", "urllib3",
 )
-# These report model-loading details as warnings ("Some weights ... were not initialized", the
-# LOAD REPORT table); geomas builds and resizes heads on purpose, so keep them at ERROR.
-_ERROR_ONLY_LOGGERS = ("transformers", "datasets")
-
-#: Read by the libraries when they are first imported; `configure_output` sets them (when unset
-#: and not verbose). Processes that never run the CLI (pods running a ZenML step) can get them
-#: from their environment.
+#: Read by the libraries at import; set by `configure_output` when unset and not verbose.
 QUIET_ENV = {
-    "TRANSFORMERS_VERBOSITY": "error",
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-    "DATASETS_VERBOSITY": "error",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-    # MLflow replaces its logger's handler and level when imported; this is the level it takes.
-    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "DATASETS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
-
-# Known messages that say nothing to a geomas user: (logger name, pattern, why).
-_DEMOTED: tuple[tuple[str, str, str], ...] = (
-    (
-        "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker",
+# Known useless messages {logger: pattern}: off the terminal, still in the log file.
+_DEMOTED = {
+    # ZenML disables MLflow autologging for fastai after every step; MLflow 3 has no fastai
+    "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker":
         r"^Failed to disable MLflow autologging",
-        # After every step ZenML switches MLflow autologging off for eight frameworks, including
-        # fastai, whose MLflow flavour MLflow 3 no longer ships; nothing is left on to disable.
-        "fastai autologging",
-    ),
-    (
-        "zenml.zen_stores.base_zen_store",
-        r"^Setting the \w+ active stack to default\.$",
-        # A fresh ZenML config has no active stack; geomas activates its own right after.
-        "zenml default stack",
-    ),
-    (
-        "mlflow.pyfunc",
-        r"^Passing a Python object as `python_model`",
-        # geomas logs its NER pyfunc wrapper as an object on purpose (the class is importable).
-        "pyfunc cloudpickle",
-    ),
-    (
-        "zenml.orchestrators.step_launcher",
-        r"^Failed to run step",
-        # A failed step reaches the user once, as geomas.runner.PipelineFailed naming the step
-        # and its error; ZenML keeps the traceback in the step run (exception_info).
-        "step failure, reported by the runner",
-    ),
-    (
-        "zenml.orchestrators.local.local_orchestrator",
-        r"^(Step \S+ failed\.|Skipping step )",
-        # ZenML's traceback of a failed step and the downstream steps it skips (same reason).
-        "step failure traceback, reported by the runner",
-    ),
-    (
-        "bitsandbytes.backends.cpu.ops",
-        r"^Failed to load CPU gemm_4bit_forward",
-        # An optional CPU speed-up kernel package; the plain CPU kernel is used instead.
-        "bitsandbytes CPU kernel",
-    ),
-)
-
-_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+    # a fresh ZenML config has no active stack; geomas activates its own right after
+    "zenml.zen_stores.base_zen_store": r"^Setting the \w+ active stack to default\.$",
+    "mlflow.pyfunc": r"^Passing a Python object as `python_model`",  # on purpose
+    # a failed step reaches the user once, as geomas.runner.PipelineFailed
+    "zenml.orchestrators.step_launcher": r"^Failed to run step",
+    "zenml.orchestrators.local.local_orchestrator": r"^(Step \S+ failed\.|Skipping step )",
+    # an optional CPU kernel package; the plain CPU kernel is used instead
+    "bitsandbytes.backends.cpu.ops": r"^Failed to load CPU gemm_4bit_forward",
+}
+_file_handler: logging.Handler | None = None
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -157,140 +68,80 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
-class _Demote(logging.Filter):
-    """Keep a known, useless third-party message off the terminal; the log file still gets it."""
-
-    def __init__(self, pattern: str) -> None:
-        super().__init__()
-        self.pattern = re.compile(pattern)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.pattern.search(record.getMessage()):
-            return True
-        if _STATE.file_handler is not None and record.levelno >= _STATE.file_handler.level:
-            _STATE.file_handler.handle(record)
-        return False
-
-
-class _State:
-    """What `configure_output` installed, so that calling it again replaces it."""
-
-    def __init__(self) -> None:
-        self.file_handler: logging.Handler | None = None
-        self.filters: list[tuple[logging.Logger, logging.Filter]] = []
-
-
-_STATE = _State()
+def _demote(record: logging.LogRecord) -> bool:
+    """Logger filter: pass a record on, unless demoted (then only the log file gets it)."""
+    if not re.search(_DEMOTED[record.name], record.getMessage()):
+        return True
+    if _file_handler is not None:
+        _file_handler.handle(record)
+    return False
 
 
 def configure_output(verbose: bool = False, log_file: Path | None = None) -> None:
-    """Set up what geomas and its libraries print, for the whole process.
+    """Set up what geomas and its libraries print, for the whole process; again replaces it.
 
-    - ``geomas`` loggers: INFO (DEBUG when verbose) to stderr, through a rich handler on a
-      terminal and as plain one-line records (with a timestamp) anywhere else.
-    - Third-party loggers (docling, ZenML's MLflow tracker, MLflow, transformers, datasets,
-      accelerate, PEFT, TRL, bitsandbytes, ...): WARNING, transformers and datasets ERROR;
-      everything with ``verbose``. Known useless messages (ZenML's "Failed to disable MLflow
-      autologging for ['fastai']" after every step, its "Setting the global active stack to
-      default." on a fresh project, MLflow's pyfunc pickling notice, bitsandbytes' missing
-      optional CPU kernel) are kept off the terminal (the log file still gets them).
-    - Python warnings (deprecations from the libraries) go to the log file, or nowhere; with
-      ``verbose`` they are shown.
-    - Environment defaults read by the libraries at import (``TRANSFORMERS_VERBOSITY=error``,
-      ``HF_HUB_DISABLE_PROGRESS_BARS=1``, ``MLFLOW_LOGGING_LEVEL=WARNING``, ...) when not
-      verbose; values already set by the user win.
-
-    Calling it again replaces the previous set-up.
+    ``geomas`` logs go to stderr (rich on a terminal, plain timestamped lines elsewhere);
+    third-party loggers stay at WARNING/ERROR; known useless messages and Python warnings stay
+    off the terminal; `QUIET_ENV` defaults are set.
 
     Args:
         verbose: Debug logs and every third-party message and warning on the terminal.
-        log_file: Also write every geomas log record (DEBUG), third-party records that pass the
-            levels above, demoted messages and Python warnings to this file (appended).
+        log_file: Also append every record that passes, demoted ones and warnings here.
     """
+    global _file_handler
     _reset()
-    from rich.logging import RichHandler
-
-    level = logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
     if console.is_terminal:
         handler = RichHandler(console=console, show_path=verbose, show_time=False, markup=False)
     else:
-        # A pod log, CI or a redirected file: one line per record, never wrapped at 80 columns.
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(_PLAIN_FORMAT))
-    handler.setLevel(level)
-    handlers: list[logging.Handler] = [handler]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    files: list[logging.Handler] = []
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setLevel(logging.DEBUG)
-        file_handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-        _STATE.file_handler = file_handler
-        handlers.append(file_handler)
-        logging.getLogger().addHandler(file_handler)
+        _file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        _file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(_file_handler)
+        files.append(_file_handler)
     geomas_logger = logging.getLogger("geomas")
-    geomas_logger.handlers[:] = handlers
-    # DEBUG reaches the log file; the terminal handler keeps its own level.
-    geomas_logger.setLevel(logging.DEBUG if verbose or log_file is not None else logging.INFO)
-    # ZenML puts a console handler on the root logger; propagating would print everything twice.
-    geomas_logger.propagate = False
+    geomas_logger.handlers[:] = [handler, *files]
+    geomas_logger.setLevel(logging.DEBUG if verbose or files else logging.INFO)
+    geomas_logger.propagate = False  # ZenML's root handler would print everything twice
 
     for name in _NOISY_LOGGERS:
-        third = logging.DEBUG if verbose else logging.WARNING
-        if name in _ERROR_ONLY_LOGGERS and not verbose:
-            third = logging.ERROR
-        logging.getLogger(name).setLevel(third)
-    _quiet_imported_libraries(verbose)
-
+        quiet = logging.ERROR if name in ("transformers", "datasets") else logging.WARNING
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else quiet)
+    # transformers/datasets read their environment at import: set those imported already
+    for lib, bars_env in (("transformers", "HF_HUB_DISABLE_PROGRESS_BARS"),
+                          ("datasets", "HF_DATASETS_DISABLE_PROGRESS_BARS")):
+        lib_logging = getattr(getattr(sys.modules.get(lib), "utils", None), "logging", None)
+        if lib_logging is not None:
+            lib_logging.set_verbosity(logging.DEBUG if verbose else logging.ERROR)
+            if not verbose and bars_env not in os.environ:  # the user's choice wins
+                lib_logging.disable_progress_bar()
     if not verbose:
-        for logger_name, pattern, _why in _DEMOTED:
-            target = logging.getLogger(logger_name)
-            demote = _Demote(pattern)
-            target.addFilter(demote)
-            _STATE.filters.append((target, demote))
+        for name in _DEMOTED:
+            logging.getLogger(name).addFilter(_demote)
         for key, value in QUIET_ENV.items():
             os.environ.setdefault(key, value)
 
-    # Warnings become records of the "py.warnings" logger (ZenML turns this on at import too,
-    # and would print them on stdout through its root handler).
-    logging.captureWarnings(True)
+    logging.captureWarnings(True)  # "py.warnings" records; ZenML's root handler uses stdout
     warnings_logger = logging.getLogger("py.warnings")
-    if verbose:
-        warnings_logger.handlers[:] = [handler] + handlers[1:]
-    else:
-        warnings_logger.handlers[:] = handlers[1:] or [logging.NullHandler()]
+    warnings_logger.handlers[:] = [handler, *files] if verbose else files or [logging.NullHandler()]
     warnings_logger.propagate = False
 
 
 def _reset() -> None:
     """Undo what the last `configure_output` installed."""
-    if _STATE.file_handler is not None:
-        logging.getLogger().removeHandler(_STATE.file_handler)
-        _STATE.file_handler.close()
-        _STATE.file_handler = None
-    for target, demote in _STATE.filters:
-        target.removeFilter(demote)
-    _STATE.filters = []
-
-
-def _quiet_imported_libraries(verbose: bool) -> None:
-    """Apply the levels to libraries imported before us, whose own set-up ran already.
-
-    transformers and datasets keep a verbosity and a progress-bar switch of their own (read
-    from the environment at import: "Loading weights" bars, SFTTrainer's "Tokenizing ..."
-    dataset bars); once imported, only their API changes them.
-    """
-    level = logging.DEBUG if verbose else logging.ERROR
-    for name, bars_env in (
-        ("transformers", "HF_HUB_DISABLE_PROGRESS_BARS"),
-        ("datasets", "HF_DATASETS_DISABLE_PROGRESS_BARS"),
-    ):
-        utils_logging = getattr(getattr(sys.modules.get(name), "utils", None), "logging", None)
-        if utils_logging is None:
-            continue
-        utils_logging.set_verbosity(level)
-        if not verbose and bars_env not in os.environ:  # the user's explicit choice wins
-            utils_logging.disable_progress_bar()
+    global _file_handler
+    for name in _DEMOTED:
+        logging.getLogger(name).removeFilter(_demote)
+    if _file_handler is not None:
+        logging.getLogger().removeHandler(_file_handler)
+        _file_handler.close()
+        _file_handler = None
 
 
 def progress_interval() -> float:
@@ -299,261 +150,103 @@ def progress_interval() -> float:
     Raises:
         ConfigError: the variable is not a number of seconds >= 0.
     """
-    raw = os.environ.get(INTERVAL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL
+    raw = os.environ.get(INTERVAL_ENV, "").strip() or "10"
     try:
-        value = float(raw)
+        if (value := float(raw)) >= 0:  # also rejects nan
+            return value
     except ValueError:
-        value = -1.0
-    if not value >= 0:  # also rejects nan
-        raise ConfigError(
-            f"{INTERVAL_ENV}={raw!r} is not a number of seconds >= 0; set it to e.g. 10, "
-            "or unset it"
-        )
-    return value
-
-
-def _format_seconds(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 90:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _format_rate(rate: float) -> str:
-    if rate >= 100:
-        return f"{rate:.0f}"
-    if rate >= 10:
-        return f"{rate:.1f}"
-    return f"{rate:.2g}" if rate < 1 else f"{rate:.1f}"
+        pass
+    raise ConfigError(f"{INTERVAL_ENV}={raw!r} is not a number of seconds >= 0, e.g. 10")
 
 
 def bar_possible() -> bool:
-    """Whether a live bar can be drawn: stderr is a terminal and no ZenML step is running.
-
-    Inside a step ZenML captures stderr writes into the step's stored logs (and prefixes them
-    with the step name), so a live bar would be stored frame by frame; progress is logged as
-    lines there. ZenML is only asked when something else imported it already.
-    """
-    if not console.is_terminal:
-        return False
-    step_context = getattr(sys.modules.get("zenml.steps.step_context"), "StepContext", None)
-    current = getattr(step_context, "get", None)
-    return not (callable(current) and current() is not None)
-
-
-class _SharedBar:
-    """One rich live display per process; nested progress adds a row to it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.progress: RichProgress | None = None
-        self.users = 0
-
-    def add(self, description: str, total: int | None) -> TaskID:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        with self.lock:
-            if self.progress is None:
-                self.progress = RichProgress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TaskProgressColumn(),
-                    TimeElapsedColumn(),
-                    TimeRemainingColumn(),
-                    console=console,
-                    transient=True,
-                    # stdout is for results; only this console's own output goes above the bar
-                    redirect_stdout=False,
-                    redirect_stderr=False,
-                )
-                self.progress.start()
-            self.users += 1
-            return self.progress.add_task(description, total=total)
-
-    def advance(self, task: TaskID, n: float) -> None:
-        if self.progress is not None:
-            self.progress.advance(task, n)
-
-    def remove(self, task: TaskID) -> None:
-        with self.lock:
-            if self.progress is None:
-                return
-            self.progress.remove_task(task)
-            self.users -= 1
-            if self.users <= 0:
-                self.progress.stop()
-                self.progress = None
-                self.users = 0
-
-
-_BAR = _SharedBar()
+    """Whether a live bar can be drawn: stderr is a terminal and no ZenML step is running."""
+    step = getattr(sys.modules.get("zenml.steps.step_context"), "StepContext", None)
+    return console.is_terminal and (step is None or step.get() is None)
 
 
 class Progress:
-    """Progress of one loop: a bar on a terminal, periodic log lines elsewhere.
+    """Progress of one loop (a context manager; call `advance`): a bar or periodic log lines.
 
-    Use as a context manager and call `advance` as work completes::
-
-        with Progress("ingest", total=len(files), unit="files") as bar:
-            for path in files:
-                convert(path)
-                bar.advance()
-
-    Log lines go to the ``geomas.progress`` logger at INFO, at most one every
-    ``GEOMAS_PROGRESS_INTERVAL`` seconds (default 10; 0 logs every update), and one final line
-    on close (at DEBUG when the loop took under 2 s without a periodic line).
+    Lines go to ``logger`` at INFO at most every ``interval`` seconds, and a final one on close
+    (at DEBUG when the loop took under 2 s without a periodic line).
 
     Args:
-        description: What is being done, the first word of each line (``"ingest"``).
+        description: The first word of each line (``"ingest"``).
         total: How many units there are; ``None`` when unknown.
         unit: The plural unit name (``"files"``).
-        bar: Draw a bar when `bar_possible` (a terminal, outside a ZenML step); ``False``
-            always logs lines. The ``progress: bool`` parameters of the library end up here.
-        interval: Seconds between log lines; default from `progress_interval`.
+        bar: Draw a bar when `bar_possible`; ``False`` always logs lines.
+        interval: Seconds between lines; default `progress_interval`.
         logger: Where the lines go (default ``geomas.progress``).
-
-    Raises:
-        ConfigError: ``GEOMAS_PROGRESS_INTERVAL`` is not a number of seconds.
     """
 
-    def __init__(
-        self,
-        description: str,
-        total: int | None = None,
-        *,
-        unit: str = "items",
-        bar: bool = True,
-        interval: float | None = None,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        self.description = description
-        self.total = total
-        self.unit = unit
+    def __init__(self, description: str, total: int | None = None, *, unit: str = "items",
+                 bar: bool = True, interval: float | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        self.description, self.total, self.unit = description, total, unit
         self.interval = progress_interval() if interval is None else interval
         self.logger = logger or log
+        self.completed = self.lines = 0
+        self.started = self._last_line = time.monotonic()
+        self.extra = ""
         self.use_bar = bar and bar_possible()
-        self.completed = 0
-        self.lines = 0
-        self.started = time.monotonic()
-        self._last_line = self.started
-        self._task: TaskID | None = None
-        self._closed = False
-        self._extra = ""
-        if self.use_bar:
-            self._task = _BAR.add(description, total)
+        self._bar = RichProgress(
+            *RichProgress.get_default_columns(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
+            disable=not self.use_bar)
+        self._task = self._bar.add_task(description, total=total)
+        self._bar.start()
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         # GeneratorExit: the consumer of `track` stopped early, which is no error
         self.close(failed=exc_type is not None and not issubclass(exc_type, GeneratorExit))
 
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the start."""
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        """Units per second so far."""
-        elapsed = self.elapsed
-        return self.completed / elapsed if elapsed > 0 else 0.0
-
     def set_extra(self, text: str) -> None:
         """Text appended to the next lines, e.g. the latest training loss."""
-        self._extra = text
+        self.extra = text
 
     def advance(self, n: int = 1) -> None:
         """Record ``n`` more units done; log a line if the interval has passed."""
         self.completed += n
-        if self._task is not None:
-            _BAR.advance(self._task, n)
-            return
-        if self.total is not None and self.completed >= self.total:
-            return  # the final line follows on close
+        self._bar.advance(self._task, n)
         now = time.monotonic()
-        if now - self._last_line >= self.interval:
+        if not self.use_bar and (self.total is None or self.completed < self.total) and (
+                now - self._last_line >= self.interval):
             self._last_line = now
             self.lines += 1
             self.logger.info("%s", self.line())
 
     def line(self, final: bool = False) -> str:
-        """The status line, e.g. ``ingest: 12/40 files (30%), 1.9 files/s, eta 15 s``."""
-        rate = self.rate
-        if self.total:
-            share = 100 * self.completed / self.total
-            text = f"{self.description}: {self.completed}/{self.total} {self.unit} ({share:.0f}%)"
-        else:
-            text = f"{self.description}: {self.completed} {self.unit}"
-        text += f", {_format_rate(rate)} {self.unit}/s"
-        if final:
-            text += f", done in {_format_seconds(self.elapsed)}"
-        elif self.total and rate > 0:
-            text += f", eta {_format_seconds((self.total - self.completed) / rate)}"
-        else:
-            text += f", {_format_seconds(self.elapsed)} elapsed"
-        if self._extra:
-            text += f", {self._extra}"
-        return text
+        """The status line, e.g. ``ingest: 12/40 files (30%), 1.90 files/s, eta 00:15``."""
+        from tqdm import tqdm
+
+        elapsed = time.monotonic() - self.started
+        rate = self.completed / elapsed if elapsed > 0 else 0.0
+        done = f"{self.completed}/{self.total}" if self.total else str(self.completed)
+        share = f" ({100 * self.completed / self.total:.0f}%)" if self.total else ""
+        when = f"done in {tqdm.format_interval(elapsed)}" if final else (
+            f"eta {tqdm.format_interval((self.total - self.completed) / rate)}"
+            if self.total and rate > 0 else f"{tqdm.format_interval(elapsed)} elapsed")
+        parts = [f"{self.description}: {done} {self.unit}{share}",
+                 f"{tqdm.format_sizeof(rate)} {self.unit}/s", when, self.extra]
+        return ", ".join(p for p in parts if p)
 
     def close(self, failed: bool = False) -> None:
-        """Remove the bar and log the final line (once)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._task is not None:
-            _BAR.remove(self._task)
-            self._task = None
+        """Remove the bar and log the final line."""
+        self._bar.stop()
         if failed:
             self.logger.info("%s (stopped by an error)", self.line())
-            return
-        quiet = self.lines == 0 and self.elapsed < QUIET_SECONDS
-        self.logger.log(logging.DEBUG if quiet else logging.INFO, "%s", self.line(final=True))
+        else:
+            quiet = self.lines == 0 and time.monotonic() - self.started < 2.0
+            self.logger.log(logging.DEBUG if quiet else logging.INFO, "%s", self.line(final=True))
 
 
-def track(
-    iterable: Iterable[T],
-    description: str,
-    *,
-    total: int | None = None,
-    unit: str = "items",
-    bar: bool = True,
-) -> Iterator[T]:
-    """Yield the items of ``iterable`` while reporting progress (see `Progress`).
-
-    Args:
-        iterable: The items.
-        description: What is being done (``"hashing"``).
-        total: How many items; default ``len(iterable)`` when it has one.
-        unit: The plural unit name.
-        bar: Allow a bar on a terminal.
-
-    Yields:
-        The items, unchanged.
-    """
+def track(iterable: Iterable[T], description: str, *, total: int | None = None,
+          unit: str = "items", bar: bool = True) -> Iterator[T]:
+    """Yield the items of ``iterable`` while reporting `Progress` (total: its len if any)."""
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     with Progress(description, total, unit=unit, bar=bar) as progress:

@@ -145,7 +145,16 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     assert "eval.token_f1" in client.get_run(v1.run_id).data.metrics
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "staging"}
 
-    _run([*GEOMAS, "run", "training", "--config", str(cfg)], tmp_path)
+    second = _run([*GEOMAS, "run", "training", "--config", str(cfg), "--json"], tmp_path)
+    summary = json.loads(second.stdout)  # only the JSON summary is on stdout
+    assert summary["pipeline"] == "geomas_training" and summary["status"] == "completed"
+    assert summary["registered"]["name"] == "geomas-sft"
+    assert summary["registered"]["version"] == "2"
+    assert summary["registered"]["decision"] == client.get_model_version(
+        "geomas-sft", "2").tags["promotion_decision"]
+    assert summary["registered"]["aliases"]["challenger"] == "2"
+    assert Path(summary["outputs"]["adapter"], "adapter_config.json").is_file() or \
+        any(Path(summary["outputs"]["adapter"]).rglob("adapter_config.json"))
     # the new version took the challenger alias, so the old challenger is archived
     assert client.get_model_version("geomas-sft", "1").aliases == []
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "archived", "2": "staging"}

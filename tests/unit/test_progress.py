@@ -69,9 +69,10 @@ def test_without_a_terminal_lines_come_every_interval_with_counts_and_rate(
         clock.t += 1.0
         bar.advance()  # 1 s after the last line: quiet again
     messages = lines.messages()
-    assert messages[0] == "ingest: 13/40 files (32%), 1.3 files/s, eta 21 s"
-    assert messages[1] == "ingest: 14/40 files (35%), 1.3 files/s, done in 11 s"
-    assert len(messages) == 2
+    assert messages == [
+        "ingest: 13/40 files (32%), 1.30 files/s, eta 00:20",
+        "ingest: 14/40 files (35%), 1.27 files/s, done in 00:11",
+    ]
 
 
 def test_interval_from_the_environment_and_unknown_total(
@@ -87,11 +88,11 @@ def test_interval_from_the_environment_and_unknown_total(
         clock.t += 2.0
         bar.advance()
     assert lines.messages() == [
-        "qa: 1 chunks, 0.5 chunks/s, 2.0 s elapsed",
-        "qa: 2 chunks, 0.5 chunks/s, 4.0 s elapsed",
-        "qa: 3 chunks, 0.5 chunks/s, 6.0 s elapsed",
-        "qa: 4 chunks, 0.5 chunks/s, 8.0 s elapsed, loss 1.25",
-        "qa: 4 chunks, 0.5 chunks/s, done in 8.0 s, loss 1.25",
+        "qa: 1 chunks, 0.50 chunks/s, 00:02 elapsed",
+        "qa: 2 chunks, 0.50 chunks/s, 00:04 elapsed",
+        "qa: 3 chunks, 0.50 chunks/s, 00:06 elapsed",
+        "qa: 4 chunks, 0.50 chunks/s, 00:08 elapsed, loss 1.25",
+        "qa: 4 chunks, 0.50 chunks/s, done in 00:08, loss 1.25",
     ]
 
 
@@ -102,7 +103,8 @@ def test_a_short_loop_logs_its_final_line_at_debug_and_an_error_says_so(
     with Progress("ner", total=2, unit="windows", interval=10, logger=logger) as bar:
         bar.advance(2)
     assert lines.messages() == []
-    assert lines.messages(logging.DEBUG) == ["ner: 2/2 windows (100%), 0 windows/s, done in 0.0 s"]
+    assert lines.messages(logging.DEBUG) == [
+        "ner: 2/2 windows (100%), 0.00 windows/s, done in 00:00"]
     with pytest.raises(RuntimeError), Progress("ner", 5, interval=10, logger=logger) as bar:
         bar.advance()
         raise RuntimeError("boom")
@@ -131,31 +133,45 @@ def test_a_bad_interval_names_the_variable(raw: str, monkeypatch: pytest.MonkeyP
         Progress("ingest", 3)
 
 
-def test_trainer_callback_logs_instead_of_printing(
-    lines: _Lines, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("last_step", [4, 3])
+def test_trainer_progress_logs_instead_of_printing(
+    last_step: int, lines: _Lines, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from transformers import DefaultFlowCallback, PrinterCallback, ProgressCallback
+
     from geomas.train import callbacks
 
     monkeypatch.setenv(INTERVAL_ENV, "0")
     monkeypatch.setattr(callbacks, "log", logging.getLogger("test.progress"))
     monkeypatch.setattr(progress_mod, "log", logging.getLogger("test.progress"))
-    cb = callbacks.ProgressLogCallback("sft")
+    handler = SimpleNamespace(
+        callbacks=[PrinterCallback(), DefaultFlowCallback(), ProgressCallback()])
+    trainer = SimpleNamespace(callback_handler=handler, add_callback=handler.callbacks.append)
     args = SimpleNamespace(metric_for_best_model="eval_loss")
-    state = SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0)
-    cb.on_train_begin(args, state, None)
-    for step in range(1, 5):
-        state.global_step = step
-        cb.on_step_end(args, state, None)
-        cb.on_log(args, state, None, logs={"loss": 2.0 / step, "grad_norm": 1.0, "epoch": 1.0})
-    cb.on_log(args, state, None, logs={"eval_loss": 0.75, "epoch": 1.0})
-    cb.on_train_end(args, state, None)
+    state = SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0, epoch=1.0)
+    with callbacks.training_progress(trainer, "sft"):
+        assert [type(cb) for cb in handler.callbacks] == [
+            DefaultFlowCallback, callbacks.ProgressLogCallback]
+        cb = handler.callbacks[-1]
+        cb.on_train_begin(args, state, None)
+        for step in range(1, last_step + 1):
+            state.global_step = step
+            cb.on_step_end(args, state, None)
+            cb.on_log(args, state, None, logs={"loss": 2.0 / step, "grad_norm": 1.0, "epoch": 1.0})
+        cb.on_log(args, state, None, logs={"eval_loss": 0.75, "epoch": 1.0})
+        cb.on_train_end(args, state, None)
     assert capsys.readouterr().out == ""
     info = lines.messages()
     assert info[0].startswith("sft: 1/4 steps (25%)")
-    assert info[-1].startswith("sft: 4/4 steps (100%)") and info[-1].endswith(
-        "loss 0.5, eval_loss 0.75")
+    if last_step == 4:
+        assert info[-1].startswith("sft: 4/4 steps (100%)")
+        assert info[-1].endswith("loss 0.5, eval_loss 0.75")
+    else:
+        assert info[-1].startswith("sft: 3/4 steps (75%)")
+        assert info[-1].endswith("loss 0.6667, eval_loss 0.75, stopped early at epoch 1")
     debug = [m for m in lines.messages(logging.DEBUG) if m not in info]
-    assert "sft step 4: loss 0.5, grad_norm 1" in debug
+    assert f"sft step {last_step}: loss {2 / last_step:.4g}, grad_norm 1" in debug
 
 
 @pytest.fixture()
@@ -247,7 +263,7 @@ def test_makedataset_without_a_terminal_logs_progress_lines(
 
 
 def test_a_terminal_gets_a_bar_but_not_inside_a_zenml_step(
-    monkeypatch: pytest.MonkeyPatch,
+    lines: _Lines, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rich.console import Console
 
@@ -261,3 +277,10 @@ def test_a_terminal_gets_a_bar_but_not_inside_a_zenml_step(
     monkeypatch.setitem(sys.modules, "zenml.steps.step_context", idle)
     assert progress_mod.bar_possible()
     assert not Progress("x", 1, bar=False).use_bar
+    logger = logging.getLogger("test.progress")
+    with Progress("x", 3, interval=0, logger=logger) as bar:  # a bar: no periodic lines
+        assert bar.use_bar
+        bar.advance(2)
+    assert lines.messages() == [] and lines.messages(logging.DEBUG)[0].startswith("x: 2/3")
+    out, err = capsys.readouterr()
+    assert out == "" and "x" in err
