@@ -139,6 +139,12 @@ def test_retrain_check_pipeline_runs_and_local_schedule_is_refused(project: Path
     assert "pipeline run : geomas_retrain_check" in proc.stdout, proc.stdout
     assert "decision     : launch (no champion yet)" in proc.stdout
     assert _versions(project) == []  # dry run: nothing trained
+    # for real: the step launches `geomas run training --json` as a child process and takes
+    # the run's name from its JSON summary
+    real = _geomas(project, "retrain", "run-pipeline", "--config", "run.yaml")
+    assert "decision     : launched" in real.stdout, real.stdout
+    assert "training run : geomas_training-" in real.stdout, real.stdout
+    assert _versions(project) == ["1"]
     refused = subprocess.run([*GEOMAS, "retrain", "schedule", "--config", "run.yaml"],
                              cwd=project, env=dict(os.environ), capture_output=True, text=True,
                              timeout=300)
