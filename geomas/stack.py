@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,7 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
         from zenml.enums import StackComponentType
     except ImportError as exc:  # pragma: no cover - zenml is a core dependency
         raise StackError(f"ZenML is not importable: {exc}") from exc
+    zenml_logs_to_stderr()
 
     client = Client()
     created: list[str] = []
@@ -428,6 +430,18 @@ def _validated_config(
     return dict(config.model_dump(mode="json", exclude_unset=True))
 
 
+def zenml_logs_to_stderr() -> None:
+    """Send ZenML's console log handler to stderr (it writes to the original stdout).
+
+    stdout carries results only (`--json` summaries); ZenML's messages are logs.
+    """
+    from zenml.logger import ZenMLConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, ZenMLConsoleHandler):
+            handler.setStream(sys.stderr)
+
+
 def activate_stack(name: str, data_dir: Path) -> StackInfo:
     """Activate a stack by name: the embedded one is created on demand, others must exist.
 
@@ -441,6 +455,7 @@ def activate_stack(name: str, data_dir: Path) -> StackInfo:
     from zenml.client import Client
     from zenml.enums import StackComponentType
 
+    zenml_logs_to_stderr()
     client = Client()
     stacks = client.list_stacks(name=name)
     if stacks.total == 0:

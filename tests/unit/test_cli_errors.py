@@ -94,3 +94,23 @@ def test_verbose_shows_the_traceback(workdir: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_zenml_log_records_go_to_stderr_not_stdout(workdir: Path) -> None:
+    """ZenML's console handler writes to the original stdout; geomas keeps stdout for results
+    (`--json`), so after the stack is prepared ZenML's messages land on stderr."""
+    (workdir / "run.yaml").write_text(PROJECT + DATA, encoding="utf-8")
+    script = (
+        "import logging\n"
+        "from pathlib import Path\n"
+        "from geomas.config import RunConfig, load_config\n"
+        "from geomas.runner import prepare_stack\n"
+        "prepare_stack(load_config(Path('run.yaml'), RunConfig))\n"
+        "logging.getLogger('zenml.probe').warning('zenml says hello')\n"
+        "print('RESULT')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=workdir, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "RESULT"
+    assert "zenml says hello" in proc.stderr
