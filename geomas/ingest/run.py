@@ -7,8 +7,8 @@ import json
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,7 @@ class _Cache:
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return FileOutcome(**data)
+            return FileOutcome(**json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", path, exc)
             return None
@@ -133,22 +132,13 @@ def _run_pool(
         for path, doc_id in jobs:
             futures[pool.submit(convert_in_worker, str(path), doc_id)] = (path, doc_id)
         broken = False
-        for fut in _as_completed(futures):
-            path, doc_id = futures[fut]
+        for fut in as_completed(futures):
             try:
-                results[doc_id] = fut.result()
+                results[futures[fut][1]] = fut.result()
                 bar.advance()
             except BrokenProcessPool:
                 broken = True
-    if not broken:
-        return []
-    return [job for job in jobs if job[1] not in results]
-
-
-def _as_completed(futures: Iterable[Future[FileOutcome]]) -> Iterable[Future[FileOutcome]]:
-    from concurrent.futures import as_completed
-
-    return as_completed(list(futures))
+    return [job for job in jobs if job[1] not in results] if broken else []
 
 
 def ingest_folder(
@@ -215,12 +205,10 @@ def ingest_folder(
         cached = cache.get(doc_id)
         if cached is not None:
             outcomes[doc_id] = cached
-            records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
-                                          status="cached")
         else:
             jobs.append((path, doc_id))
-            records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
-                                          status="parsed")
+        records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
+                                      status="parsed" if cached is None else "cached")
 
     fresh = _convert_all(jobs, config, progress)
     for doc_id, outcome in fresh.items():
@@ -268,9 +256,6 @@ def ingest_folder(
     write_json(manifest_path, [r.model_dump() for r in records.values()], indent=1, end="")
     write_rejects(rejects_path, rejects)
 
-    by_rule: dict[str, int] = {}
-    for rej in rejects:
-        by_rule[rej.rule] = by_rule.get(rej.rule, 0) + 1
     statuses = [r.status for r in records.values()]
     n_files = len(records)
     summary = IngestSummary(
@@ -290,7 +275,7 @@ def ingest_folder(
         chunks_path=str(chunks_path),
         manifest_path=str(manifest_path),
         rejects_path=str(rejects_path),
-        rejects_by_rule=by_rule,
+        rejects_by_rule=dict(Counter(rej.rule for rej in rejects)),
     )
     write_json(output_dir / SUMMARY_FILE, summary.model_dump(), indent=1, end="")
     for rej in rejects:

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from geomas.errors import InputError
 from geomas.io import write_json
@@ -138,14 +138,9 @@ def _read_export(path: Path) -> list[str]:
         raise InputError(f"{path} is not a UTF-8 JSON Label Studio export: {exc}") from exc
     if not isinstance(tasks, list):
         raise InputError(f"{path} must hold a list of Label Studio tasks, got {type(tasks)}")
-    texts = [
-        task["data"]["text"]
-        for task in tasks
-        if isinstance(task, dict)
-        and isinstance(task.get("data"), dict)
-        and isinstance(task["data"].get("text"), str)
-        and task["data"]["text"].strip()
-    ]
+    datas = [task.get("data") for task in tasks if isinstance(task, dict)]
+    texts = [d["text"] for d in datas
+             if isinstance(d, dict) and isinstance(d.get("text"), str) and d["text"].strip()]
     if not texts:
         raise InputError(f"{path} holds no tasks with a non-empty data.text")
     return texts
@@ -170,11 +165,11 @@ def _shift(chars: str) -> str:
 
 
 def _unmark_continuation(token: str) -> str:
+    """``x`` + shifted characters back to ``x...``; a shifted first character becomes ``##x``."""
+    rest = "".join(chr(ord(ch) - _CONTINUATION_SHIFT) for ch in token[1:])
     if ord(token[0]) < _CONTINUATION_SHIFT:
-        head = token[0]
-    else:
-        head = "##" + chr(ord(token[0]) - _CONTINUATION_SHIFT)
-    return head + "".join(chr(ord(ch) - _CONTINUATION_SHIFT) for ch in token[1:])
+        return token[0] + rest
+    return "##" + chr(ord(token[0]) - _CONTINUATION_SHIFT) + rest
 
 
 def _train_wordpiece(texts: Iterable[str], vocab_size: int) -> dict[str, int]:
@@ -233,24 +228,14 @@ def _train_byte_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     return tokenizer
 
 
-def _check_vocab_size(vocab_size: int) -> None:
-    if vocab_size < 300:
-        raise InputError(
-            f"vocab_size must be at least 300 (byte alphabet plus special tokens), got {vocab_size}"
-        )
-
-
-def _save_weights(model: Any, out_dir: Path) -> None:
-    model.save_pretrained(out_dir)
-    if not (out_dir / WEIGHTS_NAME).is_file():
-        raise RuntimeError(f"save_pretrained did not write {out_dir / WEIGHTS_NAME}")
-
-
 def _prepare_output(
     out_dir: Path, texts: Iterable[str], vocab_size: int
 ) -> tuple[Path, list[str]]:
     """Check the vocabulary size and the texts; create the output folder."""
-    _check_vocab_size(vocab_size)
+    if vocab_size < 300:
+        raise InputError(
+            f"vocab_size must be at least 300 (byte alphabet plus special tokens), got {vocab_size}"
+        )
     text_list = [t for t in texts if t.strip()]
     if not text_list:
         raise InputError("texts is empty; pass at least one non-empty training text")
@@ -310,13 +295,9 @@ def make_tiny_ner(
     )
     torch.manual_seed(seed)
     model = BertModel(config, add_pooling_layer=False)
-    _save_weights(model, out_dir)
-    logger.info(
-        "Wrote a tiny NER encoder to %s (vocab %d, %d parameters)",
-        out_dir,
-        len(tokenizer),
-        model.num_parameters(),
-    )
+    model.save_pretrained(out_dir)
+    logger.info("Wrote a tiny NER encoder to %s (vocab %d, %d parameters)", out_dir,
+                len(tokenizer), model.num_parameters())
     return out_dir
 
 
@@ -380,16 +361,12 @@ def make_tiny_lm(
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    _save_weights(model, out_dir)
-    logger.info(
-        "Wrote a tiny causal LM to %s (vocab %d, %d parameters)",
-        out_dir,
-        len(tokenizer),
-        model.num_parameters(),
-    )
+    model.generation_config.update(bos_token_id=tokenizer.bos_token_id,
+                                   eos_token_id=tokenizer.eos_token_id,
+                                   pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(out_dir)
+    logger.info("Wrote a tiny causal LM to %s (vocab %d, %d parameters)", out_dir,
+                len(tokenizer), model.num_parameters())
     return out_dir
 
 
@@ -464,15 +441,9 @@ def make_tiny(
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(out_dir, local_files_only=True)
-    source = (
-        {"corpus_dir": str(corpus_dir)}
-        if corpus_dir is not None
-        else {
-            "generated": "geomas.sample.generate_sample_corpus",
-            "seed": seed,
-            "docs": DEFAULT_CORPUS_DOCS,
-        }
-    )
+    source = {"corpus_dir": str(corpus_dir)} if corpus_dir is not None else {
+        "generated": "geomas.sample.generate_sample_corpus", "seed": seed,
+        "docs": DEFAULT_CORPUS_DOCS}
     provenance = {
         "generator": "geomas.models.make_tiny",
         "kind": kind,

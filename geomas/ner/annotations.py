@@ -171,7 +171,7 @@ class _Labels:
 
 @dataclass
 class _Outcome:
-    """What converting one task gave."""
+    """What converting the tasks gave."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     tokens: int = 0
@@ -465,8 +465,9 @@ def _record_ranges(
         lo = hi
 
 
-def _convert_task(task: _Task, annotation: _Annotation, labels: _Labels, unit: Unit) -> _Outcome:
-    out = _Outcome()
+def _convert_task(
+    task: _Task, annotation: _Annotation, labels: _Labels, unit: Unit, out: _Outcome
+) -> None:
     spans = _task_spans(task, annotation, labels, out)
     offsets = tokenize(task.text, [b for s, e, _ in spans for b in (s, e)])
     tags, misaligned = spans_to_bio(offsets, spans)
@@ -499,7 +500,6 @@ def _convert_task(task: _Task, annotation: _Annotation, labels: _Labels, unit: U
     if decoded - expected:
         raise RuntimeError(f"{task.where()}: BIO decoding gave spans that were not annotated: "
                            f"{sorted(decoded - expected)[:3]}")
-    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -588,15 +588,10 @@ def convert_annotations(
     tasks = [t for path in files for t in _read_file(path, seen)]
     log.info("Read %d tasks from %d file(s) under %s", len(tasks), len(files), source)
 
-    records: list[dict[str, Any]] = []
-    unaligned: list[dict[str, Any]] = []
-    notes: list[dict[str, Any]] = []
+    out = _Outcome()
     skipped: list[dict[str, Any]] = []
     unused: list[dict[str, Any]] = []
-    total: Counter[str] = Counter()
-    aligned: Counter[str] = Counter()
-    ignored: Counter[str] = Counter()
-    n_tokens = converted = 0
+    converted = 0
     for task in track(tasks, "convert-annotations", unit="tasks",
                       bar=progress and len(tasks) >= PROGRESS_MIN_TASKS):
         chosen, others = _choose(task)
@@ -611,19 +606,13 @@ def convert_annotations(
             skipped.append({"file": task.file.name, "task_id": task.id,
                             "doc_name": task.doc_name, "reason": reason})
             continue
-        outcome = _convert_task(task, chosen, label_set, unit)
+        _convert_task(task, chosen, label_set, unit, out)
         converted += 1
-        records += outcome.records
-        n_tokens += outcome.tokens
-        unaligned += outcome.unaligned
-        notes += outcome.notes
-        total += outcome.total
-        aligned += outcome.aligned
-        ignored += outcome.ignored
 
     label_set.check()
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path, report_path = out_dir / DATA_FILE, out_dir / REPORT_FILE
+    records, unaligned, notes, aligned = out.records, out.unaligned, out.notes, out.aligned
     n_aligned = sum(aligned.values())
     n_total = n_aligned + len(unaligned)  # includes no_label spans, which have no label count
     report = ConversionReport(
@@ -635,16 +624,16 @@ def convert_annotations(
         tasks_skipped=len(skipped),
         annotations_unused=len(unused),
         records=len(records),
-        tokens=n_tokens,
+        tokens=out.tokens,
         spans_total=n_total,
         spans_aligned=n_aligned,
         spans_unaligned=len(unaligned),
         aligned_share=round(n_aligned / n_total, 6) if n_total else 1.0,
         unaligned_by_reason=dict(Counter(u["reason"] for u in unaligned).most_common()),
-        per_label={x: {"total": total[x], "aligned": aligned[x]} for x in label_set.names},
+        per_label={x: {"total": out.total[x], "aligned": aligned[x]} for x in label_set.names},
         spans_trimmed=sum(n["reason"] == "trimmed" for n in notes),
         text_mismatches=sum(n["reason"] == "text_mismatch" for n in notes),
-        results_ignored=dict(ignored),
+        results_ignored=dict(out.ignored),
         data_path=str(data_path),
         report_path=str(report_path),
     )
@@ -653,7 +642,7 @@ def convert_annotations(
                    "notes": notes, "skipped_tasks": skipped, "unused_annotations": unused}
     write_json(report_path, full_report, indent=1)
     log.info("Converted %d/%d tasks into %d records (%d tokens); %d/%d spans aligned (%.2f%%); "
-             "wrote %s", converted, len(tasks), len(records), n_tokens, n_aligned, n_total,
+             "wrote %s", converted, len(tasks), len(records), out.tokens, n_aligned, n_total,
              100 * report.aligned_share, data_path)
     if unaligned:
         log.warning("%d spans not in the BIO data (%s); see %s", len(unaligned),

@@ -91,12 +91,9 @@ def _keep_central(
     (distance from the nearer window edge, probabilities).
     """
     n_tok = len(word_ids)
-    prev = None
     for pos, wid in enumerate(word_ids):
-        if wid is None or wid == prev:
-            prev = wid
+        if wid is None or (pos and word_ids[pos - 1] == wid):
             continue
-        prev = wid
         dist = min(pos, n_tok - 1 - pos)
         key = (text_i, first_word + wid)
         if key not in best or dist > best[key][0]:
@@ -170,9 +167,8 @@ class BertNerModel:
             sample_map = enc["overflow_to_sample_mapping"]
             device = next(self.model.parameters()).device
             order = sorted(range(n_windows), key=lambda j: len(enc["input_ids"][j]))
-            starts = range(0, n_windows, batch_size)
             with Progress("ner", total=n_windows, unit="windows", bar=progress) as bar:
-                for b in starts:
+                for b in range(0, n_windows, batch_size):
                     idx = order[b : b + batch_size]
                     feats = [{"input_ids": enc["input_ids"][j],
                               "attention_mask": enc["attention_mask"][j]} for j in idx]
@@ -244,10 +240,6 @@ def write_entities(
     results: Sequence[NerResult], path: Path, ids: Sequence[str] | None = None
 ) -> None:
     """Write results as JSON (one object per text, with an id when given)."""
-    rows = []
-    for k, r in enumerate(results):
-        row = r.to_dict()
-        if ids is not None:
-            row = {"id": ids[k], **row}
-        rows.append(row)
+    rows = [r.to_dict() if ids is None else {"id": ids[k], **r.to_dict()}
+            for k, r in enumerate(results)]
     write_json(path, rows, indent=1, end="")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from torch.utils.data import Dataset
 
 from geomas.config import NerTrainConfig
 from geomas.errors import ConfigError, InputError
@@ -53,23 +52,9 @@ def resolve_model_path(name: str) -> Path:
     Raises:
         ConfigError: neither; the message says how to provide the weights.
     """
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"model folder {path} has no config.json")
-        return path
-    try:
-        from huggingface_hub import snapshot_download
+    from geomas.train.resolve import resolve_model
 
-        cached = snapshot_download(repo_id=name, local_files_only=True)
-        return Path(cached)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available offline"
-        raise ConfigError(
-            f"model {name!r} is not a local folder and not in the local Hugging Face cache. "
-            "geomas never downloads at run time: fetch the weights on a machine with network "
-            f"(e.g. `hf download {name} --local-dir ./models/{name.split('/')[-1]}`), copy "
-            "them here and pass that folder as --model-name"
-        ) from exc
+    return resolve_model(name, models_file=None).path
 
 
 def load_bio_data(source: Path) -> dict[str, Any]:
@@ -149,14 +134,8 @@ def _encode(
     for j in range(len(enc["input_ids"])):
         rec = records[enc["overflow_to_sample_mapping"][j]]
         word_ids = enc.word_ids(j)
-        labels = []
-        prev = None
-        for wid in word_ids:
-            if wid is None or wid == prev:
-                labels.append(-100)
-            else:
-                labels.append(label2id[rec["ner_tags"][wid]])
-            prev = wid
+        labels = [-100 if wid is None or (k and word_ids[k - 1] == wid)
+                  else label2id[rec["ner_tags"][wid]] for k, wid in enumerate(word_ids)]
         # a word that starts in the previous window's overlap was already labelled there;
         # labelling it again is harmless, so windows keep all their first sub-tokens.
         features.append({"input_ids": enc["input_ids"][j],
@@ -190,16 +169,9 @@ def _to_tags(predictions: Any, label_ids: Any, id2label: dict[int, str]) -> tupl
     import numpy as np
 
     preds = np.argmax(predictions, axis=-1)
-    true_seqs, pred_seqs = [], []
-    for p_row, l_row in zip(preds, label_ids, strict=True):
-        t, p = [], []
-        for p_id, l_id in zip(p_row, l_row, strict=True):
-            if l_id == -100:
-                continue
-            t.append(id2label[int(l_id)])
-            p.append(id2label[int(p_id)])
-        true_seqs.append(t)
-        pred_seqs.append(p)
+    keep = [row != -100 for row in label_ids]
+    true_seqs = [[id2label[int(i)] for i in row[k]] for row, k in zip(label_ids, keep, strict=True)]
+    pred_seqs = [[id2label[int(i)] for i in row[k]] for row, k in zip(preds, keep, strict=True)]
     return true_seqs, pred_seqs
 
 
@@ -211,6 +183,7 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
         ConfigError: the base model cannot be found offline.
     """
     import torch
+    from datasets import Dataset
     from transformers import (
         AutoModelForTokenClassification,
         AutoTokenizer,
@@ -275,8 +248,8 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=_ListDataset(enc["train"]),
-        eval_dataset=_ListDataset(enc["val"]) if has_val else None,
+        train_dataset=Dataset.from_list(enc["train"]),
+        eval_dataset=Dataset.from_list(enc["val"]) if has_val else None,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
@@ -286,7 +259,7 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
         train_out = trainer.train()
     eval_name = "test" if enc["test"] else "val"
     eval_set = enc[eval_name] or enc["train"]
-    pred = trainer.predict(_ListDataset(eval_set))
+    pred = trainer.predict(Dataset.from_list(eval_set))
     t, p = _to_tags(pred.predictions, pred.label_ids, id2label)
     scores = seqeval_scores(t, p)
 
@@ -314,19 +287,6 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
                                  "val_history": history, "base_model": str(base),
                                  "config": config.model_dump(mode="json")}, indent=1, end="")
     return result
-
-
-class _ListDataset(Dataset[dict[str, list[int]]]):
-    """A minimal map-style dataset over a list of feature dicts."""
-
-    def __init__(self, items: list[dict[str, list[int]]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, list[int]]:
-        return self.items[i]
 
 
 def train_and_log(

@@ -19,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 
@@ -257,58 +258,41 @@ class QAGenerator:
         for ent in entities:
             span = _locate(text, ent)
             if span is None:
-                out.rejects.append(self._reject(
-                    rec, ent, "entity_not_in_text",
+                rule, reason = "entity_not_in_text", (
                     f"entity text {ent.text!r} is not at [{ent.start}, {ent.end}) of the chunk "
-                    "nor anywhere else in it",
-                ))
-                continue
-            start, end = span
-            if not _WORDLIKE.search(text, start, end):
-                out.rejects.append(self._reject(
-                    rec, ent, "no_word", f"entity text {ent.text!r} has no letter or digit",
-                ))
-                continue
-            if ent.label not in self.templates:
-                out.rejects.append(self._reject(
-                    rec, ent, "unknown_entity_type",
+                    "nor anywhere else in it")
+            elif not _WORDLIKE.search(text, *span):
+                rule, reason = "no_word", f"entity text {ent.text!r} has no letter or digit"
+            elif ent.label not in self.templates:
+                rule, reason = "unknown_entity_type", (
                     f"no question templates for entity type {ent.label!r}; add them under "
-                    "qa.templates",
-                ))
-                continue
-            if ent.confidence < cfg.min_entity_confidence:
-                out.rejects.append(self._reject(
-                    rec, ent, "low_confidence",
+                    "qa.templates")
+            elif ent.confidence < cfg.min_entity_confidence:
+                rule, reason = "low_confidence", (
                     f"confidence {ent.confidence:.3f} is below min_entity_confidence "
-                    f"{cfg.min_entity_confidence}",
-                ))
-                continue
-            if (ent.label, start, end) in seen_spans:
-                out.rejects.append(self._reject(
-                    rec, ent, "duplicate_entity", "the same span and type was given twice",
-                ))
-                continue
-            seen_spans.add((ent.label, start, end))
-            answer, fragment = self._answer(text, sentences, whole, start, end)
-            if fragment:
-                out.rejects.append(self._reject(
-                    rec, ent, "sentence_fragment",
-                    "the sentence holding the entity is cut by the chunk boundary: "
-                    f"{text[answer[0]:answer[1]][:80]!r}",
-                ))
-                continue
-            if answer[1] - answer[0] > cfg.max_context_length:
-                out.rejects.append(self._reject(
-                    rec, ent, "answer_too_long",
-                    f"the answer ({cfg.answer_mode}) has {answer[1] - answer[0]} characters, "
-                    f"more than max_context_length={cfg.max_context_length}",
-                ))
-                continue
-            context = (
-                context_window(text, sentences, answer, cfg.max_context_length, whole)
-                if cfg.add_context else None
-            )
-            cands.append(_Candidate(ent, start, end, answer, context))
+                    f"{cfg.min_entity_confidence}")
+            elif (ent.label, *span) in seen_spans:
+                rule, reason = "duplicate_entity", "the same span and type was given twice"
+            else:
+                start, end = span
+                seen_spans.add((ent.label, start, end))
+                answer, fragment = self._answer(text, sentences, whole, start, end)
+                if fragment:
+                    rule, reason = "sentence_fragment", (
+                        "the sentence holding the entity is cut by the chunk boundary: "
+                        f"{text[answer[0]:answer[1]][:80]!r}")
+                elif answer[1] - answer[0] > cfg.max_context_length:
+                    rule, reason = "answer_too_long", (
+                        f"the answer ({cfg.answer_mode}) has {answer[1] - answer[0]} characters, "
+                        f"more than max_context_length={cfg.max_context_length}")
+                else:
+                    context = (
+                        context_window(text, sentences, answer, cfg.max_context_length, whole)
+                        if cfg.add_context else None
+                    )
+                    cands.append(_Candidate(ent, start, end, answer, context))
+                    continue
+            out.rejects.append(self._reject(rec, ent, rule, reason))
         self._select(rec, cands, deposit, out)
         out.pairs.sort(key=lambda p: (p.entity_start or 0, p.entity_end or 0, p.entity_type))
         return out
@@ -360,13 +344,9 @@ class QAGenerator:
         rng.shuffle(types)
         for label in types:
             by_type[label].sort(key=lambda c: (-c.entity.confidence, c.start, c.end))
-        order: list[_Candidate] = []
-        depth = 0
-        while len(order) < len(cands):
-            for label in types:
-                if depth < len(by_type[label]):
-                    order.append(by_type[label][depth])
-            depth += 1
+        # round robin over the types: each type's best, then each type's second...
+        rounds = zip_longest(*(by_type[label] for label in types))
+        order = [c for round_ in rounds for c in round_ if c is not None]
 
         used_questions: set[str] = set()
         used_answers: set[Span] = set()
@@ -443,11 +423,7 @@ def _locate(text: str, ent: _Entity) -> Span | None:
         if text[s:e] == ent.text:
             lead = len(ent.text) - len(ent.text.lstrip())
             return s + lead, s + lead + len(needle)
-    hits = []
-    pos = text.find(needle)
-    while pos >= 0:
-        hits.append(pos)
-        pos = text.find(needle, pos + 1)
+    hits = [m.start() for m in re.finditer(f"(?={re.escape(needle)})", text)]
     if not hits:
         return None
     ref = ent.start or 0

@@ -113,12 +113,8 @@ def make_openai_client(config: TeacherConfig) -> OpenAI:
     """An ``openai.OpenAI`` client for the configured endpoint (caller closes it)."""
     from openai import OpenAI
 
-    return OpenAI(
-        base_url=config.base_url,
-        api_key=api_key(config),
-        timeout=config.timeout_s,
-        max_retries=config.max_retries,
-    )
+    return OpenAI(base_url=config.base_url, api_key=api_key(config), timeout=config.timeout_s,
+                  max_retries=config.max_retries)
 
 
 def build_messages(pair: QAPair, mode: str) -> list[dict[str, str]]:
@@ -142,11 +138,7 @@ def grounding(answer: str, context: str) -> float:
 
 def clean_question(content: str) -> str:
     """The first non-empty line of a response, without a «Вопрос:» label and quotes."""
-    for line in content.strip().splitlines():
-        line = _LABEL.sub("", line).strip().strip(_QUOTES).strip()
-        if line:
-            return line
-    return ""
+    return next((q for line in content.strip().splitlines() if (q := clean_answer(line))), "")
 
 
 def clean_answer(content: str) -> str:
@@ -259,11 +251,10 @@ def apply_teacher(
         **{k: counts.get(k, 0) for k in
            ("teacher", "teacher_error", "teacher_invalid", "teacher_ungrounded")},
     }
-    result = TeacherResult(
+    log.info("teacher %s (%s): %s", model, config.mode, stats)
+    return TeacherResult(
         pairs=[o.pair for o in outcomes if o.pair is not None],
         rejects=[o.reject for o in outcomes if o.reject is not None],
         stats=stats,
         max_error_ratio=config.max_error_ratio,
     )
-    log.info("teacher %s (%s): %s", model, config.mode, stats)
-    return result

@@ -77,12 +77,8 @@ def base_file_digests(base_dir: Path) -> dict[str, str]:
     return {p.name: sha256_file(p) for p in base_model_files(base_dir)}
 
 
-def base_fingerprint(base_dir: Path) -> str:
-    """One sha256 over the base model's config.json and weight files (names and contents)."""
-    return _combine(base_file_digests(base_dir))
-
-
-def _combine(digests: Mapping[str, str]) -> str:
+def base_fingerprint(digests: Mapping[str, str]) -> str:
+    """One sha256 over `base_file_digests` (the base model's file names and contents)."""
     joined = "".join(f"{name}\0{sha}\n" for name, sha in sorted(digests.items()))
     return hashlib.sha256(joined.encode()).hexdigest()
 
@@ -93,14 +89,8 @@ def git_sha(path: Path | None = None) -> str | None:
     None outside a git checkout or where git is not installed; a dirty tree still returns HEAD.
     """
     try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                              text=True, check=False, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     sha = proc.stdout.strip()
@@ -167,13 +157,10 @@ def load_base_and_adapter(
         )
     if expected_sha256 is not None:
         got_files = base_file_digests(base)
-        got = _combine(got_files)
+        got = base_fingerprint(got_files)
         if got != expected_sha256:
-            changed = sorted(
-                name
-                for name in set(got_files) | set(expected_files or {})
-                if (expected_files or {}).get(name) != got_files.get(name)
-            )
+            want = expected_files or {}
+            changed = sorted(n for n in {*got_files, *want} if want.get(n) != got_files.get(n))
             detail = f" (changed files: {', '.join(changed)})" if expected_files else ""
             raise BaseModelMismatch(
                 f"base model at {base} has sha256 {got}, but the adapter was logged with "
@@ -182,9 +169,8 @@ def load_base_and_adapter(
             )
     kwargs: dict[str, Any]
     if load_in_4bit:
-        kwargs = {"device_map": "cpu", "quantization_config": quantization_config(dtype)}
-        if torch.cuda.is_available():
-            kwargs["device_map"] = {"": 0}
+        kwargs = {"device_map": {"": 0} if torch.cuda.is_available() else "cpu",
+                  "quantization_config": quantization_config(dtype)}
     else:
         kwargs = {"dtype": getattr(torch, dtype)}
     tok_dir = adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").is_file() else base
@@ -247,16 +233,13 @@ class PeftAdapterPyfunc(PythonModel):
             BaseModelMismatch: The base model is missing or changed since logging.
         """
         cfg = context.model_config
-        self.model, self.tokenizer = load_base_and_adapter(
-            Path(cfg["base_model_path"]),
-            Path(context.artifacts["adapter_dir"]),
-            load_in_4bit=bool(cfg["load_in_4bit"]),
-            compute_dtype=str(cfg["compute_dtype"]),
-            expected_sha256=cfg["base_sha256"],
-            expected_files=cfg.get("base_files"),
-            task=cfg.get("task", "causal-lm"),
-        )
         self.task = cfg.get("task", "causal-lm")
+        self.model, self.tokenizer = load_base_and_adapter(
+            Path(cfg["base_model_path"]), Path(context.artifacts["adapter_dir"]),
+            load_in_4bit=bool(cfg["load_in_4bit"]), compute_dtype=str(cfg["compute_dtype"]),
+            expected_sha256=cfg["base_sha256"], expected_files=cfg.get("base_files"),
+            task=self.task,
+        )
 
     def predict(
         self, context: Any, model_input: list[str], params: dict[str, Any] | None = None
@@ -264,12 +247,9 @@ class PeftAdapterPyfunc(PythonModel):
         """Answers (greedy; `params["max_new_tokens"]` caps them), or labels for a classifier."""
         if self.task == "sequence-classification":
             return classify_texts(self.model, self.tokenizer, list(model_input))
-        return generate_answers(
-            self.model,
-            self.tokenizer,
-            list(model_input),
-            max_new_tokens=int((params or {}).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
-        )
+        max_new_tokens = int((params or {}).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+        return generate_answers(self.model, self.tokenizer, list(model_input),
+                                max_new_tokens=max_new_tokens)
 
 
 def generate_answers(
@@ -282,22 +262,15 @@ def generate_answers(
     device = next(model.parameters()).device
     for question in questions:
         if getattr(tokenizer, "chat_template", None):
-            enc = tokenizer.apply_chat_template(
-                [{"role": "user", "content": question}],
-                add_generation_prompt=True,
-                return_tensors="pt",
-                return_dict=True,
-            )
+            enc = tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                                add_generation_prompt=True, return_tensors="pt",
+                                                return_dict=True)
         else:
             enc = tokenizer(question, return_tensors="pt")
         enc = {k: v.to(device) for k, v in enc.items()}
         with torch.no_grad():
-            out = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
         prompt_len = enc["input_ids"].shape[1]
         answers.append(tokenizer.decode(out[0, prompt_len:], skip_special_tokens=True))
     return answers
@@ -307,10 +280,11 @@ def _signature(from_type_hints: Any) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
-    inputs = from_type_hints.inputs if from_type_hints else Schema([ColSpec(DataType.string)])
-    outputs = from_type_hints.outputs if from_type_hints else Schema([ColSpec(DataType.string)])
+    strings = Schema([ColSpec(DataType.string)])
     params = ParamSchema([ParamSpec("max_new_tokens", DataType.long, DEFAULT_MAX_NEW_TOKENS)])
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    if from_type_hints:
+        return ModelSignature(from_type_hints.inputs, from_type_hints.outputs, params=params)
+    return ModelSignature(inputs=strings, outputs=strings, params=params)
 
 
 def log_adapter(
@@ -360,7 +334,7 @@ def log_adapter(
         )
     dtype = _check_dtype(compute_dtype)
     files = base_file_digests(base)
-    fingerprint = _combine(files)
+    fingerprint = base_fingerprint(files)
     info = mlflow.pyfunc.log_model(
         name=artifact_name,
         python_model=PeftAdapterPyfunc(),
@@ -388,14 +362,8 @@ def log_adapter(
     client.set_registered_model_alias(registered_model_name, CHALLENGER_ALIAS, version)
     log.info("registered %s version %s as %s", registered_model_name, version, CHALLENGER_ALIAS)
     mv = client.get_model_version(registered_model_name, version)
-    return RegisteredVersion(
-        name=registered_model_name,
-        version=version,
-        run_id=mv.run_id,
-        model_uri=info.model_uri,
-        aliases=list(mv.aliases),
-        tags=dict(mv.tags),
-    )
+    return RegisteredVersion(name=registered_model_name, version=version, run_id=mv.run_id,
+                             model_uri=info.model_uri, aliases=list(mv.aliases), tags=dict(mv.tags))
 
 
 def load_adapter_model(uri: str) -> tuple[PeftModel, PreTrainedTokenizerBase]:

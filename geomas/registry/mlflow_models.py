@@ -28,11 +28,6 @@ class RegisteredVersion(BaseModel):
     aliases: list[str] = []
     tags: dict[str, str] = {}
 
-    @property
-    def registry_uri(self) -> str:
-        """The `models:/<name>/<version>` URI that loads exactly this version."""
-        return f"models:/{self.name}/{self.version}"
-
 
 class EntityOut(BaseModel):
     """One entity as the registered NER model returns it."""

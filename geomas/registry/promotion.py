@@ -135,35 +135,23 @@ def _safety_problem(
     value = _metric(metrics, config.metric)
     forgetting = _metric(metrics, config.forgetting_metric) if config.forgetting_metric else None
     champ = _metric(champion_metrics, config.metric) if champion_metrics is not None else None
+    problem = None
     if value is None:
-        return f"no {config.metric!r} metric recorded", value, champ, forgetting
-    if config.forgetting_metric:
-        if forgetting is None:
-            return f"no {config.forgetting_metric!r} metric recorded", value, champ, forgetting
-        if forgetting > config.forgetting_limit:
-            return (
-                f"{config.forgetting_metric} {forgetting:.4g} is over the limit "
-                f"{config.forgetting_limit:.4g}",
-                value,
-                champ,
-                forgetting,
-            )
-    if champion_metrics is None:
-        return None, value, champ, forgetting
-    if champ is None:
+        problem = f"no {config.metric!r} metric recorded"
+    elif config.forgetting_metric and forgetting is None:
+        problem = f"no {config.forgetting_metric!r} metric recorded"
+    elif forgetting is not None and forgetting > config.forgetting_limit:
+        problem = (f"{config.forgetting_metric} {forgetting:.4g} is over the limit "
+                   f"{config.forgetting_limit:.4g}")
+    elif champion_metrics is not None and champ is None:
         # A champion without the metric cannot be compared against; people decide (force).
-        return f"champion has no {config.metric!r} metric", value, champ, forgetting
-    gain = value - champ if config.higher_is_better else champ - value
-    if gain < margin:
+        problem = f"champion has no {config.metric!r} metric"
+    elif champ is not None and (
+            value - champ if config.higher_is_better else champ - value) < margin:
         direction = "higher" if config.higher_is_better else "lower"
-        return (
-            f"{config.metric} {value:.4g} vs champion {champ:.4g}: needs to be {direction} by "
-            f"at least {margin:.4g}",
-            value,
-            champ,
-            forgetting,
-        )
-    return None, value, champ, forgetting
+        problem = (f"{config.metric} {value:.4g} vs champion {champ:.4g}: needs to be "
+                   f"{direction} by at least {margin:.4g}")
+    return problem, value, champ, forgetting
 
 
 def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> PromotionDecision:
@@ -175,13 +163,8 @@ def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> Promotio
     }
     for key, value in tags.items():
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
-    log.info(
-        "%s version %s: %s (%s)",
-        decision.model_name,
-        decision.version,
-        decision.decision,
-        decision.reason,
-    )
+    log.info("%s version %s: %s (%s)", decision.model_name, decision.version, decision.decision,
+             decision.reason)
     return decision
 
 
@@ -229,17 +212,9 @@ def promote_if_better(
     record_metrics(name, version, challenger_metrics, client)
     champion = alias_version(name, CHAMPION, client)
     if champion == version:
-        return _tag_decision(
-            client,
-            PromotionDecision(
-                model_name=name,
-                version=version,
-                promoted=False,
-                decision="rejected",
-                reason="already the champion",
-                compared_to=champion,
-            ),
-        )
+        return _tag_decision(client, PromotionDecision(
+            model_name=name, version=version, promoted=False, decision="rejected",
+            reason="already the champion", compared_to=champion))
     if champion is not None and champion_metrics is None:
         champion_metrics = version_metrics(name, champion, client)
     problem, value, champ, forgetting = _safety_problem(
@@ -268,17 +243,8 @@ def promote_if_better(
         else f"{config.metric} {value:.4g} beats champion {champ:.4g} by >= {config.margin:.4g}"
     )
     old = _move_champion(client, name, version)
-    return _tag_decision(
-        client,
-        decision.model_copy(
-            update={
-                "promoted": True,
-                "decision": "promoted",
-                "reason": reason,
-                "previous_champion": old,
-            }
-        ),
-    )
+    return _tag_decision(client, decision.model_copy(update={
+        "promoted": True, "decision": "promoted", "reason": reason, "previous_champion": old}))
 
 
 def promote(
@@ -359,39 +325,19 @@ def rollback(name: str, force: bool = False) -> PromotionDecision:
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
     if current is not None:
-        client.set_model_version_tag(name, current, ROLLED_BACK_TAG, "true")
-        client.set_model_version_tag(name, current, ROLLED_BACK_TO_TAG, previous)
-        client.set_model_version_tag(name, current, DECISION_TAG, "rolled_back")
-        client.set_model_version_tag(
-            name, current, REASON_TAG, f"rolled back to version {previous}"
-        )
-    return _tag_decision(
-        client,
-        PromotionDecision(
-            model_name=name,
-            version=previous,
-            promoted=True,
-            decision="promoted",
-            reason=f"restored by rollback from version {current}",
-            compared_to=current,
-            previous_champion=current,
-        ),
-    )
+        for key, value in {ROLLED_BACK_TAG: "true", ROLLED_BACK_TO_TAG: previous,
+                           DECISION_TAG: "rolled_back",
+                           REASON_TAG: f"rolled back to version {previous}"}.items():
+            client.set_model_version_tag(name, current, key, value)
+    return _tag_decision(client, PromotionDecision(
+        model_name=name, version=previous, promoted=True, decision="promoted",
+        reason=f"restored by rollback from version {current}", compared_to=current,
+        previous_champion=current))
 
 
 def zenml_stage_for_alias(alias: str) -> ZenmlStage:
     """The ZenML Model Control Plane stage that mirrors an MLflow alias."""
     return {CHAMPION: "production", CHALLENGER: "staging"}.get(alias, "archived")  # type: ignore[return-value]
-
-
-def zenml_stage_of(name: str, version: str, client: MlflowClient | None = None) -> ZenmlStage:
-    """The ZenML stage an MLflow version should have, from the aliases that point to it."""
-    client = client or _client()
-    aliases = set(client.get_model_version(name, str(version)).aliases)
-    for alias in (CHAMPION, CHALLENGER):
-        if alias in aliases:
-            return zenml_stage_for_alias(alias)
-    return "archived"
 
 
 def wanted_zenml_stages(name: str, client: MlflowClient | None = None) -> dict[str, ZenmlStage]:
@@ -409,5 +355,7 @@ def wanted_zenml_stages(name: str, client: MlflowClient | None = None) -> dict[s
     for mv in client.search_model_versions(f"name='{name}'"):
         zenml_version = mv.tags.get(ZENML_MODEL_VERSION_TAG)
         if zenml_version:
-            wanted[zenml_version] = zenml_stage_of(name, str(mv.version), client)
+            aliases = client.get_model_version(name, str(mv.version)).aliases
+            alias = next((a for a in (CHAMPION, CHALLENGER) if a in aliases), "")
+            wanted[zenml_version] = zenml_stage_for_alias(alias)
     return wanted

@@ -145,12 +145,8 @@ def classification_loss(
     import torch.nn.functional as F  # noqa: N812
 
     if config.loss == "focal":
-        return focal_loss(
-            logits,
-            targets,
-            gamma=config.focal_gamma,
-            weight=weight if config.focal_weighted else None,
-        )
+        return focal_loss(logits, targets, gamma=config.focal_gamma,
+                          weight=weight if config.focal_weighted else None)
     if config.loss == "weighted_ce":
         assert weight is not None
         return F.cross_entropy(logits.float(), targets, weight=weight.to(logits.device))
@@ -163,11 +159,9 @@ def make_weighted_sampler(label_ids: Sequence[int], seed: int = 0) -> WeightedRa
     from torch.utils.data import WeightedRandomSampler
 
     counts = Counter(label_ids)
-    weights = torch.tensor([1.0 / counts[y] for y in label_ids], dtype=torch.double)
     generator = torch.Generator().manual_seed(seed)
-    return WeightedRandomSampler(
-        weights.tolist(), num_samples=len(label_ids), replacement=True, generator=generator
-    )
+    return WeightedRandomSampler([1.0 / counts[y] for y in label_ids], num_samples=len(label_ids),
+                                 replacement=True, generator=generator)
 
 
 def _trainer_class() -> Any:
@@ -215,12 +209,8 @@ def _trainer_class() -> Any:
 
 def _sft_view(config: TrainClassifierConfig) -> TrainSFTConfig:
     """The SFT config the shared factories read (method, quantization, LoRA, precision)."""
-    return TrainSFTConfig(
-        method=config.method,
-        quantization=config.quantization,
-        lora=config.lora,
-        precision=config.precision,
-    )
+    return TrainSFTConfig(method=config.method, quantization=config.quantization,
+                          lora=config.lora, precision=config.precision)
 
 
 def build_classifier_model(
@@ -273,14 +263,17 @@ def build_classifier_model(
 # -- training -------------------------------------------------------------------------------
 
 
-def _f1_metrics(eval_pred: Any) -> dict[str, float]:
+def _predicted_ids(predictions: Any) -> Any:
+    """Argmax over the logits (the first output when the model returned several)."""
     import numpy as np
+
+    return np.asarray(predictions[0] if isinstance(predictions, tuple) else predictions).argmax(-1)
+
+
+def _f1_metrics(eval_pred: Any) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    logits, labels = eval_pred.predictions, eval_pred.label_ids
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    preds = np.asarray(logits).argmax(-1)
+    labels, preds = eval_pred.label_ids, _predicted_ids(eval_pred.predictions)
     return {
         "f1_macro": float(f1_score(labels, preds, average="macro", zero_division=0)),
         "f1_weighted": float(f1_score(labels, preds, average="weighted", zero_division=0)),
@@ -329,9 +322,8 @@ def train_classifier(
     val_pairs = read_classification(Path(val_file))
     labels = sorted({label for _, label in train_pairs})
     if len(labels) < 2:
-        raise InputError(
-            f"{train_file} has {len(labels)} class(es); a classifier needs two or more"
-        )
+        raise InputError(f"{train_file} has {len(labels)} class(es); a classifier needs two or "
+                         "more")
     unseen = sorted({label for _, label in val_pairs} - set(labels))
     if unseen:
         raise InputError(
@@ -349,13 +341,9 @@ def train_classifier(
 
     def encode(pairs: list[tuple[str, str]]) -> Dataset:
         enc = tokenizer([text for text, _ in pairs], truncation=True, max_length=config.max_length)
-        return Dataset.from_dict(
-            {
-                "input_ids": enc["input_ids"],
-                "attention_mask": enc["attention_mask"],
-                "labels": [label2id[label] for _, label in pairs],
-            }
-        )
+        return Dataset.from_dict({"input_ids": enc["input_ids"],
+                                  "attention_mask": enc["attention_mask"],
+                                  "labels": [label2id[label] for _, label in pairs]})
 
     train_ds, val_ds = encode(train_pairs), encode(val_pairs)
     precision = resolve_precision(_sft_view(config), device)
@@ -371,12 +359,8 @@ def train_classifier(
     )
     callbacks: list[TrainerCallback] = []
     if config.early_stopping_patience is not None:
-        callbacks.append(
-            EarlyStoppingCallback(
-                early_stopping_patience=config.early_stopping_patience,
-                early_stopping_threshold=config.early_stopping_threshold,
-            )
-        )
+        callbacks.append(EarlyStoppingCallback(config.early_stopping_patience,
+                                               config.early_stopping_threshold))
     weight_tensor = torch.tensor([weights[name] for name in labels], dtype=torch.float32)
     trainer = _trainer_class()(
         model=model,
@@ -402,13 +386,7 @@ def train_classifier(
     write_json(out / LABEL_MAP_NAME, {"labels": labels, "label2id": label2id})
     write_json(out / CLASS_WEIGHTS_NAME, weights)
 
-    prediction = trainer.predict(val_ds)
-    logits = (
-        prediction.predictions[0]
-        if isinstance(prediction.predictions, tuple)
-        else (prediction.predictions)
-    )
-    pred_ids = logits.argmax(-1).tolist()
+    pred_ids = _predicted_ids(trainer.predict(val_ds).predictions).tolist()
     y_true = [label for _, label in val_pairs]
     y_pred = [labels[i] for i in pred_ids]
     report = class_report(y_true, y_pred, labels)
@@ -426,44 +404,27 @@ def train_classifier(
         macro_f1=report.macro_f1,
         weighted_f1=report.weighted_f1,
         per_class_f1={name: s.f1 for name, s in report.per_class.items()},
-        eval_f1_macro=[
-            (int(h["step"]), float(h["eval_f1_macro"]))
-            for h in state.log_history
-            if "eval_f1_macro" in h
-        ],
+        eval_f1_macro=[(int(h["step"]), float(h["eval_f1_macro"]))
+                       for h in state.log_history if "eval_f1_macro" in h],
         train_loss=[(int(h["step"]), float(h["loss"])) for h in state.log_history if "loss" in h],
         global_step=state.global_step,
         epochs=float(state.epoch or 0.0),
         seconds=round(seconds, 3),
         best_checkpoint=state.best_model_checkpoint,
     )
-    (out / TRAINING_CONFIG_NAME).write_text(
-        json.dumps(
-            {
-                "task": "sequence-classification",
-                "model_path": str(model_path),
-                "train_file": str(train_file),
-                "val_file": str(val_file),
-                "device": device,
-                "precision": precision,
-                "config": config.model_dump(mode="json"),
-                "train_class_counts": dict(
-                    sorted(Counter(label for _, label in train_pairs).items())
-                ),
-                "result": result.model_dump(mode="json"),
-            },
-            ensure_ascii=False,
-            indent=2,
-            default=str,
-        )
-        + "\n"
-    )
-    logger.info(
-        "Classifier done: %d steps, val F1-macro %.3f, saved to %s",
-        result.global_step,
-        result.macro_f1,
-        out,
-    )
+    write_json(out / TRAINING_CONFIG_NAME, {
+        "task": "sequence-classification",
+        "model_path": str(model_path),
+        "train_file": str(train_file),
+        "val_file": str(val_file),
+        "device": device,
+        "precision": precision,
+        "config": config.model_dump(mode="json"),
+        "train_class_counts": dict(sorted(Counter(label for _, label in train_pairs).items())),
+        "result": result.model_dump(mode="json"),
+    })
+    logger.info("Classifier done: %d steps, val F1-macro %.3f, saved to %s", result.global_step,
+                result.macro_f1, out)
     return result
 
 

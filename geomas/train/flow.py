@@ -40,12 +40,10 @@ def training_record(adapter_dir: Path) -> dict[str, Any]:
     return dict(json.loads((Path(adapter_dir) / "training_config.json").read_text("utf-8")))
 
 
-def base_of(record: dict[str, Any], adapter_dir: Path) -> Path:
+def base_of(record: dict[str, Any]) -> Path:
     """The base model folder recorded by training, made absolute."""
     path = Path(record["model"]["path"])
-    if not path.is_absolute():
-        path = (Path.cwd() / path).resolve()
-    return path
+    return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
 
 def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> AdapterEval:
@@ -56,7 +54,7 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> A
     from geomas.registry.adapters import load_base_and_adapter
 
     record = training_record(adapter_dir)
-    base_path = base_of(record, adapter_dir)
+    base_path = base_of(record)
     quant = record.get("quantization") or {}
     model, tokenizer = load_base_and_adapter(
         base_path, Path(adapter_dir), load_in_4bit=bool(quant.get("load_in_4bit")),

@@ -79,11 +79,6 @@ def decide_batch(config: TrainSFTConfig, device: Literal["cpu", "cuda"]) -> Batc
 
         free, _total = torch.cuda.mem_get_info()
     decision = pick_batch(config.memory_profile, free)
-    logger.info(
-        "batch_size auto on %s (free VRAM %s GB): %d x %d",
-        device,
-        decision.free_vram_gb,
-        decision.batch_size,
-        decision.gradient_accumulation_steps,
-    )
+    logger.info("batch_size auto on %s (free VRAM %s GB): %d x %d", device,
+                decision.free_vram_gb, decision.batch_size, decision.gradient_accumulation_steps)
     return decision

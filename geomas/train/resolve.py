@@ -113,6 +113,19 @@ def _locate(
             path=snapshot,
             hub_id=path_or_id,
         )
+    if re.fullmatch(r"[\w.-]+", path_or_id) and not path_or_id.startswith("."):
+        # an owner-less hub id of the classic models (bert-base-multilingual-cased) counts
+        # when it is in the local cache; otherwise it is most likely a mistyped folder
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            snapshot = Path(snapshot_download(path_or_id, local_files_only=True))
+        except LocalEntryNotFoundError:
+            pass
+        else:
+            return ResolvedModel(name=path_or_id, requested=path_or_id, source="hub-cache",
+                                 path=snapshot, hub_id=path_or_id)
     hint = f" ({hint})" if hint else ""
     if known:
         hint += f"; known aliases: {known}"

@@ -8,7 +8,6 @@ the trained in-memory model.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import resource
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from geomas.config import TrainSFTConfig
 from geomas.errors import ConfigError
+from geomas.io import write_json
 from geomas.train.data import DatasetInfo, load_sft_rows, sibling_eval_path
 from geomas.train.factories import (
     Device,
@@ -47,6 +47,13 @@ logger = logging.getLogger(__name__)
 
 TRAINING_CONFIG_NAME = "training_config.json"
 _GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
+#: The trainer arguments written to training_config.json.
+_RECORDED_ARGS = (
+    "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "bf16", "fp16",
+    "activation_checkpointing", "max_length", "packing", "assistant_only_loss",
+    "completion_only_loss", "eval_strategy", "save_strategy", "load_best_model_at_end", "seed",
+)
 
 
 class SFTResult(BaseModel):
@@ -140,17 +147,9 @@ def prepare_sft(
     batch = decide_batch(config, device)
     args = get_training_args(config, out, batch, device=device, has_eval=eval_rows is not None)
     trainer = _build_trainer(resolved, config, device, args, tokenizer, train_rows, eval_rows)
-    return SFTSetup(
-        trainer=trainer,
-        config=config,
-        model=resolved,
-        output_dir=out,
-        device=device,
-        batch=batch,
-        train_info=train_info,
-        eval_info=eval_info,
-        resume_from=last if resume else None,
-    )
+    return SFTSetup(trainer=trainer, config=config, model=resolved, output_dir=out, device=device,
+                    batch=batch, train_info=train_info, eval_info=eval_info,
+                    resume_from=last if resume else None)
 
 
 def _check_template(tokenizer: Any, config: TrainSFTConfig) -> None:
@@ -197,12 +196,8 @@ def _build_trainer(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     callbacks: list[TrainerCallback] = []
     if eval_rows is not None and config.early_stopping_patience is not None:
-        callbacks.append(
-            EarlyStoppingCallback(
-                early_stopping_patience=config.early_stopping_patience,
-                early_stopping_threshold=config.early_stopping_threshold,
-            )
-        )
+        callbacks.append(EarlyStoppingCallback(config.early_stopping_patience,
+                                               config.early_stopping_threshold))
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -262,13 +257,8 @@ def run_sft(setup: SFTSetup) -> SFTResult:
         resumed_from=setup.resume_from,
     )
     write_training_config(setup, result)
-    logger.info(
-        "SFT done: %d steps, %.1f epochs, %.0f tokens/s, saved to %s",
-        result.global_step,
-        result.epochs,
-        result.tokens_per_second,
-        setup.output_dir,
-    )
+    logger.info("SFT done: %d steps, %.1f epochs, %.0f tokens/s, saved to %s", result.global_step,
+                result.epochs, result.tokens_per_second, setup.output_dir)
     return result
 
 
@@ -289,17 +279,13 @@ def resolved_config(setup: SFTSetup) -> dict[str, Any]:
             **setup.model.model_dump(mode="json"),
             "fingerprint": model_fingerprint(setup.model.path),
         },
-        "quantization": (
-            {
-                "load_in_4bit": cfg.load_in_4bit,
-                "load_in_8bit": cfg.quantization.load_in_8bit,
-                "quant_type": cfg.quantization.quant_type,
-                "double_quant": cfg.quantization.double_quant,
-                "compute_dtype": str(compute_dtype(cfg, setup.device)).removeprefix("torch."),
-            }
-            if cfg.quantized
-            else None
-        ),
+        "quantization": {
+            "load_in_4bit": cfg.load_in_4bit,
+            "load_in_8bit": cfg.quantization.load_in_8bit,
+            "quant_type": cfg.quantization.quant_type,
+            "double_quant": cfg.quantization.double_quant,
+            "compute_dtype": str(compute_dtype(cfg, setup.device)).removeprefix("torch."),
+        } if cfg.quantized else None,
         "lora": cfg.lora.model_dump(mode="json") if cfg.method != "full" else None,
         "batch": {
             **setup.batch.model_dump(mode="json"),
@@ -310,42 +296,15 @@ def resolved_config(setup: SFTSetup) -> dict[str, Any]:
             "eval": setup.eval_info.model_dump(mode="json") if setup.eval_info else None,
         },
         "config": cfg.model_dump(mode="json"),
-        "training_args": {
-            key: args.to_dict()[key]
-            for key in (
-                "num_train_epochs",
-                "max_steps",
-                "per_device_train_batch_size",
-                "gradient_accumulation_steps",
-                "learning_rate",
-                "lr_scheduler_type",
-                "warmup_steps",
-                "weight_decay",
-                "optim",
-                "bf16",
-                "fp16",
-                "activation_checkpointing",
-                "max_length",
-                "packing",
-                "assistant_only_loss",
-                "completion_only_loss",
-                "eval_strategy",
-                "save_strategy",
-                "load_best_model_at_end",
-                "seed",
-            )
-        },
+        "training_args": {key: args.to_dict()[key] for key in _RECORDED_ARGS},
         "resumed_from": setup.resume_from,
     }
 
 
 def write_training_config(setup: SFTSetup, result: SFTResult) -> Path:
     """Write ``training_config.json`` (resolved config plus the run's outcome)."""
-    payload = resolved_config(setup)
-    payload["result"] = result.model_dump(mode="json")
-    path = setup.output_dir / TRAINING_CONFIG_NAME
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
-    return path
+    payload = {**resolved_config(setup), "result": result.model_dump(mode="json")}
+    return write_json(setup.output_dir / TRAINING_CONFIG_NAME, payload)
 
 
 def train_sft(
@@ -380,13 +339,6 @@ def train_sft(
         ConfigError: See `prepare_sft`.
         InputError: Unreadable dataset files.
     """
-    setup = prepare_sft(
-        model,
-        dataset,
-        config,
-        output_dir=output_dir,
-        resume=resume,
-        eval_dataset=eval_dataset,
-        models_file=models_file,
-    )
+    setup = prepare_sft(model, dataset, config, output_dir=output_dir, resume=resume,
+                        eval_dataset=eval_dataset, models_file=models_file)
     return run_sft(setup)

@@ -64,10 +64,6 @@ class Watermark(BaseModel):
         return tags
 
 
-def _watermark(doc_ids: Iterable[str], qa_pairs: int | None) -> Watermark:
-    return Watermark(doc_ids=tuple(doc_ids), qa_pairs=qa_pairs)
-
-
 def corpus_watermark(source_dir: Path, extensions: Iterable[str],
                      qa_pairs: int | None = None) -> Watermark:
     """The documents under `source_dir` now: sha256 of every file ingest would convert.
@@ -86,7 +82,7 @@ def corpus_watermark(source_dir: Path, extensions: Iterable[str],
     allowed = {s.lower() for s in extensions}
     ids = [sha256_file(p) for p in discover(source_dir)
            if p.suffix.lower() in allowed and p.stat().st_size > 0]
-    return _watermark(ids, qa_pairs)
+    return Watermark(doc_ids=tuple(ids), qa_pairs=qa_pairs)
 
 
 def count_qa_pairs(output_dir: Path) -> int | None:
@@ -116,7 +112,7 @@ def dataset_watermark(output_dir: Path) -> Watermark | None:
     except json.JSONDecodeError as exc:
         raise InputError(f"{manifest} is not valid JSON ({exc}); re-run the data pipeline") from exc
     ids = [r["doc_id"] for r in records if r.get("status") in _USED and r.get("doc_id")]
-    return _watermark(ids, count_qa_pairs(output_dir))
+    return Watermark(doc_ids=tuple(ids), qa_pairs=count_qa_pairs(output_dir))
 
 
 def champion_watermark(name: str, client: MlflowClient | None = None) -> Watermark | None:

@@ -26,28 +26,11 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SUITE = "geomas_chunks"
 DOC_ID_PATTERN = r"^[0-9a-f]{64}$"
-REQUIRED_KEYS = (
-    "chunk_id",
-    "doc_id",
-    "text",
-    "pages",
-    "char_start",
-    "char_end",
-    "n_tokens",
-)
+REQUIRED_KEYS = ("chunk_id", "doc_id", "text", "pages", "char_start", "char_end", "n_tokens")
 
 # The table GX sees; the chunk text is deliberately not among these columns.
-_COLUMNS = [
-    "chunk_id",
-    "doc_id",
-    "n_chars",
-    "cyrillic_share",
-    "page_min",
-    "page_max_excess",
-    "n_tokens",
-    "char_start",
-    "char_end",
-]
+_COLUMNS = ["chunk_id", "doc_id", "n_chars", "cyrillic_share", "page_min", "page_max_excess",
+            "n_tokens", "char_start", "char_end"]
 
 
 def validate_chunks(
@@ -83,15 +66,9 @@ def validate_chunks(
     """
     frame = chunk_frame(chunks, page_counts or {})
     logger.debug("validating %d chunks (max_tokens=%d)", len(frame), max_tokens)
-    return run_suite(
-        frame,
-        chunk_expectations(config, max_tokens=max_tokens),
-        suite_name=CHUNK_SUITE,
-        report_dir=report_dir,
-        policy=config.policy,
-        id_column="chunk_id",
-        record_kind="chunks",
-    )
+    return run_suite(frame, chunk_expectations(config, max_tokens=max_tokens),
+                     suite_name=CHUNK_SUITE, report_dir=report_dir, policy=config.policy,
+                     id_column="chunk_id", record_kind="chunks")
 
 
 def chunk_expectations(config: ValidationConfig, *, max_tokens: int) -> list[Expectation]:
@@ -137,31 +114,22 @@ def chunk_frame(
         text = chunk["text"] or ""
         pages = [int(p) for p in chunk["pages"] or ()]
         page_count = page_counts.get(chunk["doc_id"])
-        rows.append(
-            {
-                "chunk_id": chunk["chunk_id"] or None,
-                "doc_id": chunk["doc_id"],
-                "n_chars": len(text),
-                "cyrillic_share": cyrillic_share(text),
-                "page_min": min(pages) if pages else None,
-                "page_max_excess": (
-                    max(pages) - page_count if pages and page_count is not None else None
-                ),
-                "n_tokens": chunk["n_tokens"],
-                "char_start": chunk["char_start"],
-                "char_end": chunk["char_end"],
-            }
-        )
+        rows.append({
+            "chunk_id": chunk["chunk_id"] or None,
+            "doc_id": chunk["doc_id"],
+            "n_chars": len(text),
+            "cyrillic_share": cyrillic_share(text),
+            "page_min": min(pages) if pages else None,
+            "page_max_excess": (max(pages) - page_count
+                                if pages and page_count is not None else None),
+            "n_tokens": chunk["n_tokens"],
+            "char_start": chunk["char_start"],
+            "char_end": chunk["char_end"],
+        })
     frame = pd.DataFrame(rows, columns=_COLUMNS)
     # Nullable integers keep page numbers integral in the report while allowing "unknown".
-    return frame.astype(
-        {
-            "n_chars": "Int64",
-            "cyrillic_share": "Float64",
-            "page_min": "Int64",
-            "page_max_excess": "Int64",
-        }
-    )
+    return frame.astype({"n_chars": "Int64", "cyrillic_share": "Float64", "page_min": "Int64",
+                         "page_max_excess": "Int64"})
 
 
 def _check_keys(chunks: Sequence[Mapping[str, Any]]) -> None:

@@ -143,7 +143,7 @@ def run_suite(
         summary = ValidationSummary(
             suite=suite_name, success=False, policy=policy, n_records=0, report_path=page
         )
-        _write_summary(summary, report_dir)
+        write_json(report_dir / SUMMARY_FILE, summary, end="")
         _apply_policy(
             summary,
             f"{suite_name}: no {record_kind} to validate; check that the previous stage "
@@ -155,16 +155,10 @@ def run_suite(
     result = _run_checkpoint(context, frame, expectations, suite_name, id_column)
     order = {e.id: i for i, e in enumerate(expectations)}
     summary = _summarize(context, result, suite_name, policy, len(frame), id_column, order)
-    _write_summary(summary, report_dir)
+    write_json(report_dir / SUMMARY_FILE, summary, end="")
     if summary.success:
-        logger.info(
-            "%s: %d expectations passed on %d %s; report: %s",
-            suite_name,
-            len(summary.results),
-            summary.n_records,
-            record_kind,
-            summary.report_path,
-        )
+        logger.info("%s: %d expectations passed on %d %s; report: %s", suite_name,
+                    len(summary.results), summary.n_records, record_kind, summary.report_path)
     else:
         failed = summary.failed
         _apply_policy(
@@ -265,14 +259,8 @@ def _summarize(
             f"Great Expectations built no Data Docs page for suite {suite_name!r} under "
             f"site {DOCS_SITE!r}; this is a bug in geomas.validate"
         )
-    return ValidationSummary(
-        suite=suite_name,
-        success=bool(result.success),
-        policy=policy,
-        n_records=n_records,
-        results=outcomes,
-        report_path=report_path,
-    )
+    return ValidationSummary(suite=suite_name, success=bool(result.success), policy=policy,
+                             n_records=n_records, results=outcomes, report_path=report_path)
 
 
 def _outcome(raw: dict[str, Any], id_column: str) -> ExpectationOutcome:
@@ -287,22 +275,17 @@ def _outcome(raw: dict[str, Any], id_column: str) -> ExpectationOutcome:
     else:
         column = None
     result = raw.get("result") or {}
-    examples: list[str] = []
-    for row in result.get("partial_unexpected_index_list") or []:
-        value = row.get(id_column) if isinstance(row, dict) else row
-        ref = "<null>" if value is None else str(value)
-        if ref not in examples:
-            examples.append(ref)
-        if len(examples) == N_EXAMPLES:
-            break
-    error = _exception_message(raw.get("exception_info") or {})
+    values = [row.get(id_column) if isinstance(row, dict) else row
+              for row in result.get("partial_unexpected_index_list") or []]
+    refs = ("<null>" if value is None else str(value) for value in values)
+    examples = list(dict.fromkeys(refs))[:N_EXAMPLES]
     return ExpectationOutcome(
         expectation=str(config["type"]),
         column=column,
         success=bool(raw["success"]),
         unexpected_count=int(result.get("unexpected_count") or 0),
         examples=examples,
-        error=error,
+        error=_exception_message(raw.get("exception_info") or {}),
     )
 
 
@@ -336,10 +319,6 @@ def _write_no_records_page(report_dir: Path, suite_name: str, record_kind: str) 
         encoding="utf-8",
     )
     return page
-
-
-def _write_summary(summary: ValidationSummary, report_dir: Path) -> None:
-    write_json(report_dir / SUMMARY_FILE, summary, end="")
 
 
 def _apply_policy(summary: ValidationSummary, message: str) -> None:

@@ -285,6 +285,23 @@ def test_alias_resolution(workdir: Path, tmp_path: Path) -> None:
         resolve_model("no-such-alias", models)
 
 
+def test_owner_less_hub_id_resolves_from_the_local_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--bert-mini-cased"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abc", encoding="utf-8")
+    (repo / "snapshots" / "0123abc").mkdir(parents=True)
+    (repo / "snapshots" / "0123abc" / "config.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    found = resolve_model("bert-mini-cased", None)
+    assert found.source == "hub-cache" and found.path == repo / "snapshots" / "0123abc"
+    with pytest.raises(ConfigError, match="neither a model alias, a local model folder"):
+        resolve_model("bert-not-cached", None)
+
+
 def test_uncached_hub_id_says_how_to_provide_weights() -> None:
     with pytest.raises(ConfigError, match="never downloads.*hf download geomas-test/nope"):
         resolve_model("geomas-test/nope", None)
