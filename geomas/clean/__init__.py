@@ -8,7 +8,7 @@ rule and reason); `clean_dataset` and `merge_datasets` are the file-level functi
 from geomas.clean.clean import CleanResult, clean_examples
 from geomas.clean.dataset import CleanReport, clean_dataset
 from geomas.clean.diversity import DiversityReport, diversity_report, instruction_template
-from geomas.clean.io import Reader, Writer, read_alpaca, write_alpaca
+from geomas.clean.io import Reader, read_alpaca, write_alpaca
 from geomas.clean.merge import MergeReport, merge_datasets
 from geomas.clean.normalize import normalize_text
 from geomas.clean.rules import RULE_ORDER, grounding_share
@@ -20,7 +20,6 @@ __all__ = [
     "DiversityReport",
     "MergeReport",
     "Reader",
-    "Writer",
     "clean_dataset",
     "clean_examples",
     "diversity_report",

@@ -6,7 +6,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from geomas.clean.dedup import exact_duplicates, near_duplicates
 from geomas.clean.diversity import DiversityReport, diversity_report
@@ -158,7 +158,7 @@ def clean_examples(examples: Sequence[Example], config: CleanConfig) -> CleanRes
         kept=alive,
         rejects=rejects,
         counts=counts,
-        normalization=normalizer.stats.as_dict(),
+        normalization=asdict(normalizer.stats),
         diversity=diversity_report(alive, config.diversity_top),
         n_input=len(examples),
         seconds={k: round(v, 3) for k, v in seconds.items()},

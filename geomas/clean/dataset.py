@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from geomas.clean.clean import clean_examples
 from geomas.clean.diversity import DiversityReport
-from geomas.clean.io import Reader, Writer, is_jsonl, read_alpaca, write_alpaca
+from geomas.clean.io import Reader, is_jsonl, read_alpaca, write_alpaca
 from geomas.config import CleanConfig, Profile
 from geomas.errors import InputError
 from geomas.io import write_json
@@ -44,31 +44,12 @@ class CleanReport(BaseModel):
     config: dict[str, Any] = Field(description="The CleanConfig that ran.")
 
 
-def output_paths(out_path: Path) -> tuple[Path, Path]:
-    """``(rejects, report)`` paths next to the cleaned dataset `out_path`."""
-    out_path = Path(out_path)
-    return (
-        out_path.with_name(out_path.stem + REJECTS_SUFFIX),
-        out_path.with_name(out_path.stem + REPORT_SUFFIX),
-    )
-
-
-def _with_profile(config: CleanConfig | None, profile: Profile) -> CleanConfig:
-    if config is None:
-        return CleanConfig(profile=profile)
-    if config.profile == profile:
-        return config
-    # Validate again: the profile must have a min_cyrillic_share entry, for example.
-    return CleanConfig.model_validate({**config.model_dump(), "profile": profile})
-
-
 def clean_dataset(
     in_path: Path,
     out_path: Path,
     profile: Profile,
     config: CleanConfig | None = None,
     reader: Reader | None = None,
-    writer: Writer | None = None,
 ) -> CleanReport:
     """Clean a JSON/JSONL dataset file; write the kept records, the rejects and a report.
 
@@ -82,7 +63,6 @@ def clean_dataset(
         profile: geology, legal or generic; overrides ``config.profile``.
         config: Cleaning settings; the defaults when None.
         reader: ``reader(path) -> list[Example]``; alpaca-style JSON/JSONL when None.
-        writer: ``writer(examples, path)``; alpaca-style JSON/JSONL by suffix when None.
 
     Returns:
         The report that was also written to ``<stem>_clean_report.json``.
@@ -95,12 +75,14 @@ def clean_dataset(
     if out_path.resolve() == in_path.resolve():
         raise InputError(f"output {out_path} is the input file; choose another path")
     is_jsonl(out_path)  # fail on a bad suffix before the work
-    cfg = _with_profile(config, profile)
-    rejects_path, report_path = output_paths(out_path)
+    # Validated again: the profile must have a min_cyrillic_share entry, for example.
+    cfg = CleanConfig.model_validate({**(config or CleanConfig()).model_dump(), "profile": profile})
+    rejects_path = out_path.with_name(out_path.stem + REJECTS_SUFFIX)
+    report_path = out_path.with_name(out_path.stem + REPORT_SUFFIX)
     t = time.perf_counter()
     examples = (reader or read_alpaca)(in_path)
     result = clean_examples(examples, cfg)
-    (writer or write_alpaca)(result.kept, out_path)
+    write_alpaca(result.kept, out_path)
     write_rejects(rejects_path, result.rejects)
     report = CleanReport(
         input_path=str(in_path),

@@ -78,10 +78,6 @@ def instruction_template(instruction: str) -> str:
     return " ".join(_QUESTION.sub("", instruction).split()) or QUESTION_ONLY
 
 
-def _pattern(template: str) -> str:
-    return " ".join(template.casefold().split()[:3])
-
-
 def _level(values: Sequence[str], top: int) -> DiversityLevel:
     counts = Counter(values)
     n = len(values)
@@ -113,5 +109,5 @@ def diversity_report(examples: Sequence[Example], top: int = 10) -> DiversityRep
         records=len(examples),
         instructions=_level(instructions, top),
         templates=_level(templates, top),
-        patterns=_level([_pattern(t) for t in templates], top),
+        patterns=_level([" ".join(t.casefold().split()[:3]) for t in templates], top),
     )

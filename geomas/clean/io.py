@@ -1,9 +1,9 @@
 """Alpaca JSON/JSONL reading and writing for the cleaning and merging commands.
 
-`clean_dataset` and `merge_datasets` take any ``reader(path) -> list[Example]`` and
-``writer(examples, path)``; these are the defaults. Records are `AlpacaRecord`s: the legal
-guide's ``metadata`` (provider, mode, timestamp, version...), ``meta`` and any other keys end
-up in `Example.meta`, and the writer puts id, system, label, group and meta at the top level.
+`clean_dataset` and `merge_datasets` take any ``reader(path) -> list[Example]``; `read_alpaca` is
+the default. Records are `AlpacaRecord`s: the legal guide's ``metadata`` (provider, mode,
+timestamp, version...), ``meta`` and any other keys end up in `Example.meta`, and the writer
+puts id, system, label, group and meta at the top level.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from geomas.formats.records import AlpacaRecord
 from geomas.io import JSON_SUFFIXES, JSONL_SUFFIXES, write_json, write_jsonl
 
 Reader = Callable[[Path], list[Example]]
-Writer = Callable[[Sequence[Example], Path], object]
 
 
 def is_jsonl(path: Path) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from geomas.clean.io import Reader, Writer, is_jsonl, read_alpaca, write_alpaca
+from geomas.clean.io import Reader, is_jsonl, read_alpaca, write_alpaca
 from geomas.errors import InputError
 from geomas.formats.example import Example
 
@@ -69,7 +69,6 @@ def merge_datasets(
     inputs: Sequence[Path],
     out: Path,
     reader: Reader | None = None,
-    writer: Writer | None = None,
 ) -> MergeReport:
     """Merge dataset files into one, keeping provenance and making ids unique.
 
@@ -81,7 +80,6 @@ def merge_datasets(
         inputs: JSON/JSONL files, merged in this order.
         out: The merged file; JSONL or a JSON list by its suffix.
         reader: ``reader(path) -> list[Example]``; alpaca-style JSON/JSONL when None.
-        writer: ``writer(examples, path)``; alpaca-style JSON/JSONL by suffix when None.
 
     Returns:
         Counts per input file and in all.
@@ -102,8 +100,6 @@ def merge_datasets(
     reports: list[MergeInput] = []
     for path in map(Path, inputs):
         renamed = 0
-        providers: Counter[str] = Counter()
-        modes: Counter[str] = Counter()
         examples = read(path)
         for ex in examples:
             meta = _provenance(ex.meta, path)
@@ -113,17 +109,15 @@ def merge_datasets(
                 meta["original_id"] = ex.id
                 renamed += 1
             seen.add(new_id)
-            if "provider" in meta:
-                providers[str(meta["provider"])] += 1
-            if "mode" in meta:
-                modes[str(meta["mode"])] += 1
             merged.append(ex.model_copy(update={"id": new_id, "meta": meta}))
+        metas = [ex.meta for ex in merged[len(merged) - len(examples):]]
         reports.append(MergeInput(
             path=str(path), records=len(examples), renamed_ids=renamed,
-            providers=dict(providers), modes=dict(modes),
+            providers=dict(Counter(str(m["provider"]) for m in metas if "provider" in m)),
+            modes=dict(Counter(str(m["mode"]) for m in metas if "mode" in m)),
         ))
         log.info("merged %d records from %s (%d ids renamed)", len(examples), path, renamed)
-    (writer or write_alpaca)(merged, out)
+    write_alpaca(merged, out)
     return MergeReport(
         output_path=str(out),
         records=len(merged),

@@ -57,10 +57,6 @@ class NormalizeStats:
     dehyphenated: int = 0
     hyphens_kept: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        """Plain dict for the report."""
-        return dict(vars(self))
-
 
 class Normalizer:
     """Normalises the text fields of examples according to a `CleanConfig`."""

@@ -117,16 +117,12 @@ class Record:
 
     __slots__ = ("ex", "field_stats", "stats")
 
-    def __init__(self, ex: Example, field_stats: Sequence[CharStats] | None = None) -> None:
+    def __init__(self, ex: Example, field_stats: Sequence[CharStats]) -> None:
         self.ex = ex
-        if field_stats is None:
-            field_stats = char_stats([getattr(ex, name) for name in JUDGED_FIELDS])
         self.field_stats = dict(zip(JUDGED_FIELDS, field_stats, strict=True))
+        counts = ("visible", "letters", "cyrillic", "symbols")
         self.stats = CharStats(  # of the whole record
-            visible=sum(s.visible for s in field_stats),
-            letters=sum(s.letters for s in field_stats),
-            cyrillic=sum(s.cyrillic for s in field_stats),
-            symbols=sum(s.symbols for s in field_stats),
+            **{name: sum(getattr(s, name) for s in field_stats) for name in counts},
             longest_run=max(s.longest_run for s in field_stats),
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -44,7 +43,7 @@ def clean_qa_pairs(
         kept=len(result.kept),
         removed=len(result.rejects),
         counts=result.counts,
-        diversity=json.loads(result.diversity.model_dump_json()),
+        diversity=result.diversity.model_dump(mode="json"),
         rejects_path=str(rejects_path),
         report_path=str(report_path),
     )

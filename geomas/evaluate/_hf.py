@@ -1,4 +1,4 @@
-"""Small helpers around Hugging Face tokenizers shared by generation and perplexity."""
+"""Running a Hugging Face model for inference, shared by generation and perplexity."""
 
 from __future__ import annotations
 
@@ -10,21 +10,30 @@ from geomas.errors import InputError
 
 
 @contextmanager
-def pad_on(tokenizer: Any, side: str) -> Iterator[None]:
-    """Pad on ``side`` (with EOS when there is no pad token) inside the block, then restore.
+def inference(model: Any, tokenizer: Any, pad_side: str) -> Iterator[Any]:
+    """Eval mode, no gradients, padding on ``pad_side`` (EOS when there is no pad token).
 
-    The caller's tokenizer is shared with training code, so its settings are put back even
-    when the block raises.
+    The caller's model and tokenizer are shared with training code, so the training flag, the
+    padding side and the pad token are put back even when the block raises.
+
+    Yields:
+        The device of the model's parameters.
     """
+    import torch
+
     saved_side, saved_pad = tokenizer.padding_side, tokenizer.pad_token
     if saved_pad is None and tokenizer.eos_token is None:
         raise InputError("the tokenizer has neither a pad token nor an EOS token to pad with")
-    tokenizer.padding_side = side
+    was_training = model.training
+    tokenizer.padding_side = pad_side
     if saved_pad is None:
         tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
     try:
-        yield
+        with torch.inference_mode():
+            yield next(model.parameters()).device
     finally:
+        model.train(was_training)
         tokenizer.padding_side = saved_side
         if saved_pad is None:
             tokenizer.pad_token = None

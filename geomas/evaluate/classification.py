@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict
 
 from geomas.errors import InputError
+from geomas.evaluate.metrics import check_pairs
 from geomas.evaluate.plots import new_figure, save_figure
 
 
@@ -45,25 +46,14 @@ class ClassReport(BaseModel):
 
     def metrics(self) -> dict[str, float]:
         """Accuracy and the averaged scores, for MLflow."""
-        return {
-            "accuracy": self.accuracy,
-            "macro_precision": self.macro_precision,
-            "macro_recall": self.macro_recall,
-            "macro_f1": self.macro_f1,
-            "weighted_f1": self.weighted_f1,
-        }
+        averaged = {"accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"}
+        return self.model_dump(include=averaged)
 
 
 def _labels(
     y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None
 ) -> list[str]:
-    if len(y_true) != len(y_pred):
-        raise InputError(
-            f"{len(y_true)} true labels for {len(y_pred)} predictions; pass one prediction per "
-            "example, in the same order"
-        )
-    if not y_true:
-        raise InputError("no labels to score; pass at least one example")
+    check_pairs(y_pred, y_true, "true labels")
     if labels is None:
         return sorted(set(y_true) | set(y_pred))
     labels = list(labels)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from geomas.config import EvalConfig
 from geomas.errors import InputError
-from geomas.evaluate._hf import pad_on
+from geomas.evaluate._hf import inference
 
 logger = logging.getLogger(__name__)
 
@@ -61,54 +61,16 @@ def read_texts(path: Path) -> list[str]:
         raise InputError(f"general texts file {path} does not exist") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"general texts file {path} is not UTF-8: {exc}") from exc
-    return _texts_from_lines(lines, str(path))
-
-
-def _texts_from_lines(lines: Sequence[str], source: str) -> list[str]:
     texts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not texts:
-        raise InputError(f"{source} holds no texts; write one text per line")
+        raise InputError(f"{path} holds no texts; write one text per line")
     return texts
 
 
 def general_texts() -> list[str]:
     """The probe set shipped with geomas: everyday Russian and some English sentences."""
-    resource = resources.files("geomas.evaluate").joinpath(GENERAL_TEXTS_NAME)
-    return _texts_from_lines(resource.read_text(encoding="utf-8").splitlines(), GENERAL_TEXTS_NAME)
-
-
-def _nll(
-    model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int
-) -> tuple[float, int]:
-    """Summed next-token negative log-likelihood over ``texts`` and the number of tokens."""
-    import torch
-    import torch.nn.functional as F
-
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    was_training = model.training
-    model.eval()
-    try:
-        # Right padding: the model numbers positions from the left, so real tokens keep the
-        # positions they have without padding.
-        with pad_on(tokenizer, "right"), torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                encoded = tokenizer(
-                    list(texts[start : start + batch_size]),
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                ).to(device)
-                logits = model(**encoded).logits[:, :-1].float()
-                targets = encoded["input_ids"][:, 1:]
-                mask = encoded["attention_mask"][:, 1:].bool()
-                losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-                total += float(losses[mask].sum())
-                count += int(mask.sum())
-    finally:
-        model.train(was_training)
-    return total, count
+    with resources.as_file(resources.files("geomas.evaluate") / GENERAL_TEXTS_NAME) as path:
+        return read_texts(path)
 
 
 def perplexity(
@@ -138,7 +100,27 @@ def perplexity(
     """
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
-    total, count = _nll(model, tokenizer, texts, max_length, batch_size)
+    import torch.nn.functional as F
+
+    # Summed next-token negative log-likelihood over the texts' tokens
+    total, count = 0.0, 0
+    # Right padding: the model numbers positions from the left, so real tokens keep the
+    # positions they have without padding.
+    with inference(model, tokenizer, "right") as device:
+        for start in range(0, len(texts), batch_size):
+            encoded = tokenizer(
+                list(texts[start : start + batch_size]),
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+            ).to(device)
+            logits = model(**encoded).logits[:, :-1].float()
+            targets = encoded["input_ids"][:, 1:]
+            mask = encoded["attention_mask"][:, 1:].bool()
+            losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+            total += float(losses[mask].sum())
+            count += int(mask.sum())
     if count == 0:
         raise InputError(
             "no text has a token to predict (each needs at least two tokens); pass longer texts"
@@ -184,11 +166,9 @@ def forgetting_probe(
         )
     if not texts:
         raise InputError("no general texts for the forgetting probe; pass at least one text")
-    ppl_base = perplexity(
-        base_model, tokenizer, texts, config.perplexity_max_length, config.batch_size
-    )
-    ppl_tuned = perplexity(
-        tuned_model, tokenizer, texts, config.perplexity_max_length, config.batch_size
+    ppl_base, ppl_tuned = (
+        perplexity(model, tokenizer, texts, config.perplexity_max_length, config.batch_size)
+        for model in (base_model, tuned_model)
     )
     ratio = ppl_tuned / ppl_base
     passed = ratio <= max_ratio

@@ -14,21 +14,16 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from geomas.config import EvalConfig
 from geomas.errors import InputError
-from geomas.evaluate._hf import pad_on
-from geomas.evaluate.metrics import (
-    bertscore,
-    corpus_scores,
-    exact_match,
-    rouge_l,
-    token_f1,
-)
-from geomas.formats.codecs import render_prompt, user_content
+from geomas.evaluate._hf import inference
+from geomas.evaluate.metrics import METRIC_NAMES, bertscore, exact_match, rouge_l, token_f1
+from geomas.formats.codecs import render_prompt, to_record
 from geomas.formats.example import Example
 
 logger = logging.getLogger(__name__)
@@ -89,10 +84,8 @@ class Comparison(BaseModel):
 
     def metrics(self) -> dict[str, float]:
         """``<metric>.base``, ``<metric>.tuned`` and ``<metric>.delta`` for every metric."""
-        out: dict[str, float] = {}
-        for name, d in self.deltas.items():
-            out.update({f"{name}.base": d.base, f"{name}.tuned": d.tuned, f"{name}.delta": d.delta})
-        return out
+        return {f"{name}.{part}": value for name, delta in self.deltas.items()
+                for part, value in delta.model_dump().items()}
 
 
 def uses_chat_template(tokenizer: Any) -> bool:
@@ -113,10 +106,7 @@ def build_prompt(example: Example, tokenizer: Any) -> str:
     """
     if not uses_chat_template(tokenizer):
         return render_prompt(example, example.system)
-    messages = []
-    if example.system:
-        messages.append({"role": "system", "content": example.system})
-    messages.append({"role": "user", "content": user_content(example)})
+    messages = to_record(example, "messages", example.system)["messages"][:-1]  # no answer
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if not isinstance(prompt, str):
         raise InputError(f"the chat template returned {type(prompt).__name__}, not a string")
@@ -168,8 +158,6 @@ def generate_answers(
     Raises:
         InputError: ``max_new_tokens`` or ``batch_size`` is below 1, or the tokenizer cannot pad.
     """
-    import torch
-
     from geomas.progress import Progress
 
     if max_new_tokens < 1 or batch_size < 1:
@@ -184,32 +172,25 @@ def generate_answers(
     lengths = [len(tokenizer(p, add_special_tokens=not chat)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
     answers: list[str] = [""] * len(prompts)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with (
-            pad_on(tokenizer, "left"),
-            torch.inference_mode(),
-            Progress("generate", total=len(prompts), unit="answers") as progress,
-        ):
-            config = _greedy_config(model, tokenizer, max_new_tokens)
-            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            for batch in batches:
-                encoded = tokenizer(
-                    [prompts[i] for i in batch],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=not chat,
-                ).to(device)
-                output = model.generate(**encoded, generation_config=config)
-                new_tokens = output[:, encoded["input_ids"].shape[1] :]
-                texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                for i, text in zip(batch, texts, strict=True):
-                    answers[i] = text.strip()
-                progress.advance(len(batch))
-    finally:
-        model.train(was_training)
+    with (
+        inference(model, tokenizer, "left") as device,
+        Progress("generate", total=len(prompts), unit="answers") as progress,
+    ):
+        config = _greedy_config(model, tokenizer, max_new_tokens)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            encoded = tokenizer(
+                [prompts[i] for i in batch],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=not chat,
+            ).to(device)
+            output = model.generate(**encoded, generation_config=config)
+            new_tokens = output[:, encoded["input_ids"].shape[1] :]
+            texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            for i, text in zip(batch, texts, strict=True):
+                answers[i] = text.strip()
+            progress.advance(len(batch))
     return answers
 
 
@@ -249,13 +230,6 @@ def evaluate_model(
         raise InputError("no examples to evaluate; pass a non-empty test set")
     started = time.perf_counter()
     preds = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
-    refs = [example.output for example in examples]
-    scores = corpus_scores(preds, refs)
-    if config.bertscore_model_path is not None:
-        scores.update(
-            bertscore(preds, refs, Path(config.bertscore_model_path),
-                      num_layers=config.bertscore_num_layers, batch_size=batch_size)
-        )
     predictions = [
         Prediction(
             id=example.id,
@@ -268,6 +242,14 @@ def evaluate_model(
         )
         for example, pred in zip(examples, preds, strict=True)
     ]
+    # == corpus_scores(preds, refs), from the per-example scores
+    scores = {name: fmean(getattr(p, name) for p in predictions) for name in METRIC_NAMES}
+    if config.bertscore_model_path is not None:
+        scores.update(
+            bertscore(preds, [example.output for example in examples],
+                      Path(config.bertscore_model_path),
+                      num_layers=config.bertscore_num_layers, batch_size=batch_size)
+        )
     seconds = time.perf_counter() - started
     logger.info("Evaluated %d examples in %.1f s: %s", len(examples), seconds, scores)
     return EvalReport(
@@ -304,14 +286,10 @@ def compare(base_report: EvalReport, tuned_report: EvalReport) -> Comparison:
             "the reports cover different examples (e.g. only in base: "
             f"{only_base}, only in tuned: {only_tuned}); evaluate both models on the same test set"
         )
-    names = [n for n in base_report.scores if n in tuned_report.scores]
+    tuned_scores = tuned_report.scores
     deltas = {
-        name: MetricDelta(
-            base=base_report.scores[name],
-            tuned=tuned_report.scores[name],
-            delta=tuned_report.scores[name] - base_report.scores[name],
-        )
-        for name in names
+        name: MetricDelta(base=base, tuned=tuned_scores[name], delta=tuned_scores[name] - base)
+        for name, base in base_report.scores.items() if name in tuned_scores
     }
     base_f1 = {p.id: p.token_f1 for p in base_report.predictions}
     better = [p.id for p in tuned_report.predictions if p.token_f1 > base_f1[p.id]]

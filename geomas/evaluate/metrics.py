@@ -14,9 +14,8 @@ the scores of one answer are consistent with one another. The normalisation foll
   slash stay two words.
 - No article removal: Russian has no articles.
 
-ROUGE-L uses ``rouge_score`` when it is installed, with `UnicodeWordTokenizer` in place of its
-default tokenizer: the default keeps only ``[a-z0-9]`` and turns every Cyrillic answer into no
-tokens, which scores 0. Without ``rouge_score`` the same LCS-based F-measure is computed here.
+ROUGE-L is ``rouge_score``'s, with `UnicodeWordTokenizer` in place of its default tokenizer: the
+default keeps only ``[a-z0-9]`` and turns every Cyrillic answer into no tokens, which scores 0.
 """
 
 from __future__ import annotations
@@ -111,14 +110,20 @@ def rouge_l(pred: str, ref: str) -> float:
     return float(scorer.score(ref, pred)["rougeL"].fmeasure)
 
 
-def _check_pairs(preds: Sequence[str], refs: Sequence[str]) -> None:
+def check_pairs(preds: Sequence[str], refs: Sequence[str], refs_name: str = "references") -> None:
+    """Refuse lists of different lengths, or empty ones, naming what to pass.
+
+    Raises:
+        InputError: The lists differ in length or are empty.
+    """
+    one = refs_name.removesuffix("s")
     if len(preds) != len(refs):
         raise InputError(
-            f"{len(preds)} predictions for {len(refs)} references; pass one prediction per "
-            "reference, in the same order"
+            f"{len(preds)} predictions for {len(refs)} {refs_name}; pass one prediction per "
+            f"{one}, in the same order"
         )
     if not preds:
-        raise InputError("no predictions to score; pass at least one prediction/reference pair")
+        raise InputError(f"no predictions to score; pass at least one prediction/{one} pair")
 
 
 def corpus_scores(preds: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
@@ -134,7 +139,7 @@ def corpus_scores(preds: Sequence[str], refs: Sequence[str]) -> dict[str, float]
     Raises:
         InputError: The lists differ in length or are empty.
     """
-    _check_pairs(preds, refs)
+    check_pairs(preds, refs)
     return {
         "exact_match": fmean(exact_match(p, r) for p, r in zip(preds, refs, strict=True)),
         "token_f1": fmean(token_f1(p, r) for p, r in zip(preds, refs, strict=True)),
@@ -167,7 +172,7 @@ def bertscore(
         InputError: The lists differ in length or are empty, or ``model_path`` is not a folder.
         MissingExtraError: ``bert-score`` is not installed.
     """
-    _check_pairs(preds, refs)
+    check_pairs(preds, refs)
     model_path = Path(model_path)
     if not model_path.is_dir():
         raise InputError(

@@ -60,23 +60,23 @@ def loss_curve(log_history: Sequence[Mapping[str, Any]], out_path: Path) -> Path
     Raises:
         InputError: No entry has a step and a loss.
     """
-    series: dict[str, tuple[list[float], list[float]]] = {"loss": ([], []), "eval_loss": ([], [])}
-    for entry in log_history:
-        for key, (steps, values) in series.items():
-            if key in entry and "step" in entry:
-                steps.append(float(entry["step"]))
-                values.append(float(entry[key]))
-    if not any(steps for steps, _ in series.values()):
+    labels = {"loss": "train", "eval_loss": "eval"}
+    series = {
+        key: [(float(entry["step"]), float(entry[key])) for entry in log_history
+              if key in entry and "step" in entry]
+        for key in labels
+    }
+    if not any(series.values()):
         raise InputError(
             "the log history has no entry with 'step' and 'loss' or 'eval_loss'; pass "
             "trainer.state.log_history after training"
         )
     figure = new_figure()
     ax = figure.add_subplot()
-    labels = {"loss": "train", "eval_loss": "eval"}
-    for key, (steps, values) in series.items():
-        if steps:
-            ax.plot(steps, values, marker="o" if len(steps) < 30 else None, label=labels[key])
+    for key, points in series.items():
+        if points:
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=labels[key])
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Loss")

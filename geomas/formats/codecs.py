@@ -24,7 +24,17 @@ from typing import Any, get_args
 
 from geomas.config import FormatType
 from geomas.formats.example import Example
-from geomas.formats.records import AlpacaRecord
+from geomas.formats.records import (
+    RECORD_MODELS,
+    AlpacaRecord,
+    ClassificationRecord,
+    FormatRecord,
+    MessagesRecord,
+    PromptCompletionRecord,
+    ShareGPTRecord,
+    TextRecord,
+    VertexRecord,
+)
 
 FORMAT_TYPES: tuple[FormatType, ...] = get_args(FormatType)
 
@@ -39,9 +49,12 @@ INPUT_HEADER = "### Вход:\n"
 RESPONSE_HEADER = "### Ответ:\n"
 #: Separator between the instruction and the input in a chat user turn.
 USER_SEPARATOR = "\n\n"
-
+_REQUIRED = {
+    fmt: {name for name, field in model.model_fields.items() if field.is_required()}
+    for fmt, model in RECORD_MODELS.items()
+}
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
-CHAT_ROLES = ("system", "user", "assistant")
+
 
 
 def user_content(example: Example) -> str:
@@ -53,14 +66,9 @@ def user_content(example: Example) -> str:
 
 def render_prompt(example: Example, system: str | None = None) -> str:
     """The Russian Alpaca-style prompt, ending with the ``### Ответ:`` line."""
-    parts = []
-    if system:
-        parts.append(system + "\n\n")
-    parts.append(INSTRUCTION_HEADER + example.instruction + "\n\n")
-    if example.input:
-        parts.append(INPUT_HEADER + example.input + "\n\n")
-    parts.append(RESPONSE_HEADER)
-    return "".join(parts)
+    head = f"{system}\n\n" if system else ""
+    input_ = f"{INPUT_HEADER}{example.input}\n\n" if example.input else ""
+    return f"{head}{INSTRUCTION_HEADER}{example.instruction}\n\n{input_}{RESPONSE_HEADER}"
 
 
 def render_text(example: Example, system: str | None = None) -> str:
@@ -108,41 +116,27 @@ def to_record(example: Example, format_type: FormatType, system: str | None) -> 
         ValueError: ``classification`` and the example has no label.
     """
     if format_type == "alpaca":
-        record: dict[str, Any] = {
-            "instruction": example.instruction,
-            "input": example.input,
-            "output": example.output,
-        }
-        if system is not None:
-            record["system"] = system
-        return record
+        record = {"instruction": example.instruction, "input": example.input,
+                  "output": example.output}
+        return record if system is None else {**record, "system": system}
+    turns = [("system", system)] if system else []
+    turns += [("user", user_content(example)), ("assistant", example.output)]
     if format_type == "messages":
-        messages = [{"role": "system", "content": system}] if system else []
-        messages += [
-            {"role": "user", "content": user_content(example)},
-            {"role": "assistant", "content": example.output},
-        ]
-        return {"messages": messages}
+        return {"messages": [{"role": role, "content": text} for role, text in turns]}
     if format_type == "sharegpt":
-        turns = [{"from": "system", "value": system}] if system else []
-        turns += [
-            {"from": "human", "value": user_content(example)},
-            {"from": "gpt", "value": example.output},
-        ]
-        return {"conversations": turns}
+        speakers = {role: speaker for speaker, role in SHAREGPT_ROLES.items()}
+        return {"conversations": [{"from": speakers[role], "value": text} for role, text in turns]}
     if format_type == "prompt-completion":
         return {"prompt": render_prompt(example, system), "completion": example.output}
     if format_type == "text":
         return {"text": render_text(example, system)}
     if format_type == "vertex":
-        record = {}
-        if system:
-            record["systemInstruction"] = {"role": "system", "parts": [{"text": system}]}
-        record["contents"] = [
-            {"role": "user", "parts": [{"text": user_content(example)}]},
-            {"role": "model", "parts": [{"text": example.output}]},
-        ]
-        return record
+        contents = [{"role": "model" if role == "assistant" else role, "parts": [{"text": text}]}
+                    for role, text in turns if role != "system"]
+        if not system:
+            return {"contents": contents}
+        return {"systemInstruction": {"role": "system", "parts": [{"text": system}]},
+                "contents": contents}
     if format_type == "classification":
         if example.label is None:
             raise ValueError(
@@ -153,33 +147,13 @@ def to_record(example: Example, format_type: FormatType, system: str | None) -> 
 
 
 def detect_format(keys: set[str] | frozenset[str] | Mapping[str, Any]) -> FormatType | None:
-    """The format a record's keys belong to, or ``None``."""
-    keys = set(keys)
-    if "messages" in keys:
-        return "messages"
-    if "conversations" in keys:
-        return "sharegpt"
-    if "contents" in keys:
-        return "vertex"
-    if {"prompt", "completion"} <= keys:
-        return "prompt-completion"
-    if {"instruction", "output"} <= keys:
-        return "alpaca"
-    if {"text", "label"} <= keys:
-        return "classification"
-    if "text" in keys:
-        return "text"
-    return None
+    """The first format (in `RECORD_MODELS` order) whose required fields the keys hold, or None."""
+    return next((fmt for fmt, required in _REQUIRED.items() if required <= set(keys)), None)
 
 
 def record_lineage(example: Example, format_type: FormatType) -> dict[str, Any]:
     """The lineage object of one example: id, label, group, meta (and input_chars)."""
-    lineage: dict[str, Any] = {
-        "id": example.id,
-        "label": example.label,
-        "group": example.group,
-        "meta": example.meta,
-    }
+    lineage = example.model_dump(include={"id", "label", "group", "meta"})
     if format_type in ("messages", "sharegpt", "vertex", "classification"):
         lineage["input_chars"] = len(example.input)
     return lineage
@@ -208,18 +182,13 @@ def from_record(
     if lineage is None and isinstance(record.get(LINEAGE_KEY), Mapping):
         lineage = record[LINEAGE_KEY]
     lin: Mapping[str, Any] = lineage or {}
-    if format_type == "alpaca":
-        rec = AlpacaRecord.parse({k: v for k, v in record.items() if k != LINEAGE_KEY})
-        fields: dict[str, Any] = {"instruction": rec.instruction, "input": rec.input or "",
-                                  "output": rec.output, "system": rec.system or None}
-        own = {"id": rec.id, "label": rec.label, "group": rec.group, "meta": rec.provenance()}
-    else:
-        fields = _fields(record, format_type, lin)
-        own = {"label": fields.pop("label", None)}
-    ident = lin.get("id") or own.get("id")
-    label = lin["label"] if "label" in lin else own.get("label")
-    group = lin.get("group", own.get("group"))
-    meta = lin.get("meta", own.get("meta"))
+    rec = RECORD_MODELS[format_type].parse({k: v for k, v in record.items() if k != LINEAGE_KEY})
+    fields = _fields(rec, lin)
+    own = {key: fields.pop(key, None) for key in ("id", "label", "group", "meta")}
+    ident = lin.get("id") or own["id"]
+    label = lin["label"] if "label" in lin else own["label"]
+    group = lin.get("group", own["group"])
+    meta = lin.get("meta", own["meta"])
     return Example(
         id=str(ident) if ident not in (None, "") else fallback_id,
         label=str(label) if label is not None else None,
@@ -227,12 +196,6 @@ def from_record(
         meta=dict(meta) if isinstance(meta, Mapping) else {},
         **fields,
     )
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{where} must be a string, got {type(value).__name__}")
-    return value
 
 
 def _split_user(content: str, lineage: Mapping[str, Any]) -> tuple[str, str]:
@@ -245,85 +208,42 @@ def _split_user(content: str, lineage: Mapping[str, Any]) -> tuple[str, str]:
     return content, ""
 
 
-def _one_exchange(turns: list[tuple[str, str]], where: str) -> tuple[str | None, str, str]:
-    """System, user and assistant texts of a conversation with one exchange."""
-    system = None
-    rest = turns
-    if rest and rest[0][0] == "system":
-        system, rest = rest[0][1], rest[1:]
-    roles = [role for role, _ in rest]
-    if roles != ["user", "assistant"]:
-        raise ValueError(
-            f"{where} has turns {roles}; an Example holds one user turn and one assistant turn "
-            "(after an optional system turn)"
-        )
-    return system, rest[0][1], rest[1][1]
+def _turns(rec: MessagesRecord | ShareGPTRecord | VertexRecord) -> list[tuple[str, str]]:
+    """``(role, text)`` turns of a chat record, roles as in ``messages``."""
+    if isinstance(rec, MessagesRecord):
+        return [(turn.role, turn.content) for turn in rec.messages]
+    if isinstance(rec, ShareGPTRecord):
+        return [(SHAREGPT_ROLES.get(t.speaker, t.speaker), t.value) for t in rec.conversations]
+    turns = [("system", rec.systemInstruction)] if rec.systemInstruction else []
+    turns += [("assistant" if turn.role == "model" else turn.role, turn) for turn in rec.contents]
+    return [(role, "".join(part.text for part in turn.parts)) for role, turn in turns]
 
 
-def _fields(
-    record: Mapping[str, Any], format_type: FormatType, lineage: Mapping[str, Any]
-) -> dict[str, Any]:
-    if format_type in ("messages", "sharegpt"):
-        key, role_key, text_key = (
-            ("messages", "role", "content")
-            if format_type == "messages"
-            else ("conversations", "from", "value")
-        )
-        items = record.get(key)
-        if not isinstance(items, list):
-            raise ValueError(f"{key} must be a list of turns")
-        turns = []
-        for n, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"{key}[{n}] must be an object")
-            role = str(item.get(role_key))
-            role = SHAREGPT_ROLES.get(role, role) if format_type == "sharegpt" else role
-            turns.append((role, _text(item.get(text_key), f"{key}[{n}].{text_key}")))
-        system, user, output = _one_exchange(turns, key)
-        instruction, input_ = _split_user(user, lineage)
-        return {"instruction": instruction, "input": input_, "output": output, "system": system}
-    if format_type == "vertex":
-        contents = record.get("contents")
-        if not isinstance(contents, list):
-            raise ValueError("contents must be a list of turns")
-        turns = [("system", _parts(record["systemInstruction"], "systemInstruction"))] if (
-            record.get("systemInstruction") is not None
-        ) else []
-        for n, item in enumerate(contents):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"contents[{n}] must be an object")
-            role = str(item.get("role"))
-            turns.append(({"model": "assistant"}.get(role, role), _parts(item, f"contents[{n}]")))
-        system, user, output = _one_exchange(turns, "contents")
-        instruction, input_ = _split_user(user, lineage)
-        return {"instruction": instruction, "input": input_, "output": output, "system": system}
-    if format_type in ("prompt-completion", "text"):
-        if format_type == "text":
-            whole = _text(record.get("text"), "text")
-        else:
-            whole = _text(record.get("prompt"), "prompt") + _text(
-                record.get("completion"), "completion"
+def _fields(rec: FormatRecord, lineage: Mapping[str, Any]) -> dict[str, Any]:
+    """An `Example`'s fields from a record, with the record's own id/label/group/meta."""
+    if isinstance(rec, AlpacaRecord):
+        return {"instruction": rec.instruction, "input": rec.input or "", "output": rec.output,
+                "system": rec.system or None, "id": rec.id, "label": rec.label,
+                "group": rec.group, "meta": rec.provenance()}
+    if isinstance(rec, MessagesRecord | ShareGPTRecord | VertexRecord):
+        turns = _turns(rec)
+        system = turns.pop(0)[1] if turns and turns[0][0] == "system" else None
+        roles = [role for role, _ in turns]
+        if roles != ["user", "assistant"]:
+            raise ValueError(
+                f"the conversation has turns {roles}; an Example holds one user turn and one "
+                "assistant turn (after an optional system turn)"
             )
-        parsed = parse_text(whole)
-        if parsed is None:  # not our template: keep the text whole as the target
-            if format_type == "prompt-completion":
-                return {"instruction": record["prompt"], "output": record["completion"]}
-            return {"instruction": "", "output": whole}
-        return parsed
-    if format_type == "classification":
-        label = record.get("label")
-        if isinstance(label, bool) or not isinstance(label, str | int):
-            raise ValueError(f"label must be a string or an integer, got {type(label).__name__}")
-        instruction, input_ = _split_user(_text(record.get("text"), "text"), lineage)
-        return {"instruction": instruction, "input": input_, "output": str(label),
-                "label": str(label)}
-    raise ValueError(f"unknown format_type {format_type!r}; use one of {FORMAT_TYPES}")
-
-
-def _parts(turn: Any, where: str) -> str:
-    if not isinstance(turn, Mapping) or not isinstance(turn.get("parts"), list):
-        raise ValueError(f"{where} must be an object with a parts list")
-    return "".join(
-        _text(part.get("text") if isinstance(part, Mapping) else None, f"{where}.parts[{n}].text")
-        for n, part in enumerate(turn["parts"])
-    )
+        instruction, input_ = _split_user(turns[0][1], lineage)
+        return {"instruction": instruction, "input": input_, "output": turns[1][1],
+                "system": system}
+    if isinstance(rec, ClassificationRecord):
+        instruction, input_ = _split_user(rec.text, lineage)
+        label = str(rec.label)
+        return {"instruction": instruction, "input": input_, "output": label, "label": label}
+    if isinstance(rec, PromptCompletionRecord):
+        parsed = parse_text(rec.prompt + rec.completion)
+        # not our template: keep the texts as they are
+        return parsed or {"instruction": rec.prompt, "output": rec.completion}
+    assert isinstance(rec, TextRecord)
+    return parse_text(rec.text) or {"instruction": "", "output": rec.text}

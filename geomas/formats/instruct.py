@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -123,7 +124,17 @@ def format_instruct_dataset(
     from geomas.split import split_examples
 
     started = time.perf_counter()
-    cfg, split_cfg = _configs(config, split, format_type, split_ratio, jsonl, system_prompt, seed)
+    overrides = {"format_type": format_type, "split_ratio": split_ratio, "jsonl": jsonl,
+                 "system_prompt": system_prompt}
+    try:
+        cfg = FormatConfig.model_validate((config or FormatConfig()).model_dump() | {
+            key: value for key, value in overrides.items() if value is not None
+        })
+        split_cfg = cfg.split_config(split)
+        if seed is not None:
+            split_cfg = SplitConfig.model_validate({**split_cfg.model_dump(), "seed": seed})
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"format-instruct-dataset options are invalid: {exc}") from exc
     source = Path(source)
     examples, rejects, kind, n_input = _load(source)
     logger.info("Read %d records (%s) from %s; %d rejected", n_input, kind, source, len(rejects))
@@ -136,22 +147,12 @@ def format_instruct_dataset(
     result = split_examples(examples, split_cfg)
     rejects.extend(result.rejects)
 
-    files: dict[str, Path] = {
-        k: Path(v) for k, v in write_splits(result, Path(out), cfg).items()
-    }
-    rows = result.splits()
-    names = tuple(rows)
-    paths = {name: files[name] for name in names}
-    prefix = f"{dataset_stem(paths['train'])[: -len('_train')]}_"
-    reports = result.write_reports(paths["train"].parent, prefix=prefix, rejects=False)
-    files["split_report"] = reports["split_report"]
-    files["class_weights"] = reports["class_weights"]
+    files = {name: Path(path) for name, path in write_splits(result, Path(out), cfg).items()}
+    train = files["train"]
+    prefix = f"{dataset_stem(train)[: -len('_train')]}_"
+    files.update(result.write_reports(train.parent, prefix=prefix, rejects=False))
     # One rejects file for the whole command: invalid pairs and the split's small-class drops.
-    files["rejects"] = write_rejects(paths["train"].with_name(f"{prefix}rejects.jsonl"), rejects)
-
-    by_rule: dict[str, int] = {}
-    for rej in rejects:
-        by_rule[rej.rule] = by_rule.get(rej.rule, 0) + 1
+    files["rejects"] = write_rejects(train.with_name(f"{prefix}rejects.jsonl"), rejects)
     return FormatReport(
         source=source,
         source_kind=kind,
@@ -160,8 +161,8 @@ def format_instruct_dataset(
         lineage=cfg.lineage,
         n_input=n_input,
         n_rejected=len(rejects),
-        rejects_by_rule=dict(sorted(by_rule.items())),
-        records={name: len(rows[name]) for name in names},
+        rejects_by_rule=dict(sorted(Counter(rej.rule for rej in rejects).items())),
+        records={name: len(rows) for name, rows in result.splits().items()},
         files=files,
         split_ratio=split_cfg.train_ratio,
         val_ratio=split_cfg.val_ratio,
@@ -169,34 +170,6 @@ def format_instruct_dataset(
         seed=split_cfg.seed,
         seconds=time.perf_counter() - started,
     )
-
-
-def _configs(
-    config: FormatConfig | None,
-    split: SplitConfig | None,
-    format_type: str | None,
-    split_ratio: float | None,
-    jsonl: bool | None,
-    system_prompt: str | None,
-    seed: int | None,
-) -> tuple[FormatConfig, SplitConfig]:
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "format_type": format_type, "split_ratio": split_ratio, "jsonl": jsonl,
-            "system_prompt": system_prompt,
-        }.items()
-        if value is not None
-    }
-    base = config if config is not None else FormatConfig()
-    try:
-        cfg = FormatConfig.model_validate({**base.model_dump(), **overrides})
-        split_cfg = cfg.split_config(split)
-        if seed is not None:
-            split_cfg = SplitConfig.model_validate({**split_cfg.model_dump(), "seed": seed})
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"format-instruct-dataset options are invalid: {exc}") from exc
-    return cfg, split_cfg
 
 
 def _load(source: Path) -> tuple[list[Example], list[Reject], str, int]:
@@ -211,17 +184,16 @@ def _load(source: Path) -> tuple[list[Example], list[Reject], str, int]:
     examples: list[Example] = []
     rejects: list[Reject] = []
     for rec in located:
-        pair = rec.value
+        pair = rec.value if isinstance(rec.value, dict) else None
         try:
-            if not isinstance(pair, dict):
-                raise ValueError(f"record is a {type(pair).__name__}, not a JSON object")
+            if pair is None:
+                raise ValueError(f"record is a {type(rec.value).__name__}, not a JSON object")
             examples.append(qa_pair_to_example(pair))
         except ValueError as exc:
-            qa_id = pair.get("qa_id") if isinstance(pair, dict) else None
+            qa_id = (pair or {}).get("qa_id")
             rejects.append(Reject(
                 id=str(qa_id) if qa_id is not None else None, stage="format", rule="qa_invalid",
-                reason=f"line {rec.line}: {exc}",
-                label=pair.get("entity_type") if isinstance(pair, dict) else None,
+                reason=f"line {rec.line}: {exc}", label=(pair or {}).get("entity_type"),
             ))
     if not examples:
         raise InputError(

@@ -67,25 +67,6 @@ def lineage_path(path: Path) -> Path:
     return Path(path).with_name(dataset_stem(path) + LINEAGE_SUFFIX)
 
 
-def check_format_options(format_type: str, jsonl: bool, lineage: LineageMode | None) -> LineageMode:
-    """Validate a format/container/lineage combination with `FormatConfig`'s rules.
-
-    Returns:
-        The lineage mode (``lineage``, or FormatConfig's default when ``None``).
-
-    Raises:
-        InputError: Unknown format or an impossible combination (vertex as a JSON list...).
-    """
-    values: dict[str, Any] = {"format_type": format_type, "jsonl": jsonl}
-    if lineage is not None:
-        values["lineage"] = lineage
-    try:
-        return FormatConfig.model_validate(values).lineage
-    except ValidationError as exc:
-        problems = "; ".join(err["msg"] for err in exc.errors())
-        raise InputError(f"format options are invalid: {problems}") from exc
-
-
 def write_examples(
     examples: Iterable[Example],
     path: Path,
@@ -113,7 +94,14 @@ def write_examples(
         InputError: An impossible option combination, or a classification example without a
             label.
     """
-    mode = check_format_options(format_type, jsonl, lineage)
+    options: dict[str, Any] = {"format_type": format_type, "jsonl": jsonl}
+    try:  # FormatConfig's rules: vertex needs JSON Lines and no inline lineage...
+        mode = FormatConfig.model_validate(
+            options if lineage is None else {**options, "lineage": lineage}
+        ).lineage
+    except ValidationError as exc:
+        problems = "; ".join(err["msg"] for err in exc.errors())
+        raise InputError(f"format options are invalid: {problems}") from exc
     rows = list(examples)
     systems = [ex.system if ex.system is not None else system_prompt for ex in rows]
     # Alpaca files carry "system" in every record or in none, so all rows have the same keys.

@@ -30,13 +30,7 @@ from typing import Any, Literal
 
 from geomas.config import FormatType
 from geomas.errors import InputError
-from geomas.formats.codecs import (
-    FORMAT_TYPES,
-    from_record,
-    render_prompt,
-    render_text,
-    to_record,
-)
+from geomas.formats.codecs import FORMAT_TYPES, from_record, render_text, to_record
 
 TrlTarget = Literal["messages", "prompt-completion"]
 
@@ -114,9 +108,7 @@ def trl_map_for(
 
     def convert(record: Mapping[str, Any]) -> dict[str, Any]:
         example = from_record(_present(record), format_type, fallback_id="record")
-        if target == "messages":
-            return to_record(example, "messages", example.system)
-        return {"prompt": render_prompt(example, example.system), "completion": example.output}
+        return to_record(example, target, example.system)
 
     return convert
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,25 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from geomas.config import FormatType
 from geomas.errors import InputError
 from geomas.formats.codecs import FORMAT_TYPES, LINEAGE_KEY, detect_format
-from geomas.io import (
-    JSON_SUFFIXES,
-    JSONL_SUFFIXES,
-    LineIndex,
-    LocatedRecord,
-    iter_json_list,
-    sniff_container,
-)
+from geomas.formats.records import RECORD_MODELS, Problem
+from geomas.io import JSON_SUFFIXES, JSONL_SUFFIXES, LocatedRecord, iter_json_list, sniff_container
 
 Severity = Literal["error", "warning"]
 
-#: Keys a record of a format may have or lack without breaking key consistency.
-OPTIONAL_KEYS: dict[str, frozenset[str]] = {
-    "alpaca": frozenset({"input", "system", "id", "label", "group", "meta"}),
-    "vertex": frozenset({"systemInstruction"}),
+#: Keys a record may have or lack without breaking key consistency: its model's optional fields.
+OPTIONAL_KEYS = {
+    fmt: frozenset(name for name, field in model.model_fields.items() if not field.is_required())
+    for fmt, model in RECORD_MODELS.items()
 }
-MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool"})
-SHAREGPT_ROLES = frozenset({"system", "human", "gpt", "user", "assistant"})
-VERTEX_ROLES = frozenset({"user", "model"})
+#: Conversation key, role key and the roles trained on: a chat record needs one such turn.
+ANSWER_TURNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "messages": ("messages", "role", ("assistant",)),
+    "sharegpt": ("conversations", "from", ("gpt", "assistant")),
+    "vertex": ("contents", "role", ("model",)),
+}
 #: Most issues listed in the `InputError` message of `DatasetReport.raise_if_invalid`.
 MAX_LISTED = 30
 
@@ -57,12 +53,8 @@ class DatasetIssue(BaseModel):
 
     def describe(self) -> str:
         """``line 12, record 3, field output: <message>``."""
-        where = [
-            f"line {self.line}" if self.line is not None else None,
-            f"record {self.record}" if self.record is not None else None,
-            f"field {self.field}" if self.field is not None else None,
-        ]
-        located = ", ".join(w for w in where if w)
+        where = (("line", self.line), ("record", self.record), ("field", self.field))
+        located = ", ".join(f"{name} {value}" for name, value in where if value is not None)
         return f"{self.severity} [{self.rule}] {located + ': ' if located else ''}{self.message}"
 
 
@@ -83,11 +75,6 @@ class DatasetReport(BaseModel):
         return [i for i in self.issues if i.severity == "error"]
 
     @property
-    def warnings(self) -> list[DatasetIssue]:
-        """Issues of severity warning."""
-        return [i for i in self.issues if i.severity == "warning"]
-
-    @property
     def valid(self) -> bool:
         """No errors (warnings allowed)."""
         return not self.errors
@@ -104,27 +91,12 @@ class DatasetReport(BaseModel):
         lines = [issue.describe() for issue in errors[:MAX_LISTED]]
         if len(errors) > MAX_LISTED:
             lines.append(f"... and {len(errors) - MAX_LISTED} more")
-        raise InputError(
-            f"{self.path} has {len(errors)} errors:\n" + "\n".join(lines)
-        )
+        raise InputError(f"{self.path} has {len(errors)} errors:\n" + "\n".join(lines))
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.issues: list[DatasetIssue] = []
-
-    def add(
-        self,
-        severity: Severity,
-        rule: str,
-        message: str,
-        line: int | None = None,
-        record: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.issues.append(DatasetIssue(
-            severity=severity, rule=rule, message=message, line=line, record=record, field=field
-        ))
+class _Issues(list[DatasetIssue]):
+    def add(self, severity: Severity, rule: str, message: str, **where: Any) -> None:
+        self.append(DatasetIssue(severity=severity, rule=rule, message=message, **where))
 
 
 def validate_dataset(
@@ -148,7 +120,7 @@ def validate_dataset(
         raise InputError(f"{path} does not exist or is not a file")
     if format_type is not None and format_type not in FORMAT_TYPES:
         raise InputError(f"unknown format_type {format_type!r}; use one of {FORMAT_TYPES}")
-    out = _Collector()
+    out = _Issues()
     text = _decode(path.read_bytes(), out)
     container = sniff_container(text) if text is not None else None
     located: list[LocatedRecord] = []
@@ -158,23 +130,21 @@ def validate_dataset(
         first = text.strip()[:20]
         out.add("error", "container", f"not JSON: the content starts with {first!r}; expected "
                 "a JSON list ('[') or JSON Lines (one '{...}' object per line)", line=1)
-    elif text is not None and container == "json":
-        located = _parse_list(text, path, out)
     elif text is not None:
-        located = _parse_lines(text, path, out)
-    if text is not None and text.strip() and not located and not out.issues:
-        out.add("error", "empty_file", "the file holds no records", line=1)
+        located = (_parse_list if container == "json" else _parse_lines)(text, path, out)
+        if not located and not out:
+            out.add("error", "empty_file", "the file holds no records", line=1)
     fmt = _check_records(located, format_type, out)
     report = DatasetReport(
         path=path, container=container, format_type=fmt, records=len(located),
-        issues=sorted(out.issues, key=lambda i: (i.line or 0, i.record or 0)),
+        issues=sorted(out, key=lambda i: (i.line or 0, i.record or 0)),
     )
     if strict:
         report.raise_if_invalid()
     return report
 
 
-def _decode(raw: bytes, out: _Collector) -> str | None:
+def _decode(raw: bytes, out: _Issues) -> str | None:
     """Text of the file with each line's invalid UTF-8 reported (and replaced)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         out.add("error", "encoding", "the file is UTF-16 (byte-order mark FF FE / FE FF); save "
@@ -184,35 +154,32 @@ def _decode(raw: bytes, out: _Collector) -> str | None:
         out.add("error", "bom", "the file starts with a UTF-8 byte-order mark, which JSON "
                 "parsers such as Python's json reject; save it as UTF-8 without BOM", line=1)
         raw = raw[3:]
-    lines = raw.split(b"\n")
-    decoded = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         try:
-            decoded.append(line.decode("utf-8"))
+            line.decode("utf-8")
         except UnicodeDecodeError as exc:
             out.add("error", "encoding", f"invalid UTF-8 byte 0x{line[exc.start]:02x} at byte "
                     f"{exc.start + 1} of the line (a Windows-1251 file?); save the file as UTF-8",
                     line=number)
-            decoded.append(line.decode("utf-8", errors="replace"))
-    return "\n".join(decoded)
+    # No sequence spans a line break, so this is each line decoded with U+FFFD for bad bytes.
+    return raw.decode("utf-8", errors="replace")
 
 
-def _parse_list(text: str, path: Path, out: _Collector) -> list[LocatedRecord]:
+def _parse_list(text: str, path: Path, out: _Issues) -> list[LocatedRecord]:
     if path.name.endswith(JSONL_SUFFIXES):
         out.add("error", "container", f"a JSON list in a {path.suffix} file: JSON Lines has one "
                 "object per line and tools that read JSONL (Vertex AI, OpenAI) reject a list; "
                 "rename it to .json or rewrite it as JSON Lines", line=1)
     located: list[LocatedRecord] = []
     try:
-        for rec in iter_json_list(text, LineIndex(text)):
-            located.append(rec)
+        located.extend(iter_json_list(text))
     except json.JSONDecodeError as exc:
         out.add("error", "syntax", f"{exc.msg} (column {exc.colno}); records after this point "
                 "were not checked", line=exc.lineno, record=len(located))
     return located
 
 
-def _parse_lines(text: str, path: Path, out: _Collector) -> list[LocatedRecord]:
+def _parse_lines(text: str, path: Path, out: _Issues) -> list[LocatedRecord]:
     if _pretty_object(text, out):
         return []
     located: list[LocatedRecord] = []
@@ -236,16 +203,10 @@ def _parse_lines(text: str, path: Path, out: _Collector) -> list[LocatedRecord]:
     return located
 
 
-def _pretty_object(text: str, out: _Collector) -> bool:
+def _pretty_object(text: str, out: _Issues) -> bool:
     """Report a single JSON object spread over several lines (it fails line by line)."""
-    first = next((line for line in text.split("\n") if line.strip()), "")
-    try:
-        json.loads(first)
-        return False
-    except json.JSONDecodeError:
-        pass
-    try:
-        value = json.loads(text)
+    try:  # an object on one line is a JSON Lines record
+        value = json.loads(text) if text.strip().count("\n") else None
     except json.JSONDecodeError:
         return False
     if not isinstance(value, dict):
@@ -260,7 +221,7 @@ def _pretty_object(text: str, out: _Collector) -> bool:
 
 
 def _check_records(
-    located: list[LocatedRecord], format_type: FormatType | None, out: _Collector
+    located: list[LocatedRecord], format_type: FormatType | None, out: _Issues
 ) -> FormatType | None:
     fmt = format_type
     reference: tuple[int, frozenset[str]] | None = None
@@ -282,15 +243,16 @@ def _check_records(
             out.add("error", "mixed_format", f"the record looks like {found} (keys "
                     f"{sorted(value)}) but the file is {fmt}", line=line, record=index)
             continue
-        keys = frozenset(value) - OPTIONAL_KEYS.get(fmt, frozenset()) - {LINEAGE_KEY}
+        keys = frozenset(value) - OPTIONAL_KEYS[fmt] - {LINEAGE_KEY}
         if reference is None:
             reference = (line, keys)
         elif keys != reference[1]:
             missing, extra = sorted(reference[1] - keys), sorted(keys - reference[1])
             out.add("error", "keys", f"keys differ from the first record (line {reference[0]}): "
                     f"missing {missing}, extra {extra}", line=line, record=index)
-        for field, rule, message in _field_problems(value, fmt):
-            out.add("error", rule, message, line=line, record=index, field=field)
+        for problem in _problems(value, fmt):
+            out.add("error", problem.rule, problem.message, line=line, record=index,
+                    field=problem.field)
         digest = hashlib.sha1(json.dumps(
             {k: v for k, v in value.items() if k != LINEAGE_KEY}, sort_keys=True,
             ensure_ascii=False,
@@ -303,115 +265,16 @@ def _check_records(
     return fmt
 
 
-Problem = tuple[str, str, str]
-
-
-def _text_field(value: Any, field: str, *, allow_empty: bool = False) -> list[Problem]:
-    if value is None:
-        return [(field, "missing_field", "the field is missing or null")]
-    if not isinstance(value, str):
-        return [(field, "wrong_type", f"expected a string, got {type(value).__name__}")]
-    if not allow_empty and not value.strip():
-        return [(field, "empty_field", "the field is empty")]
-    return []
-
-
-def _field_problems(record: Mapping[str, Any], fmt: FormatType) -> list[Problem]:
-    problems: list[Problem] = []
-    if LINEAGE_KEY in record and not isinstance(record[LINEAGE_KEY], dict):
-        problems.append((LINEAGE_KEY, "wrong_type", "lineage must be an object"))
-    if fmt == "alpaca":
-        problems += _text_field(record.get("instruction"), "instruction")
-        problems += _text_field(record.get("output"), "output")
-        for optional in ("input", "system"):
-            if record.get(optional) is not None:
-                problems += _text_field(record[optional], optional, allow_empty=True)
-    elif fmt == "messages":
-        problems += _turns(record.get("messages"), "messages", "role", "content",
-                           MESSAGE_ROLES, "assistant")
-    elif fmt == "sharegpt":
-        problems += _turns(record.get("conversations"), "conversations", "from", "value",
-                           SHAREGPT_ROLES, "gpt", "assistant")
-    elif fmt == "prompt-completion":
-        problems += _text_field(record.get("prompt"), "prompt")
-        problems += _text_field(record.get("completion"), "completion")
-    elif fmt == "text":
-        problems += _text_field(record.get("text"), "text")
-    elif fmt == "classification":
-        problems += _text_field(record.get("text"), "text")
-        label = record.get("label")
-        if label is None:
-            problems.append(("label", "missing_field", "the field is missing or null"))
-        elif isinstance(label, bool) or not isinstance(label, str | int):
-            problems.append(("label", "wrong_type",
-                             f"expected a string or an integer, got {type(label).__name__}"))
-        elif isinstance(label, str) and not label.strip():
-            problems.append(("label", "empty_field", "the field is empty"))
-    elif fmt == "vertex":
-        problems += _vertex(record)
-    return problems
-
-
-def _turns(
-    turns: Any, key: str, role_key: str, text_key: str, roles: frozenset[str], *answer: str
-) -> list[Problem]:
-    if not isinstance(turns, list):
-        return [(key, "wrong_type", f"expected a list of turns, got {type(turns).__name__}")]
-    if not turns:
-        return [(key, "empty_field", "the conversation has no turns")]
-    problems: list[Problem] = []
-    for n, turn in enumerate(turns):
-        where = f"{key}[{n}]"
-        if not isinstance(turn, dict):
-            problems.append((where, "wrong_type", f"expected an object, got {type(turn).__name__}"))
-            continue
-        role = turn.get(role_key)
-        if role not in roles:
-            problems.append((f"{where}.{role_key}", "bad_role",
-                             f"role {role!r} is not one of {sorted(roles)}"))
-        problems += _text_field(turn.get(text_key), f"{where}.{text_key}")
-    if not any(isinstance(t, dict) and t.get(role_key) in answer for t in turns):
-        problems.append((key, "missing_field", f"no {'/'.join(answer)} turn: nothing to train on"))
-    return problems
-
-
-def _vertex(record: Mapping[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    system = record.get("systemInstruction")
-    if system is not None:
-        problems += _parts(system, "systemInstruction")
-    contents = record.get("contents")
-    if not isinstance(contents, list):
-        return problems + [("contents", "wrong_type",
-                            f"expected a list of turns, got {type(contents).__name__}")]
-    if not contents:
-        return problems + [("contents", "empty_field", "the conversation has no turns")]
-    for n, turn in enumerate(contents):
-        where = f"contents[{n}]"
-        if not isinstance(turn, dict):
-            problems.append((where, "wrong_type", f"expected an object, got {type(turn).__name__}"))
-            continue
-        if turn.get("role") not in VERTEX_ROLES:
-            problems.append((f"{where}.role", "bad_role",
-                             f"role {turn.get('role')!r} is not one of {sorted(VERTEX_ROLES)}"))
-        problems += _parts(turn, where)
-    if not any(isinstance(t, dict) and t.get("role") == "model" for t in contents):
-        problems.append(("contents", "missing_field", "no model turn: nothing to train on"))
-    return problems
-
-
-def _parts(turn: Any, where: str) -> list[Problem]:
-    if not isinstance(turn, dict):
-        return [(where, "wrong_type", f"expected an object, got {type(turn).__name__}")]
-    parts = turn.get("parts")
-    if not isinstance(parts, list) or not parts:
-        return [(f"{where}.parts", "wrong_type" if parts is not None else "missing_field",
-                 "expected a non-empty list of {\"text\": ...} parts")]
-    problems: list[Problem] = []
-    for n, part in enumerate(parts):
-        if not isinstance(part, dict):
-            problems.append((f"{where}.parts[{n}]", "wrong_type",
-                             f"expected an object, got {type(part).__name__}"))
-            continue
-        problems += _text_field(part.get("text"), f"{where}.parts[{n}].text")
+def _problems(record: dict[str, Any], fmt: FormatType) -> list[Problem]:
+    """The record model's problems (empty texts too), a bad lineage and a missing answer turn."""
+    problems = RECORD_MODELS[fmt].problems(record, filled=True)
+    if not isinstance(record.get(LINEAGE_KEY, {}), dict):
+        problems.insert(0, Problem(LINEAGE_KEY, "wrong_type", "'lineage' must be an object"))
+    key, role_key, roles = ANSWER_TURNS.get(fmt, ("", "", ()))
+    turns = record.get(key)
+    if turns and isinstance(turns, list) and not any(
+        isinstance(turn, dict) and turn.get(role_key) in roles for turn in turns
+    ):
+        problems.append(Problem(key, "missing_field", f"no {'/'.join(roles)} turn: nothing to "
+                                "train on"))
     return problems

@@ -30,7 +30,7 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -226,7 +226,6 @@ def split_examples(
     for ex, split in zip(kept, assignment, strict=True):
         placed[split].append(ex)
 
-    report_warnings: list[str] = []
     for name in ("val", "test"):
         if ratios[name] > 0 and not placed[name]:
             n_groups = len({g for g in groups if g is not None})
@@ -238,15 +237,15 @@ def split_examples(
             )
 
     oversampled: dict[str, int] = {}
+    notes: list[str] = []
     if cfg.policy == "oversample_train" and small:
         extra, oversampled, notes = _oversample(placed["train"], small, cfg)
-        report_warnings.extend(notes)
         placed["train"] = placed["train"] + extra
 
     weights = class_weights(placed["train"])
     report = _report(
         cfg, ratios, examples, kept, placed, groups, assignment, folds, rejects, merged,
-        dropped, oversampled, report_warnings,
+        dropped, oversampled, notes,
     )
     for violation in report.share_violations:
         logger.warning(
@@ -279,34 +278,30 @@ def _apply_policy(
     small = {c for c, n in counts.items() if n_min and n < n_min}
     if cfg.policy == "merge_other":
         small.discard(cfg.other_label)  # merging "other" into itself changes nothing
-    merged: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    rejects: list[Reject] = []
-    if not small:
-        return examples, rejects, merged, dropped, small
+    # The small classes a policy acts on, with their sizes, for the report.
+    acted = {c: counts[c] for c in sorted(small)}
+    merged = acted if cfg.policy == "merge_other" else {}
+    dropped = acted if cfg.policy == "drop" else {}
     kept: list[Example] = []
+    rejects: list[Reject] = []
     for ex in examples:
         key = class_key(ex)
-        if key not in small:
-            kept.append(ex)
-        elif cfg.policy == "merge_other":
-            merged[key] = counts[key]
-            meta = {**ex.meta, "original_label": ex.label}
-            kept.append(ex.model_copy(update={"label": cfg.other_label, "meta": meta}))
-        elif cfg.policy == "drop":
-            dropped[key] = counts[key]
+        if key in dropped:
             rejects.append(Reject(
                 id=ex.id, stage="split", rule="min_samples", label=ex.label, group=ex.group,
                 reason=f"class {key!r} has {counts[key]} records, fewer than "
                        f"min_samples_per_class={n_min}",
             ))
-        else:  # oversample_train: kept as is, duplicated in train after the split
+        elif key in merged:
+            meta = {**ex.meta, "original_label": ex.label}
+            kept.append(ex.model_copy(update={"label": cfg.other_label, "meta": meta}))
+        else:  # oversample_train keeps small classes as they are, duplicated in train later
             kept.append(ex)
     if merged:
         logger.info("Merged %d small classes into %r: %s", len(merged), cfg.other_label, merged)
     if dropped:
         logger.info("Dropped %d small classes: %s", len(dropped), dropped)
-    return kept, rejects, dict(sorted(merged.items())), dict(sorted(dropped.items())), small
+    return kept, rejects, merged, dropped, small
 
 
 def _fold_plan(ratios: dict[str, float]) -> tuple[int, dict[str, int]]:
@@ -316,7 +311,10 @@ def _fold_plan(ratios: dict[str, float]) -> tuple[int, dict[str, int]]:
     def error(k: int) -> float:
         return sum(abs(r * k - round(r * k)) / k for r in held.values())
 
-    fitting = [k for k in range(2, MAX_FOLDS + 1) if _fits(held, k)]
+    # k folds fit when the held-out splits (at least one fold each) leave train a fold
+    fitting = [
+        k for k in range(2, MAX_FOLDS + 1) if sum(max(1, round(r * k)) for r in held.values()) < k
+    ]
     if not fitting:
         raise InputError(
             f"val_ratio={ratios['val']} and test_ratio={ratios['test']} leave train less than "
@@ -324,10 +322,6 @@ def _fold_plan(ratios: dict[str, float]) -> tuple[int, dict[str, int]]:
         )
     k = min(fitting, key=lambda k: (error(k) >= 1e-6, error(k), k))
     return k, {name: max(1, round(r * k)) for name, r in held.items()}
-
-
-def _fits(held: dict[str, float], k: int) -> bool:
-    return sum(max(1, round(r * k)) for r in held.values()) < k
 
 
 def _assign(
@@ -349,14 +343,12 @@ def _assign(
     # Ungrouped records, per class, sorted by id so the input order does not matter.
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
     totals = Counter(strata)
-    for i in grouped:
-        split = assignment[i]
-        assert split is not None
-        counts[strata[i]][split] += 1
     loose: dict[str, list[int]] = defaultdict(list)
-    for i in range(n):
-        if assignment[i] is None:
+    for i, placed in enumerate(assignment):
+        if placed is None:
             loose[strata[i]].append(i)
+        else:
+            counts[strata[i]][placed] += 1
     rng = random.Random(seed)
     for stratum in sorted(loose):
         members = sorted(loose[stratum], key=lambda i: examples[i].id)
@@ -371,11 +363,7 @@ def _assign(
             )
             assignment[i] = best
             have[best] += 1
-    out: list[SplitName] = []
-    for split in assignment:
-        assert split is not None
-        out.append(split)
-    return out, k_used
+    return cast(list[SplitName], assignment), k_used
 
 
 def _assign_groups(
@@ -551,23 +539,18 @@ def _report(
                     label=label, split=s, share=shares[s], overall_share=overall, deviation=dev,
                     explanation=_explain(label, s, largest, members, sizes[s], oversampled),
                 ))
-    for s in SPLITS:
-        if ratios[s] > 0:
-            missing = [c for c in totals if totals[c] >= 2 and not base_counts[s][c]]
-            if missing and s != "train":
-                notes.append(f"{s} holds no records of {len(missing)} classes: {sorted(missing)}")
-    n_groups: dict[str, int] = {
-        s: len({g for g, a in zip(groups, assignment, strict=True) if a == s and g is not None})
-        for s in SPLITS
-    }
+    for s in ("val", "test"):
+        missing = [c for c in totals if totals[c] >= 2 and not base_counts[s][c]]
+        if ratios[s] > 0 and missing:
+            notes.append(f"{s} holds no records of {len(missing)} classes: {sorted(missing)}")
     group_sizes = Counter(g for g in groups if g is not None)
-    ungrouped: dict[str, int] = {
-        s: sum(
-            1 for g, a in zip(groups, assignment, strict=True)
-            if a == s and (g is None or group_sizes[g] == 1)
-        )
-        for s in SPLITS
-    }
+    split_groups: dict[str, set[str]] = {s: set() for s in SPLITS}
+    ungrouped: dict[str, int] = dict.fromkeys(SPLITS, 0)
+    for g, s in zip(groups, assignment, strict=True):
+        if g is None or group_sizes[g] == 1:
+            ungrouped[s] += 1
+        if g is not None:
+            split_groups[s].add(g)
     return SplitReport(
         seed=cfg.seed,
         stratify_by=cfg.stratify_by,
@@ -579,7 +562,7 @@ def _report(
         n_rejected=len(rejects),
         n_oversampled=sum(oversampled.values()),
         records=sizes,
-        groups=n_groups,
+        groups={s: len(split_groups[s]) for s in SPLITS},
         ungrouped=ungrouped,
         min_samples_per_class=cfg.min_samples_per_class,
         policy=cfg.policy,
