@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -123,7 +123,8 @@ def convert_annotations_cmd(
     label_map: Annotated[
         Path | None, typer.Option("--label-map", help="JSON {old_label: new_label}.")
     ] = None,
-    unit: Annotated[str, typer.Option("--unit", help="sentence | task")] = "sentence",
+    unit: Annotated[Literal["sentence", "task"], typer.Option(
+        "--unit", help="Training records per sentence or per task.")] = "sentence",
 ) -> None:
     """Convert Label Studio annotations to BIO training data (with an alignment report)."""
     from geomas.errors import ConfigError
@@ -136,12 +137,7 @@ def convert_annotations_cmd(
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"--label-map {label_map}: {exc}") from exc
     label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
-    if unit not in ("sentence", "task"):
-        raise ConfigError(f"--unit must be sentence or task, got {unit!r}")
-    report = convert_annotations(
-        source, out_dir, labels=label_set, label_map=mapping,
-        unit="sentence" if unit == "sentence" else "task",
-    )
+    report = convert_annotations(source, out_dir, labels=label_set, label_map=mapping, unit=unit)
     out.print(report.model_dump_json(indent=1))
 
 

@@ -7,25 +7,31 @@ scheduled `retrain_check` pipeline.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, retrain_app, run_config
+from geomas.cli.app import (
+    DataDirOpt,
+    JsonOpt,
+    RunConfigOpt,
+    out,
+    print_json,
+    retrain_app,
+    run_config,
+)
 
-
-def _print(decision: object, as_json: bool) -> None:
+if TYPE_CHECKING:
     from geomas.trigger import RetrainDecision
 
-    assert isinstance(decision, RetrainDecision)
+
+def _print(d: RetrainDecision, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(decision.model_dump(mode="json")))
+        print_json(d)
         return
-    d = decision
     out.print(f"decision     : {d.outcome} ({d.reason})", markup=False, highlight=False)
     if d.data_hash:
         out.print(f"data hash    : {d.data_hash}", highlight=False)
@@ -43,7 +49,7 @@ def _print(decision: object, as_json: bool) -> None:
         out.print(f"ledger run   : {d.ledger_run_id}", highlight=False)
 
 
-def _check(config: Path, data_dir: Path | None, dry_run: bool) -> object:
+def _check(config: Path, data_dir: Path | None, dry_run: bool) -> RetrainDecision:
     from geomas.runner import launch_pipelines, prepare_stack
     from geomas.trigger import check_retrain
 
@@ -64,7 +70,7 @@ def check_cmd(
     """Compare the corpus with the champion's data watermark; retrain when over threshold."""
     decision = _check(config, data_dir, dry_run)
     _print(decision, as_json)
-    if getattr(decision, "outcome", None) == "failed":
+    if decision.outcome == "failed":
         raise typer.Exit(1)
 
 
