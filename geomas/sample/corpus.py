@@ -132,21 +132,15 @@ def _rng(seed: int, purpose: str) -> random.Random:
     return random.Random(f"geomas-sample:{seed}:{purpose}")
 
 
-def _deposit_names(seed: int, docs: int) -> list[tuple[DepositName, str]]:
-    """Unique deposit names with their Latin slugs, in a seed-dependent order."""
+def _deposit_names(seed: int, docs: int) -> list[DepositName]:
+    """Unique deposit names (with their Latin slugs), in a seed-dependent order."""
     order = list(range(len(DEPOSIT_NAMES)))
     _rng(seed, "names").shuffle(order)
     names = []
     for i in range(docs):
         prefix, slug_prefix = _NAME_PREFIXES[i // len(order)]
         base = DEPOSIT_NAMES[order[i % len(order)]]
-        if prefix:
-            name = DepositName(
-                nom=prefix + base.nom, masc=prefix + base.masc, slug=slug_prefix + base.slug
-            )
-        else:
-            name = base
-        names.append((name, name.slug))
+        names.append(DepositName(prefix + base.nom, prefix + base.masc, slug_prefix + base.slug))
     return names
 
 
@@ -401,9 +395,8 @@ def generate_sample_corpus(
     documents: list[SampleDocument] = []
     ls_tasks: list[dict[str, Any]] = []
     for index in range(docs):
-        name, slug = names[index]
-        report, ctx, tasks = _build_report(seed, index, name)
-        file_name = f"report_{index + 1:03d}_{slug}.{formats[index]}"
+        report, ctx, tasks = _build_report(seed, index, names[index])
+        file_name = f"report_{index + 1:03d}_{names[index].slug}.{formats[index]}"
         pages: int | None = None
         if formats[index] == "pdf":
             data, pages = render_pdf(report)

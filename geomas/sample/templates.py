@@ -124,60 +124,23 @@ def _range(r: random.Random, lo: float, hi: float, decimals: int) -> tuple[str, 
 # --------------------------------------------------------------------------- templates by type
 
 GI, OC, RP, OF, MI, TE, ST, SC, OB, CO, GD, GC, MC, MS, FC, SI, IS = GEO_LABELS
+_ABBREVIATIONS = "GI OC RP OF MI TE ST SC OB CO GD GC MC MS FC SI IS".split()
+_LABELS = dict(zip(_ABBREVIATIONS, GEO_LABELS, strict=True))
+
+Slot = Callable[[DocContext, random.Random], object]
 
 
-def _gi_location(c: DocContext, r: random.Random) -> str:
-    return (
-        f"Месторождение {_m(GI, c.name.nom)} расположено в "
-        f"{_m(GI, f'{c.district.prep} районе {c.region.gen}')}, в {r.randint(12, 140)} км "
-        f"к {r.choice(DIRECTIONS_DAT)} от {_m(GI, c.settlement)}."
-    )
+def _t(pattern: str, *slots: Slot) -> Template:
+    """A template from a `str.format` pattern with ``[[{GI}|…]]``-style entity markers.
 
+    ``{c.…}`` reads the document context, ``{GI}``… are the entity labels and ``{0}``,
+    ``{1}``… are the values of ``slots``, computed in their order (so random draws keep it).
+    """
 
-def _gi_admin(c: DocContext, r: random.Random) -> str:
-    return (
-        f"В административном отношении {_m(GI, f'{c.name.nom} {c.profile.kind_adj} месторождение')}"
-        f" находится на территории {_m(GI, f'{c.district.gen} района {c.region.gen}')}."
-    )
+    def template(c: DocContext, r: random.Random) -> str:
+        return pattern.format(*[slot(c, r) for slot in slots], c=c, **_LABELS)
 
-
-def _gi_coords(c: DocContext, r: random.Random) -> str:
-    lat = f"{r.randint(*c.region.lat)}°{r.randint(0, 59):02d}′ с. ш."
-    lon = f"{r.randint(*c.region.lon)}°{r.randint(0, 59):02d}′ в. д."
-    return f"Географические координаты центра месторождения – {_m(GI, f'{lat}, {lon}')}"
-
-
-def _gi_settlement(c: DocContext, r: random.Random) -> str:
-    return (
-        f"Ближайший населённый пункт – {_m(GI, c.settlement)}, связанный с участком работ "
-        f"грунтовой дорогой протяжённостью {r.randint(20, 180)} км."
-    )
-
-
-def _gi_area(c: DocContext, r: random.Random) -> str:
-    return (
-        f"Площадь лицензионного участка {_m(GI, f'{c.name.gen} месторождения')} составляет "
-        f"{num(r.uniform(4, 60), 1)} кв. км."
-    )
-
-
-def _oc_average(c: DocContext, r: random.Random) -> str:
-    g0 = num(c.grade0, c.c0.decimals)
-    g1 = num(c.grade1, c.c1.decimals)
-    return (
-        "Средние по месторождению содержания составляют: "
-        f"{_m(OC, f'{c.c0.gen} {g0} {c.c0.unit}')}, {_m(OC, f'{c.c1.gen} {g1} {c.c1.unit}')}."
-    )
-
-
-def _oc_max(c: DocContext, r: random.Random) -> str:
-    peak = num(c.grade0 * r.uniform(3.0, 9.0), c.c0.decimals)
-    return f"В рудных столбах содержание {_m(OC, f'{c.c0.gen} достигает {peak} {c.c0.unit}')}."
-
-
-def _oc_associated(c: DocContext, r: random.Random) -> str:
-    items = _pick(r, c.profile.associated, 2, 3)
-    return f"Попутными полезными компонентами являются {_m(OC, _join(items))}."
+    return template
 
 
 def _oc_variation(c: DocContext, r: random.Random) -> str:
@@ -185,36 +148,6 @@ def _oc_variation(c: DocContext, r: random.Random) -> str:
     return (
         "По данным рядового опробования "
         f"{_m(OC, f'содержание {c.c1.gen} варьирует от {lo} до {hi} {c.c1.unit}')}."
-    )
-
-
-def _oc_payable(c: DocContext, r: random.Random) -> str:
-    cut = num(c.c0.lo * r.uniform(0.3, 0.8), c.c0.decimals)
-    return (
-        "Оконтуривание рудных тел выполнено по "
-        f"{_m(OC, f'бортовому содержанию {c.c0.gen} {cut} {c.c0.unit}')}."
-    )
-
-
-def _rp_reserves(c: DocContext, r: random.Random) -> str:
-    span = (
-        f"запасы {c.c0.gen} категорий С1+С2 составляют {num(c.total_metal0, 1)} {c.c0.metal_unit}"
-    )
-    return f"Утверждённые {_m(RP, span)}."
-
-
-def _rp_p1(c: DocContext, r: random.Random) -> str:
-    res = num(c.total_metal0 * r.uniform(0.6, 2.5), 1)
-    span = f"Прогнозные ресурсы {c.c0.gen} категории Р1 оцениваются в {res} {c.c0.metal_unit}"
-    return f"{_m(RP, span)}."
-
-
-def _rp_balance(c: DocContext, r: random.Random) -> str:
-    ore = num(c.total_ore_kt, 0)
-    grade = num(c.grade0, c.c0.decimals)
-    return (
-        f"На государственном балансе числятся {_m(RP, f'запасы руды в количестве {ore} тыс. т')} "
-        f"со средним содержанием {_m(OC, f'{c.c0.gen} {grade} {c.c0.unit}')}."
     )
 
 
@@ -236,120 +169,16 @@ def _rp_scale(c: DocContext, r: random.Random) -> str:
     )
 
 
-def _rp_flanks(c: DocContext, r: random.Random) -> str:
-    res = num(c.total_metal0 * r.uniform(0.3, 1.5), 1)
-    return (
-        "Ресурсный потенциал флангов оценивается как "
-        f"{_m(RP, f'высокий: ресурсы категории Р2 – {res} {c.c0.metal_unit} {c.c0.gen}')}."
-    )
-
-
-def _of_dative(c: DocContext, r: random.Random) -> str:
-    return (
-        "По формационной принадлежности оруденение относится к "
-        f"{_m(OF, f'{fem_oblique(c.formation)} формации')}."
-    )
-
-
-def _of_genitive(c: DocContext, r: random.Random) -> str:
-    return (
-        "Месторождение является типичным представителем "
-        f"{_m(OF, f'{fem_oblique(c.formation)} формации')}."
-    )
-
-
-def _of_type(c: DocContext, r: random.Random) -> str:
-    return f"В современной классификации объект соответствует {_m(OF, c.ore_type[1])}."
-
-
-def _of_nominative(c: DocContext, r: random.Random) -> str:
-    return f"Рудная формация – {_m(OF, f'{c.formation} формация')}, {_m(OF, c.ore_type[0])}."
-
-
-def _mi_main(c: DocContext, r: random.Random) -> str:
-    return f"Главные рудные минералы – {_m(MI, _join(_pick(r, c.profile.minerals_main, 3, 5)))}."
-
-
-def _mi_minor(c: DocContext, r: random.Random) -> str:
-    items = _join(_pick(r, c.profile.minerals_minor, 3, 5))
-    return f"Второстепенные и редкие минералы представлены видами: {_m(MI, items)}."
-
-
-def _mi_gangue(c: DocContext, r: random.Random) -> str:
-    return f"Из жильных минералов преобладают {_m(MI, _join(_pick(r, c.profile.gangue, 2, 4)))}."
-
-
 def _mi_fineness(c: DocContext, r: random.Random) -> str:
     lo = r.randint(560, 760)
     hi = r.randint(lo + 40, 960)
     return f"Установлена {_m(MI, f'пробность самородного золота {lo}–{hi}')}."
 
 
-def _mi_grain(c: DocContext, r: random.Random) -> str:
-    size = num(r.uniform(0.05, 1.5), 2)
-    return (
-        "Золото преимущественно "
-        f"{_m(MI, f'тонкое и мелкое, размером от 0,01 до {size} мм')}, "
-        "образует включения в сульфидах и кварце."
-    )
-
-
-def _co_types(c: DocContext, r: random.Random) -> str:
-    return f"По составу выделяются {_m(CO, _join(_pick(r, c.profile.compositions, 2, 3)))}."
-
-
-def _co_dominant(c: DocContext, r: random.Random) -> str:
-    return (
-        f"Преобладают {_m(CO, r.choice(c.profile.compositions))}, в которых сосредоточено "
-        f"около {r.randint(60, 90)} % запасов."
-    )
-
-
 def _co_sulfides(c: DocContext, r: random.Random) -> str:
     lo = r.randint(1, 4)
     hi = lo + r.randint(1, 6)
     return f"{_m(CO, f'Содержание сульфидов в рудах составляет {lo}–{hi} %')}."
-
-
-def _co_textures(c: DocContext, r: random.Random) -> str:
-    items = _join(_pick(r, c.profile.textures, 2, 3))
-    return f"Для руд характерны {_m(CO, f'{items} текстуры')}."
-
-
-def _te_recovery(c: DocContext, r: random.Random) -> str:
-    rec = num(r.uniform(82.0, 96.5), 1)
-    process = r.choice(c.profile.recovery_processes)
-    return f"{_m(TE, f'Извлечение {c.c0.gen} при {process} составляет {rec} %')}."
-
-
-def _te_class(c: DocContext, r: random.Random) -> str:
-    cls = r.choice(("легкообогатимым", "среднеобогатимым", "умеренно упорным"))
-    return f"По технологическим свойствам {_m(TE, f'руды относятся к {cls}')}."
-
-
-def _te_scheme(c: DocContext, r: random.Random) -> str:
-    return f"Рекомендована {_m(TE, f'{r.choice(c.profile.schemes)} схема переработки')} руд."
-
-
-def _te_concentrate(c: DocContext, r: random.Random) -> str:
-    out = num(r.uniform(1.2, 6.0), 1)
-    rec = num(r.uniform(35.0, 70.0), 1)
-    return (
-        f"{_m(TE, f'Выход гравитационного концентрата составляет {out} %')} при извлечении в "
-        f"него {_m(TE, f'{rec} % {c.c0.gen}')}."
-    )
-
-
-def _te_harmful(c: DocContext, r: random.Random) -> str:
-    share = num(r.uniform(0.01, 0.3), 2)
-    return (
-        f"Содержание вредных примесей {_m(TE, f'мышьяка и сурьмы в рудах не превышает {share} %')}."
-    )
-
-
-def _st_hosts(c: DocContext, r: random.Random) -> str:
-    rocks = _join(_pick(r, c.profile.hosts, 2, 3))
-    return f"Рудовмещающими являются {_m(ST, f'{rocks} {c.suites[0]} {c.ages[0]}')}."
 
 
 def _st_section(c: DocContext, r: random.Random) -> str:
@@ -360,170 +189,10 @@ def _st_section(c: DocContext, r: random.Random) -> str:
     )
 
 
-def _st_intrusions(c: DocContext, r: random.Random) -> str:
-    return f"На площади широко развиты {_m(ST, r.choice(c.profile.intrusions))}."
-
-
-def _st_thickness(c: DocContext, r: random.Random) -> str:
-    rocks = _join(_pick(r, c.profile.hosts, 2, 2))
-    return (
-        f"В составе толщи преобладают {_m(ST, f'{rocks} {c.ages[0]}')}, "
-        f"видимая мощность которой достигает {r.randint(300, 1800)} м."
-    )
-
-
-def _sc_depression(c: DocContext, r: random.Random) -> str:
-    return (
-        "Месторождение приурочено к "
-        f"{_m(SC, f'{c.district.fem_obl} вулкано-тектонической депрессии')}."
-    )
-
-
-def _sc_faults(c: DocContext, r: random.Random) -> str:
-    strike = r.choice(STRIKES_GEN)
-    return f"Рудоконтролирующими являются {_m(SC, f'разломы {strike} простирания')}."
-
-
-def _sc_graben(c: DocContext, r: random.Random) -> str:
-    width = num(r.uniform(1.5, 9.0), 1)
-    span = f"{c.district.masc} грабен шириной {width} км"
-    return f"Главной структурой участка является {_m(SC, span)}."
-
-
-def _sc_fault_zone(c: DocContext, r: random.Random) -> str:
-    return f"{_m(SC, f'Зона {masc_genitive(c.name.masc)} разлома')} контролирует размещение руд."
-
-
-def _sc_fractures(c: DocContext, r: random.Random) -> str:
-    kind = r.choice(("сбросо-сдвиговой", "взбросо-сдвиговой", "сдвиговой"))
-    return f"Рудные тела локализованы в {_m(SC, f'оперяющих трещинах {kind} природы')}."
-
-
-def _ob_main(c: DocContext, r: random.Random) -> str:
-    kind = c.profile.body
-    length = r.randint(250, 2400)
-    thickness = num(r.uniform(0.6, 12.0), 1)
-    span = (
-        f"{kind.nom.capitalize()} {c.bodies[0].name} {kind.traced} на {length} м "
-        f"при средней мощности {thickness} м"
-    )
-    return f"{_m(OB, span)}."
-
-
 def _ob_dip(c: DocContext, r: random.Random) -> str:
     a = r.randint(45, 75)
     b = a + r.randint(5, 15)
     return f"Рудные тела {_m(OB, f'падают на {r.choice(DIRECTIONS_ACC)} под углами {a}–{b}°')}."
-
-
-def _ob_count(c: DocContext, r: random.Random) -> str:
-    count = r.randint(5, 20)
-    return f"Всего на месторождении выявлено {_m(OB, f'{count} {c.profile.body.gen_pl}')}."
-
-
-def _ob_morphology(c: DocContext, r: random.Random) -> str:
-    return f"Морфология рудных тел – {_m(OB, r.choice(c.profile.morphology))}."
-
-
-def _ob_depth(c: DocContext, r: random.Random) -> str:
-    return f"{_m(OB, f'Оруденение прослежено на глубину {r.randint(150, 900)} м')} от поверхности."
-
-
-def _ob_thickness(c: DocContext, r: random.Random) -> str:
-    lo = num(r.uniform(0.2, 1.0), 1)
-    hi = num(r.uniform(3.0, 25.0), 1)
-    return f"Истинная {_m(OB, f'мощность {c.profile.body.gen_pl} изменяется от {lo} до {hi} м')}."
-
-
-def _gd_setting(c: DocContext, r: random.Random) -> str:
-    return f"Геодинамическая позиция рудообразования – {_m(GD, c.setting.nom)}."
-
-
-def _gd_belt(c: DocContext, r: random.Random) -> str:
-    return f"Район входит в состав {_m(GD, c.belt.gen)}."
-
-
-def _gd_prep(c: DocContext, r: random.Random) -> str:
-    return f"Формирование рудоносных комплексов происходило в {_m(GD, c.setting.prep)}."
-
-
-def _gd_subduction(c: DocContext, r: random.Random) -> str:
-    return (
-        f"{_m(GD, c.belt.nom)} рассматривается как "
-        f"{_m(GD, 'надсубдукционное образование окраинно-континентального типа')}."
-    )
-
-
-def _mc_node(c: DocContext, r: random.Random) -> str:
-    return f"Месторождение входит в состав {_m(MC, f'{masc_genitive(c.name.masc)} рудного узла')}."
-
-
-def _mc_zone(c: DocContext, r: random.Random) -> str:
-    return (
-        f"{_m(MC, f'{c.district.masc} рудный район')} относится к "
-        f"{_m(MC, f'{fem_oblique(c.zone)} металлогенической зоне')}."
-    )
-
-
-def _mc_within(c: DocContext, r: random.Random) -> str:
-    return (
-        "В металлогеническом отношении площадь расположена в пределах "
-        f"{_m(MC, f'{fem_oblique(c.province)} металлогенической провинции')}."
-    )
-
-
-def _mc_specialisation(c: DocContext, r: random.Random) -> str:
-    spec = {"Au": "золоторудную", "Ag": "серебряную", "Cu": "медную"}[c.c0.sym]
-    return f"Рудный узел имеет {_m(MC, f'{spec} металлогеническую специализацию')}."
-
-
-def _ms_widespread(c: DocContext, r: random.Random) -> str:
-    items = _join(_pick(r, c.profile.processes, 2, 3))
-    return f"Во вмещающих породах широко проявлены {_m(MS, items)}."
-
-
-def _ms_metasomatites(c: DocContext, r: random.Random) -> str:
-    rocks = r.choice(c.profile.metasomatites)
-    return f"Непосредственно к рудным телам приурочены {_m(MS, rocks)}."
-
-
-def _ms_zoning(c: DocContext, r: random.Random) -> str:
-    outer, _ = r.sample(c.profile.processes, 2)
-    inner = r.choice(c.profile.metasomatites)
-    return (
-        f"На флангах месторождения отмечается {_m(MS, outer)}, в центральной части – "
-        f"{_m(MS, inner)}."
-    )
-
-
-def _ms_list(c: DocContext, r: random.Random) -> str:
-    items = ", ".join(_pick(r, c.profile.processes, 3, 4))
-    return f"Метасоматические изменения: {_m(MS, items)}."
-
-
-def _gc_halo(c: DocContext, r: random.Random) -> str:
-    els = _join([ELEMENT_GEN[e] for e in _pick(r, c.profile.geochem, 3, 4)])
-    return f"Месторождение фиксируется {_m(GC, f'вторичными ореолами рассеяния {els}')}."
-
-
-def _gc_streams(c: DocContext, r: random.Random) -> str:
-    els = _join([ELEMENT_GEN[e] for e in _pick(r, c.profile.geochem, 2, 3)])
-    return f"В донных отложениях выявлены {_m(GC, f'потоки рассеяния {els}')}."
-
-
-def _gc_anomaly(c: DocContext, r: random.Random) -> str:
-    els = "–".join(_pick(r, c.profile.geochem, 3, 4))
-    area = num(r.uniform(0.8, 12.0), 1)
-    return (
-        "По данным литохимического опробования выделена "
-        f"{_m(GC, f'комплексная аномалия {els} площадью {area} кв. км')}."
-    )
-
-
-def _gc_concentration(c: DocContext, r: random.Random) -> str:
-    el = ELEMENT_GEN[r.choice(c.profile.geochem)]
-    span = f"Коэффициенты концентрации {el} в ореолах достигают {r.randint(15, 300)}"
-    return f"{_m(GC, span)}."
 
 
 def _fc_homogenisation(c: DocContext, r: random.Random) -> str:
@@ -544,15 +213,6 @@ def _fc_salinity(c: DocContext, r: random.Random) -> str:
     return _m(FC, span)
 
 
-def _fc_age(c: DocContext, r: random.Random) -> str:
-    age = num(r.uniform(*c.profile.age_ma), 1)
-    error = num(r.uniform(0.2, 2.5), 1)
-    return (
-        f"Изотопный возраст оруденения по данным датирования {c.profile.dating_mineral} составляет "
-        f"{_m(FC, f'{age} ± {error} млн лет')}."
-    )
-
-
 def _fc_pressure(c: DocContext, r: random.Random) -> str:
     lo = r.randint(80, 400)
     hi = lo + r.randint(50, 600)
@@ -560,62 +220,6 @@ def _fc_pressure(c: DocContext, r: random.Random) -> str:
         f"Рудоотложение происходило {_m(FC, f'при давлении {lo}–{hi} бар')} "
         "из слабокислых растворов."
     )
-
-
-def _si_discovery(c: DocContext, r: random.Random) -> str:
-    span = f"в {c.years['discovery']} г. {c.district.fem_obl} поисковой партией"
-    return f"Месторождение открыто {_m(SI, span)}."
-
-
-def _si_search(c: DocContext, r: random.Random) -> str:
-    y = c.years
-    scale = r.choice(("1:10 000", "1:25 000", "1:50 000"))
-    span = f"{y['search0']}–{y['search1']} гг. проведены поисковые работы масштаба {scale}"
-    return f"В {_m(SI, span)}."
-
-
-def _si_prelim(c: DocContext, r: random.Random) -> str:
-    y = c.years
-    return _m(SI, f"Предварительная разведка выполнялась в {y['prelim0']}–{y['prelim1']} гг.")
-
-
-def _si_detail(c: DocContext, r: random.Random) -> str:
-    span = f"Детальная разведка завершена в {c.years['detail1']} г."
-    return f"{_m(SI, span)} с подсчётом запасов."
-
-
-def _si_drilling(c: DocContext, r: random.Random) -> str:
-    return (
-        "За период разведки "
-        f"{_m(SI, f'объём колонкового бурения составил {r.randint(8, 160)} тыс. пог. м')}."
-    )
-
-
-def _si_recent(c: DocContext, r: random.Random) -> str:
-    y = c.years
-    return (
-        f"В {y['recent0']}–{y['recent1']} гг. {_m(SI, 'на флангах месторождения проведены ГРР')} "
-        "с целью прироста запасов."
-    )
-
-
-def _is_report(c: DocContext, r: random.Random) -> str:
-    y = c.years
-    authors = ", ".join(c.authors[:2])
-    title = (
-        f"Отчёт о результатах детальной разведки {c.name.gen} месторождения за "
-        f"{y['detail0']}–{y['detail1']} гг."
-    )
-    span = f"«{title}» ({authors}, {y['detail1']})"
-    return f"Основным источником информации является {_m(IS, span)}."
-
-
-def _is_map(c: DocContext, r: random.Random) -> str:
-    sheet = f"{c.region.sheet_prefix}-{r.choice(ROMAN)}"
-    span = (
-        f"Государственная геологическая карта Российской Федерации масштаба 1:200 000, лист {sheet}"
-    )
-    return f"Использована {_m(IS, span)}."
 
 
 def _is_article(c: DocContext, r: random.Random) -> str:
@@ -629,97 +233,409 @@ def _is_article(c: DocContext, r: random.Random) -> str:
     return f"Геологическое строение объекта описано в работе {_m(IS, ref)}."
 
 
-def _is_fund(c: DocContext, r: random.Random) -> str:
-    return f"Фондовые материалы по месторождению хранятся в {_m(IS, c.fund)}."
+def _elements(r: random.Random, c: DocContext, k_lo: int, k_hi: int) -> str:
+    """An enumeration of ``k_lo``-``k_hi`` geochemical elements of the profile, in the genitive."""
+    return _join([ELEMENT_GEN[e] for e in _pick(r, c.profile.geochem, k_lo, k_hi)])
 
 
-def _is_gkz(c: DocContext, r: random.Random) -> str:
-    span = f"протоколом ГКЗ СССР № {r.randint(1000, 9999)} от {c.years['detail1'] + 1} г."
-    return f"Запасы утверждены {_m(IS, span)}"
-
-
+# The catalogue order matters: a section keeps the templates it draws in this order.
 TEMPLATES: dict[str, tuple[Template, ...]] = {
-    GI: (_gi_location, _gi_admin, _gi_coords, _gi_settlement, _gi_area),
-    OC: (_oc_average, _oc_max, _oc_associated, _oc_variation, _oc_payable),
-    RP: (_rp_reserves, _rp_p1, _rp_balance, _rp_scale, _rp_flanks),
-    OF: (_of_dative, _of_genitive, _of_type, _of_nominative),
-    MI: (_mi_main, _mi_minor, _mi_gangue, _mi_fineness, _mi_grain),
-    TE: (_te_recovery, _te_class, _te_scheme, _te_concentrate, _te_harmful),
-    ST: (_st_hosts, _st_section, _st_intrusions, _st_thickness),
-    SC: (_sc_depression, _sc_faults, _sc_graben, _sc_fault_zone, _sc_fractures),
-    OB: (_ob_main, _ob_dip, _ob_count, _ob_morphology, _ob_depth, _ob_thickness),
-    CO: (_co_types, _co_dominant, _co_sulfides, _co_textures),
-    GD: (_gd_setting, _gd_belt, _gd_prep, _gd_subduction),
-    GC: (_gc_halo, _gc_streams, _gc_anomaly, _gc_concentration),
-    MC: (_mc_node, _mc_zone, _mc_within, _mc_specialisation),
-    MS: (_ms_widespread, _ms_metasomatites, _ms_zoning, _ms_list),
-    FC: (_fc_homogenisation, _fc_depth, _fc_salinity, _fc_age, _fc_pressure),
-    SI: (_si_discovery, _si_search, _si_prelim, _si_detail, _si_drilling, _si_recent),
-    IS: (_is_report, _is_map, _is_article, _is_fund, _is_gkz),
+    GI: (
+        _t(
+            "Месторождение [[{GI}|{c.name.nom}]] расположено в "
+            "[[{GI}|{c.district.prep} районе {c.region.gen}]], в {0} км к {1} от "
+            "[[{GI}|{c.settlement}]].",
+            lambda c, r: r.randint(12, 140),
+            lambda c, r: r.choice(DIRECTIONS_DAT),
+        ),
+        _t(
+            "В административном отношении "
+            "[[{GI}|{c.name.nom} {c.profile.kind_adj} месторождение]] находится на территории "
+            "[[{GI}|{c.district.gen} района {c.region.gen}]]."
+        ),
+        _t(
+            "Географические координаты центра месторождения – "
+            "[[{GI}|{0}°{1:02d}′ с. ш., {2}°{3:02d}′ в. д.]]",
+            lambda c, r: r.randint(*c.region.lat),
+            lambda c, r: r.randint(0, 59),
+            lambda c, r: r.randint(*c.region.lon),
+            lambda c, r: r.randint(0, 59),
+        ),
+        _t(
+            "Ближайший населённый пункт – [[{GI}|{c.settlement}]], связанный с участком работ "
+            "грунтовой дорогой протяжённостью {0} км.",
+            lambda c, r: r.randint(20, 180),
+        ),
+        _t(
+            "Площадь лицензионного участка [[{GI}|{c.name.gen} месторождения]] составляет "
+            "{0} кв. км.",
+            lambda c, r: num(r.uniform(4, 60), 1),
+        ),
+    ),
+    OC: (
+        _t(
+            "Средние по месторождению содержания составляют: "
+            "[[{OC}|{c.c0.gen} {0} {c.c0.unit}]], [[{OC}|{c.c1.gen} {1} {c.c1.unit}]].",
+            lambda c, r: num(c.grade0, c.c0.decimals),
+            lambda c, r: num(c.grade1, c.c1.decimals),
+        ),
+        _t(
+            "В рудных столбах содержание [[{OC}|{c.c0.gen} достигает {0} {c.c0.unit}]].",
+            lambda c, r: num(c.grade0 * r.uniform(3.0, 9.0), c.c0.decimals),
+        ),
+        _t(
+            "Попутными полезными компонентами являются [[{OC}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.associated, 2, 3)),
+        ),
+        _oc_variation,
+        _t(
+            "Оконтуривание рудных тел выполнено по "
+            "[[{OC}|бортовому содержанию {c.c0.gen} {0} {c.c0.unit}]].",
+            lambda c, r: num(c.c0.lo * r.uniform(0.3, 0.8), c.c0.decimals),
+        ),
+    ),
+    RP: (
+        _t(
+            "Утверждённые [[{RP}|запасы {c.c0.gen} категорий С1+С2 составляют "
+            "{0} {c.c0.metal_unit}]].",
+            lambda c, r: num(c.total_metal0, 1),
+        ),
+        _t(
+            "[[{RP}|Прогнозные ресурсы {c.c0.gen} категории Р1 оцениваются в "
+            "{0} {c.c0.metal_unit}]].",
+            lambda c, r: num(c.total_metal0 * r.uniform(0.6, 2.5), 1),
+        ),
+        _t(
+            "На государственном балансе числятся [[{RP}|запасы руды в количестве {0} тыс. т]] "
+            "со средним содержанием [[{OC}|{c.c0.gen} {1} {c.c0.unit}]].",
+            lambda c, r: num(c.total_ore_kt, 0),
+            lambda c, r: num(c.grade0, c.c0.decimals),
+        ),
+        _rp_scale,
+        _t(
+            "Ресурсный потенциал флангов оценивается как "
+            "[[{RP}|высокий: ресурсы категории Р2 – {0} {c.c0.metal_unit} {c.c0.gen}]].",
+            lambda c, r: num(c.total_metal0 * r.uniform(0.3, 1.5), 1),
+        ),
+    ),
+    OF: (
+        _t(
+            "По формационной принадлежности оруденение относится к [[{OF}|{0} формации]].",
+            lambda c, r: fem_oblique(c.formation),
+        ),
+        _t(
+            "Месторождение является типичным представителем [[{OF}|{0} формации]].",
+            lambda c, r: fem_oblique(c.formation),
+        ),
+        _t("В современной классификации объект соответствует [[{OF}|{c.ore_type[1]}]]."),
+        _t("Рудная формация – [[{OF}|{c.formation} формация]], [[{OF}|{c.ore_type[0]}]]."),
+    ),
+    MI: (
+        _t(
+            "Главные рудные минералы – [[{MI}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.minerals_main, 3, 5)),
+        ),
+        _t(
+            "Второстепенные и редкие минералы представлены видами: [[{MI}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.minerals_minor, 3, 5)),
+        ),
+        _t(
+            "Из жильных минералов преобладают [[{MI}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.gangue, 2, 4)),
+        ),
+        _mi_fineness,
+        _t(
+            "Золото преимущественно [[{MI}|тонкое и мелкое, размером от 0,01 до {0} мм]], "
+            "образует включения в сульфидах и кварце.",
+            lambda c, r: num(r.uniform(0.05, 1.5), 2),
+        ),
+    ),
+    TE: (
+        _t(
+            "[[{TE}|Извлечение {c.c0.gen} при {1} составляет {0} %]].",
+            lambda c, r: num(r.uniform(82.0, 96.5), 1),
+            lambda c, r: r.choice(c.profile.recovery_processes),
+        ),
+        _t(
+            "По технологическим свойствам [[{TE}|руды относятся к {0}]].",
+            lambda c, r: r.choice(("легкообогатимым", "среднеобогатимым", "умеренно упорным")),
+        ),
+        _t(
+            "Рекомендована [[{TE}|{0} схема переработки]] руд.",
+            lambda c, r: r.choice(c.profile.schemes),
+        ),
+        _t(
+            "[[{TE}|Выход гравитационного концентрата составляет {0} %]] при извлечении в "
+            "него [[{TE}|{1} % {c.c0.gen}]].",
+            lambda c, r: num(r.uniform(1.2, 6.0), 1),
+            lambda c, r: num(r.uniform(35.0, 70.0), 1),
+        ),
+        _t(
+            "Содержание вредных примесей [[{TE}|мышьяка и сурьмы в рудах не превышает {0} %]].",
+            lambda c, r: num(r.uniform(0.01, 0.3), 2),
+        ),
+    ),
+    ST: (
+        _t(
+            "Рудовмещающими являются [[{ST}|{0} {c.suites[0]} {c.ages[0]}]].",
+            lambda c, r: _join(_pick(r, c.profile.hosts, 2, 3)),
+        ),
+        _st_section,
+        _t("На площади широко развиты [[{ST}|{0}]].", lambda c, r: r.choice(c.profile.intrusions)),
+        _t(
+            "В составе толщи преобладают [[{ST}|{0} {c.ages[0]}]], "
+            "видимая мощность которой достигает {1} м.",
+            lambda c, r: _join(_pick(r, c.profile.hosts, 2, 2)),
+            lambda c, r: r.randint(300, 1800),
+        ),
+    ),
+    SC: (
+        _t(
+            "Месторождение приурочено к "
+            "[[{SC}|{c.district.fem_obl} вулкано-тектонической депрессии]]."
+        ),
+        _t(
+            "Рудоконтролирующими являются [[{SC}|разломы {0} простирания]].",
+            lambda c, r: r.choice(STRIKES_GEN),
+        ),
+        _t(
+            "Главной структурой участка является [[{SC}|{c.district.masc} грабен шириной {0} км]].",
+            lambda c, r: num(r.uniform(1.5, 9.0), 1),
+        ),
+        _t(
+            "[[{SC}|Зона {0} разлома]] контролирует размещение руд.",
+            lambda c, r: masc_genitive(c.name.masc),
+        ),
+        _t(
+            "Рудные тела локализованы в [[{SC}|оперяющих трещинах {0} природы]].",
+            lambda c, r: r.choice(("сбросо-сдвиговой", "взбросо-сдвиговой", "сдвиговой")),
+        ),
+    ),
+    OB: (
+        _t(
+            "[[{OB}|{0} {c.bodies[0].name} {c.profile.body.traced} на {1} м "
+            "при средней мощности {2} м]].",
+            lambda c, r: c.profile.body.nom.capitalize(),
+            lambda c, r: r.randint(250, 2400),
+            lambda c, r: num(r.uniform(0.6, 12.0), 1),
+        ),
+        _ob_dip,
+        _t(
+            "Всего на месторождении выявлено [[{OB}|{0} {c.profile.body.gen_pl}]].",
+            lambda c, r: r.randint(5, 20),
+        ),
+        _t("Морфология рудных тел – [[{OB}|{0}]].", lambda c, r: r.choice(c.profile.morphology)),
+        _t(
+            "[[{OB}|Оруденение прослежено на глубину {0} м]] от поверхности.",
+            lambda c, r: r.randint(150, 900),
+        ),
+        _t(
+            "Истинная [[{OB}|мощность {c.profile.body.gen_pl} изменяется от {0} до {1} м]].",
+            lambda c, r: num(r.uniform(0.2, 1.0), 1),
+            lambda c, r: num(r.uniform(3.0, 25.0), 1),
+        ),
+    ),
+    CO: (
+        _t(
+            "По составу выделяются [[{CO}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.compositions, 2, 3)),
+        ),
+        _t(
+            "Преобладают [[{CO}|{0}]], в которых сосредоточено около {1} % запасов.",
+            lambda c, r: r.choice(c.profile.compositions),
+            lambda c, r: r.randint(60, 90),
+        ),
+        _co_sulfides,
+        _t(
+            "Для руд характерны [[{CO}|{0} текстуры]].",
+            lambda c, r: _join(_pick(r, c.profile.textures, 2, 3)),
+        ),
+    ),
+    GD: (
+        _t("Геодинамическая позиция рудообразования – [[{GD}|{c.setting.nom}]]."),
+        _t("Район входит в состав [[{GD}|{c.belt.gen}]]."),
+        _t("Формирование рудоносных комплексов происходило в [[{GD}|{c.setting.prep}]]."),
+        _t(
+            "[[{GD}|{c.belt.nom}]] рассматривается как "
+            "[[{GD}|надсубдукционное образование окраинно-континентального типа]]."
+        ),
+    ),
+    GC: (
+        _t(
+            "Месторождение фиксируется [[{GC}|вторичными ореолами рассеяния {0}]].",
+            lambda c, r: _elements(r, c, 3, 4),
+        ),
+        _t(
+            "В донных отложениях выявлены [[{GC}|потоки рассеяния {0}]].",
+            lambda c, r: _elements(r, c, 2, 3),
+        ),
+        _t(
+            "По данным литохимического опробования выделена "
+            "[[{GC}|комплексная аномалия {0} площадью {1} кв. км]].",
+            lambda c, r: "–".join(_pick(r, c.profile.geochem, 3, 4)),
+            lambda c, r: num(r.uniform(0.8, 12.0), 1),
+        ),
+        _t(
+            "[[{GC}|Коэффициенты концентрации {0} в ореолах достигают {1}]].",
+            lambda c, r: ELEMENT_GEN[r.choice(c.profile.geochem)],
+            lambda c, r: r.randint(15, 300),
+        ),
+    ),
+    MC: (
+        _t(
+            "Месторождение входит в состав [[{MC}|{0} рудного узла]].",
+            lambda c, r: masc_genitive(c.name.masc),
+        ),
+        _t(
+            "[[{MC}|{c.district.masc} рудный район]] относится к "
+            "[[{MC}|{0} металлогенической зоне]].",
+            lambda c, r: fem_oblique(c.zone),
+        ),
+        _t(
+            "В металлогеническом отношении площадь расположена в пределах "
+            "[[{MC}|{0} металлогенической провинции]].",
+            lambda c, r: fem_oblique(c.province),
+        ),
+        _t(
+            "Рудный узел имеет [[{MC}|{0} металлогеническую специализацию]].",
+            lambda c, r: {"Au": "золоторудную", "Ag": "серебряную", "Cu": "медную"}[c.c0.sym],
+        ),
+    ),
+    MS: (
+        _t(
+            "Во вмещающих породах широко проявлены [[{MS}|{0}]].",
+            lambda c, r: _join(_pick(r, c.profile.processes, 2, 3)),
+        ),
+        _t(
+            "Непосредственно к рудным телам приурочены [[{MS}|{0}]].",
+            lambda c, r: r.choice(c.profile.metasomatites),
+        ),
+        _t(
+            "На флангах месторождения отмечается [[{MS}|{0}]], в центральной части – [[{MS}|{1}]].",
+            lambda c, r: r.sample(c.profile.processes, 2)[0],
+            lambda c, r: r.choice(c.profile.metasomatites),
+        ),
+        _t(
+            "Метасоматические изменения: [[{MS}|{0}]].",
+            lambda c, r: ", ".join(_pick(r, c.profile.processes, 3, 4)),
+        ),
+    ),
+    FC: (
+        _fc_homogenisation,
+        _fc_depth,
+        _fc_salinity,
+        _t(
+            "Изотопный возраст оруденения по данным датирования {c.profile.dating_mineral} "
+            "составляет [[{FC}|{0} ± {1} млн лет]].",
+            lambda c, r: num(r.uniform(*c.profile.age_ma), 1),
+            lambda c, r: num(r.uniform(0.2, 2.5), 1),
+        ),
+        _fc_pressure,
+    ),
+    SI: (
+        _t(
+            "Месторождение открыто "
+            "[[{SI}|в {c.years[discovery]} г. {c.district.fem_obl} поисковой партией]]."
+        ),
+        _t(
+            "В [[{SI}|{c.years[search0]}–{c.years[search1]} гг. проведены поисковые работы "
+            "масштаба {0}]].",
+            lambda c, r: r.choice(("1:10 000", "1:25 000", "1:50 000")),
+        ),
+        _t(
+            "[[{SI}|Предварительная разведка выполнялась в "
+            "{c.years[prelim0]}–{c.years[prelim1]} гг.]]"
+        ),
+        _t("[[{SI}|Детальная разведка завершена в {c.years[detail1]} г.]] с подсчётом запасов."),
+        _t(
+            "За период разведки [[{SI}|объём колонкового бурения составил {0} тыс. пог. м]].",
+            lambda c, r: r.randint(8, 160),
+        ),
+        _t(
+            "В {c.years[recent0]}–{c.years[recent1]} гг. "
+            "[[{SI}|на флангах месторождения проведены ГРР]] с целью прироста запасов."
+        ),
+    ),
+    IS: (
+        _t(
+            "Основным источником информации является [[{IS}|«Отчёт о результатах детальной "
+            "разведки {c.name.gen} месторождения за {c.years[detail0]}–{c.years[detail1]} гг.» "
+            "({0}, {c.years[detail1]})]].",
+            lambda c, r: ", ".join(c.authors[:2]),
+        ),
+        _t(
+            "Использована [[{IS}|Государственная геологическая карта Российской Федерации "
+            "масштаба 1:200 000, лист {c.region.sheet_prefix}-{0}]].",
+            lambda c, r: r.choice(ROMAN),
+        ),
+        _is_article,
+        _t("Фондовые материалы по месторождению хранятся в [[{IS}|{c.fund}]]."),
+        _t(
+            "Запасы утверждены [[{IS}|протоколом ГКЗ СССР № {0} от {1} г.]]",
+            lambda c, r: r.randint(1000, 9999),
+            lambda c, r: c.years["detail1"] + 1,
+        ),
+    ),
 }
 
 # --------------------------------------------------------------------------- filler sentences
 
-Filler = Callable[[DocContext, random.Random], str]
-
-FILLERS: dict[str, tuple[Filler, ...]] = {
+FILLERS: dict[str, tuple[Template, ...]] = {
     "intro": (
-        lambda c, r: (
-            f"Рельеф района среднегорный, абсолютные отметки составляют "
-            f"{r.randint(300, 900)}–{r.randint(1000, 1900)} м."
+        _t(
+            "Рельеф района среднегорный, абсолютные отметки составляют {0}–{1} м.",
+            lambda c, r: r.randint(300, 900),
+            lambda c, r: r.randint(1000, 1900),
         ),
-        lambda c, r: "Климат района резко континентальный, с продолжительной холодной зимой.",
-        lambda c, r: (
-            "Гидросеть представлена ручьями и реками, замерзающими в "
-            f"{r.choice(('октябре', 'ноябре'))}."
+        _t("Климат района резко континентальный, с продолжительной холодной зимой."),
+        _t(
+            "Гидросеть представлена ручьями и реками, замерзающими в {0}.",
+            lambda c, r: r.choice(("октябре", "ноябре")),
         ),
-        lambda c, r: "Склоны долин покрыты лиственничной тайгой и зарослями кедрового стланика.",
-        lambda c, r: "Снабжение участка осуществляется круглогодично, в том числе вертолётом.",
+        _t("Склоны долин покрыты лиственничной тайгой и зарослями кедрового стланика."),
+        _t("Снабжение участка осуществляется круглогодично, в том числе вертолётом."),
     ),
     "district": (
-        lambda c, r: "Ниже приводится краткая характеристика геологического строения района.",
-        lambda c, r: (
+        _t("Ниже приводится краткая характеристика геологического строения района."),
+        _t(
             "Четвертичные отложения представлены аллювием речных долин и склоновыми образованиями "
-            f"мощностью до {r.randint(3, 25)} м."
+            "мощностью до {0} м.",
+            lambda c, r: r.randint(3, 25),
         ),
-        lambda c, r: (
-            "Степень обнажённости района низкая, коренные выходы встречаются на водоразделах."
-        ),
-        lambda c, r: (
-            "Структурный план района определяется сочетанием разрывных нарушений разных рангов."
-        ),
+        _t("Степень обнажённости района низкая, коренные выходы встречаются на водоразделах."),
+        _t("Структурный план района определяется сочетанием разрывных нарушений разных рангов."),
     ),
     "bodies": (
-        lambda c, r: "Контакты рудных тел с вмещающими породами чёткие, реже постепенные.",
-        lambda c, r: (
-            f"Рудные тела вскрыты канавами через {r.choice((20, 40, 50, 80))} м и пересечены "
-            "скважинами на нескольких горизонтах."
+        _t("Контакты рудных тел с вмещающими породами чёткие, реже постепенные."),
+        _t(
+            "Рудные тела вскрыты канавами через {0} м и пересечены скважинами на нескольких "
+            "горизонтах.",
+            lambda c, r: r.choice((20, 40, 50, 80)),
         ),
-        lambda c, r: "Распределение полезных компонентов в рудных телах неравномерное.",
+        _t("Распределение полезных компонентов в рудных телах неравномерное."),
     ),
     "composition": (
-        lambda c, r: "Вещественный состав руд изучен по материалам минералогического опробования.",
-        lambda c, r: (
-            f"Изучено {r.randint(40, 400)} полированных и {r.randint(20, 200)} прозрачных шлифов."
+        _t("Вещественный состав руд изучен по материалам минералогического опробования."),
+        _t(
+            "Изучено {0} полированных и {1} прозрачных шлифов.",
+            lambda c, r: r.randint(40, 400),
+            lambda c, r: r.randint(20, 200),
         ),
-        lambda c, r: (
-            "Последовательность минералообразования установлена по взаимоотношениям минералов."
-        ),
+        _t("Последовательность минералообразования установлена по взаимоотношениям минералов."),
     ),
     "reserves": (
-        lambda c, r: "Данные подсчёта запасов по рудным телам приведены в таблице 1.",
-        lambda c, r: "Подсчёт запасов выполнен методом геологических блоков.",
-        lambda c, r: (
-            f"Технологические свойства руд изучены на {r.randint(3, 12)} лабораторных и "
-            f"{r.randint(1, 3)} укрупнённых пробах."
+        _t("Данные подсчёта запасов по рудным телам приведены в таблице 1."),
+        _t("Подсчёт запасов выполнен методом геологических блоков."),
+        _t(
+            "Технологические свойства руд изучены на {0} лабораторных и {1} укрупнённых пробах.",
+            lambda c, r: r.randint(3, 12),
+            lambda c, r: r.randint(1, 3),
         ),
     ),
     "sources": (
-        lambda c, r: "Список использованных материалов приведён в конце отчёта.",
-        lambda c, r: "При составлении обзора учтены опубликованные и фондовые материалы.",
-        lambda c, r: (
-            "Часть первичной документации утрачена, что ограничивает переинтерпретацию данных."
-        ),
+        _t("Список использованных материалов приведён в конце отчёта."),
+        _t("При составлении обзора учтены опубликованные и фондовые материалы."),
+        _t("Часть первичной документации утрачена, что ограничивает переинтерпретацию данных."),
     ),
 }
 
@@ -809,25 +725,15 @@ def build_context(r: random.Random, name: DepositName) -> DocContext:
     total_ore = sum(row.ore_kt for row in rows)
     total_metal0 = sum(c0.metal(row.ore_kt, row.grade0) for row in rows)
     total_metal1 = sum(c1.metal(row.ore_kt, row.grade1) for row in rows)
-    discovery = r.randint(1952, 1986)
-    search0 = discovery + r.randint(0, 2)
-    search1 = search0 + r.randint(2, 5)
-    prelim0 = search1 + r.randint(1, 2)
-    prelim1 = prelim0 + r.randint(2, 4)
-    detail0 = prelim1 + r.randint(1, 2)
-    detail1 = detail0 + r.randint(2, 4)
-    recent0 = r.randint(max(detail1 + 5, 2000), 2018)
-    years = {
-        "discovery": discovery,
-        "search0": search0,
-        "search1": search1,
-        "prelim0": prelim0,
-        "prelim1": prelim1,
-        "detail0": detail0,
-        "detail1": detail1,
-        "recent0": recent0,
-        "recent1": recent0 + r.randint(2, 5),
-    }
+    years = {"discovery": r.randint(1952, 1986)}
+    years["search0"] = years["discovery"] + r.randint(0, 2)
+    years["search1"] = years["search0"] + r.randint(2, 5)
+    years["prelim0"] = years["search1"] + r.randint(1, 2)
+    years["prelim1"] = years["prelim0"] + r.randint(2, 4)
+    years["detail0"] = years["prelim1"] + r.randint(1, 2)
+    years["detail1"] = years["detail0"] + r.randint(2, 4)
+    years["recent0"] = r.randint(max(years["detail1"] + 5, 2000), 2018)
+    years["recent1"] = years["recent0"] + r.randint(2, 5)
     suites = r.sample(region.suites, 2)
     ages = r.sample(region.ages, 2)
     return DocContext(
