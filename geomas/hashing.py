@@ -5,13 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-_BLOCK = 1 << 20
-
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file's bytes, read in blocks (`hashlib.file_digest`)."""
     with Path(path).open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

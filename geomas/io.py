@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ _WHITESPACE = " \t\r\n"
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Replace ``path`` with ``data`` atomically; its folder is created.
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Replace ``path`` with ``text`` in UTF-8 atomically; its folder is created.
 
     Returns:
         ``path``. On any error the temporary file is removed and the old file is untouched.
@@ -46,17 +47,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as fh:  # a new file with the usual (umask) permissions
-            fh.write(data)
+            fh.write(text.encode("utf-8"))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Replace ``path`` with ``text`` in UTF-8 atomically (see `atomic_write_bytes`)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
@@ -105,21 +101,6 @@ class LocatedRecord:
         return f"line {self.line}: record {self.index}"
 
 
-class LineIndex:
-    """Maps character offsets of a text to 1-based line numbers."""
-
-    def __init__(self, text: str) -> None:
-        self._starts = [0]
-        pos = text.find("\n")
-        while pos != -1:
-            self._starts.append(pos + 1)
-            pos = text.find("\n", pos + 1)
-
-    def line(self, offset: int) -> int:
-        """The 1-based line holding ``offset``."""
-        return bisect.bisect_right(self._starts, offset)
-
-
 def skip_ws(text: str, pos: int) -> int:
     """The first offset at or after ``pos`` that is not JSON whitespace."""
     while pos < len(text) and text[pos] in _WHITESPACE:
@@ -129,42 +110,33 @@ def skip_ws(text: str, pos: int) -> int:
 
 def sniff_container(text: str) -> Container | None:
     """``"json"`` when the text starts with ``[``, ``"jsonl"`` with ``{``, else ``None``."""
-    start = skip_ws(text, 0)
-    if start >= len(text):
-        return None
-    return {"[": "json", "{": "jsonl"}.get(text[start])  # type: ignore[return-value]
+    return {"[": "json", "{": "jsonl"}.get(text.lstrip(_WHITESPACE)[:1])  # type: ignore[return-value]
 
 
-def iter_json_list(text: str, lines: LineIndex | None = None) -> Iterator[LocatedRecord]:
+def iter_json_list(text: str) -> Iterator[LocatedRecord]:
     """Yield the elements of a top-level JSON list with their starting lines.
 
     Raises:
         json.JSONDecodeError: The text is not one JSON list; ``lineno``/``colno`` point at
             the problem in the whole text.
     """
-    lines = lines or LineIndex(text)
+    line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
     pos = skip_ws(text, 0)
-    if pos >= len(text) or text[pos] != "[":
+    if not text.startswith("[", pos):
         raise json.JSONDecodeError("Expecting '[' (a JSON list of records)", text, pos)
     pos = skip_ws(text, pos + 1)
+    closed = text.startswith("]", pos)
     index = 0
-    if pos < len(text) and text[pos] == "]":
-        pos += 1
-    else:
-        while True:
-            start = pos
-            value, pos = _DECODER.raw_decode(text, start)
-            yield LocatedRecord(lines.line(start), index, value)
-            index += 1
-            pos = skip_ws(text, pos)
-            if pos < len(text) and text[pos] == ",":
-                pos = skip_ws(text, pos + 1)
-                continue
-            if pos < len(text) and text[pos] == "]":
-                pos += 1
-                break
+    while not closed:
+        value, end = _DECODER.raw_decode(text, pos)
+        yield LocatedRecord(bisect.bisect_right(line_starts, pos), index, value)
+        index += 1
+        pos = skip_ws(text, end)
+        if text.startswith(",", pos):
+            pos = skip_ws(text, pos + 1)
+        elif not (closed := text.startswith("]", pos)):
             raise json.JSONDecodeError("Expecting ',' or ']' after a record", text, pos)
-    pos = skip_ws(text, pos)
+    pos = skip_ws(text, pos + 1)
     if pos < len(text):
         raise json.JSONDecodeError("Extra data after the closing ']'", text, pos)
 

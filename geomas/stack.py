@@ -28,9 +28,6 @@ from geomas.tracking import mlflow_paths
 log = logging.getLogger(__name__)
 
 
-_ACTIVE_DATA_DIR: Path | None = None
-
-
 class StackInfo(BaseModel):
     """Where the embedded stack keeps its state."""
 
@@ -74,12 +71,9 @@ def activate_project(data_dir: Path) -> Path:
     Raises:
         StackError: zenml was already imported with a different config dir.
     """
-    global _ACTIVE_DATA_DIR
     data_dir = Path(data_dir).resolve()
     env = offline_environment(data_dir)
     current = os.environ.get("ZENML_CONFIG_PATH")
-    import sys
-
     if "zenml" in sys.modules and current and current != env["ZENML_CONFIG_PATH"]:
         raise StackError(
             f"ZenML in this process already uses {current}; cannot switch to {data_dir}. "
@@ -87,7 +81,6 @@ def activate_project(data_dir: Path) -> Path:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
-    _ACTIVE_DATA_DIR = data_dir
     return data_dir
 
 
@@ -101,11 +94,9 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
     data_dir = activate_project(data_dir)
     tracking_uri, artifacts = mlflow_paths(data_dir)
     artifacts.mkdir(parents=True, exist_ok=True)
-    try:
-        from zenml.client import Client
-        from zenml.enums import StackComponentType
-    except ImportError as exc:  # pragma: no cover - zenml is a core dependency
-        raise StackError(f"ZenML is not importable: {exc}") from exc
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
     zenml_logs_to_stderr()
 
     client = Client()
@@ -139,20 +130,14 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
     ensure_component(REGISTRY_NAME, StackComponentType.MODEL_REGISTRY, {})
     stacks = client.list_stacks(name=LOCAL_STACK_NAME)
     if stacks.total == 0:
-        default = client.get_stack("default")
-        client.create_stack(
-            name=LOCAL_STACK_NAME,
-            components={
-                StackComponentType.ORCHESTRATOR: default.components[
-                    StackComponentType.ORCHESTRATOR
-                ][0].name,
-                StackComponentType.ARTIFACT_STORE: default.components[
-                    StackComponentType.ARTIFACT_STORE
-                ][0].name,
-                StackComponentType.EXPERIMENT_TRACKER: TRACKER_NAME,
-                StackComponentType.MODEL_REGISTRY: REGISTRY_NAME,
-            },
-        )
+        default = client.get_stack("default").components
+        components = {
+            ctype: default[ctype][0].name
+            for ctype in (StackComponentType.ORCHESTRATOR, StackComponentType.ARTIFACT_STORE)
+        }
+        components[StackComponentType.EXPERIMENT_TRACKER] = TRACKER_NAME
+        components[StackComponentType.MODEL_REGISTRY] = REGISTRY_NAME
+        client.create_stack(name=LOCAL_STACK_NAME, components=components)
         created.append(f"stack:{LOCAL_STACK_NAME}")
     if client.active_stack_model.name != LOCAL_STACK_NAME:
         client.activate_stack(LOCAL_STACK_NAME)
@@ -315,23 +300,18 @@ def import_stack(
                     "server, or another --data-dir) or rename the component in the file"
                 )
             existing[ctype] = found.items[0].id
-    store = client.zen_store
     stacks = client.list_stacks(name=stack_name)
-    if stacks.total:
+    already_imported = bool(stacks.total)
+    if already_imported:
         current_ids = {ctype: [c.id for c in comps]
                        for ctype, comps in stacks.items[0].components.items()}
-        if len(existing) == len(planned) and current_ids == {
-                c: [i] for c, i in existing.items()}:
-            if activate:
-                client.activate_stack(stack_name)
-            return ImportedStack(stack_name=stack_name, created=[], reused=[
-                f"{c.value}:{comp.name}" for c, comp, _ in planned], store_url=store.url,
-                store_is_local=store.is_local_store(), active=activate, already_imported=True)
-        raise StackError(
-            f"stack {stack_name!r} already exists with other components; import under "
-            "another name (--name) or delete it first (`zenml stack delete`)"
-        )
-    created, reused = [], []
+        if len(existing) != len(planned) or current_ids != {c: [i] for c, i in existing.items()}:
+            raise StackError(
+                f"stack {stack_name!r} already exists with other components; import under "
+                "another name (--name) or delete it first (`zenml stack delete`)"
+            )
+    created: list[str] = []
+    reused: list[str] = []
     ids: dict[Any, list[Any]] = {}
     for ctype, comp, config in planned:
         if ctype in existing:
@@ -343,13 +323,15 @@ def import_stack(
         )
         ids[ctype] = [model.id]
         created.append(f"{ctype.value}:{comp.name}")
-    client.create_stack(name=stack_name, components=ids)
-    created.append(f"stack:{stack_name}")
+    if not already_imported:
+        client.create_stack(name=stack_name, components=ids)
+        created.append(f"stack:{stack_name}")
     if activate:
         client.activate_stack(stack_name)
+    store = client.zen_store
     return ImportedStack(stack_name=stack_name, created=created, reused=reused,
                          store_url=store.url, store_is_local=store.is_local_store(),
-                         active=activate)
+                         active=activate, already_imported=already_imported)
 
 
 def _check_secrets(client: Any, spec: StackFile, path: Path) -> None:
@@ -433,13 +415,15 @@ def _validated_config(
 def zenml_logs_to_stderr() -> None:
     """Send ZenML's console log handler to stderr (it writes to the original stdout).
 
-    stdout carries results only (`--json` summaries); ZenML's messages are logs.
+    stdout carries results only (`--json` summaries); ZenML's messages are logs. The original
+    stderr, like ZenML's original stdout: a replaced `sys.stderr` (typer's CliRunner) is closed
+    after the command, and the handler outlives it.
     """
     from zenml.logger import ZenMLConsoleHandler
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, ZenMLConsoleHandler):
-            handler.setStream(sys.stderr)
+            handler.setStream(sys.__stderr__)
 
 
 def activate_stack(name: str, data_dir: Path) -> StackInfo:
@@ -467,14 +451,14 @@ def activate_stack(name: str, data_dir: Path) -> StackInfo:
         )
     stack = stacks.items[0]
     trackers = stack.components.get(StackComponentType.EXPERIMENT_TRACKER, [])
-    if TRACKER_NAME not in [t.name for t in trackers]:
+    tracker = next((t for t in trackers if t.name == TRACKER_NAME), None)
+    if tracker is None:
         raise StackError(
             f"stack {name!r} has no experiment tracker named {TRACKER_NAME!r}; the pipeline "
             "steps log to it by that name (see zenml_stack.yaml)"
         )
     if client.active_stack_model.id != stack.id:
         client.activate_stack(stack.id)
-    tracker = next(t for t in trackers if t.name == TRACKER_NAME)
     orchestrator = stack.components[StackComponentType.ORCHESTRATOR][0]
     tracking_uri = str(tracker.configuration.get("tracking_uri") or "")
     if tracking_uri:

@@ -72,13 +72,10 @@ def token_spans(text: str, rule: TokenRule = "words") -> list[Span]:
     spans: list[Span] = []
     prev = 0
     for tok in razdel.tokenize(text):
-        if tok.start > prev and not text[prev:tok.start].isspace():
-            spans += [m.span() for m in _NON_SPACE.finditer(text, prev, tok.start)]
+        spans += [m.span() for m in _NON_SPACE.finditer(text, prev, tok.start)]
         spans.append((tok.start, tok.stop))
         prev = tok.stop
-    if prev < len(text) and not text[prev:].isspace():
-        spans += [m.span() for m in _NON_SPACE.finditer(text, prev)]
-    return spans
+    return spans + [m.span() for m in _NON_SPACE.finditer(text, prev)]
 
 
 def words(text: str) -> list[str]:
@@ -125,11 +122,9 @@ def sentence_spans(text: str, *, paragraphs: bool = False, pdf: bool = False) ->
 
 def strip_span(text: str, start: int, end: int) -> Span:
     """``(start, end)`` moved inwards past whitespace at both ends."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+    seg = text[start:end]
+    start += len(seg) - len(seg.lstrip())
+    return start, start + len(seg.strip())
 
 
 def _split_heading(

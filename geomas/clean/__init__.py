@@ -6,20 +6,16 @@ rule and reason); `clean_dataset` and `merge_datasets` are the file-level functi
 """
 
 from geomas.clean.clean import CleanResult, clean_examples
-from geomas.clean.dataset import CleanReport, clean_dataset
-from geomas.clean.diversity import DiversityReport, diversity_report, instruction_template
-from geomas.clean.io import Reader, read_alpaca, write_alpaca
-from geomas.clean.merge import MergeReport, merge_datasets
+from geomas.clean.dataset import clean_dataset
+from geomas.clean.diversity import diversity_report, instruction_template
+from geomas.clean.io import read_alpaca, write_alpaca
+from geomas.clean.merge import merge_datasets
 from geomas.clean.normalize import normalize_text
 from geomas.clean.rules import RULE_ORDER, grounding_share
 
 __all__ = [
     "RULE_ORDER",
-    "CleanReport",
     "CleanResult",
-    "DiversityReport",
-    "MergeReport",
-    "Reader",
     "clean_dataset",
     "clean_examples",
     "diversity_report",

@@ -4,31 +4,10 @@ Heavy libraries (torch, transformers, matplotlib, sklearn, mlflow) are imported 
 functions that need them, so importing this package stays cheap.
 """
 
-from geomas.evaluate.classification import (
-    ClassReport,
-    ClassScores,
-    class_report,
-    confusion_matrix_plot,
-)
-from geomas.evaluate.forgetting import (
-    ForgettingReport,
-    forgetting_probe,
-    general_texts,
-    perplexity,
-    read_texts,
-)
-from geomas.evaluate.generation import (
-    Comparison,
-    EvalReport,
-    MetricDelta,
-    Prediction,
-    build_prompt,
-    compare,
-    evaluate_model,
-    generate_answers,
-)
+from geomas.evaluate.classification import class_report, confusion_matrix_plot
+from geomas.evaluate.forgetting import ForgettingReport, forgetting_probe, general_texts, perplexity
+from geomas.evaluate.generation import build_prompt, compare, evaluate_model, generate_answers
 from geomas.evaluate.metrics import (
-    METRIC_NAMES,
     UnicodeWordTokenizer,
     bertscore,
     corpus_scores,
@@ -36,19 +15,11 @@ from geomas.evaluate.metrics import (
     normalize_answer,
     rouge_l,
     token_f1,
-    word_tokens,
 )
 from geomas.evaluate.plots import log_eval_to_mlflow, loss_curve, metric_bars
 
 __all__ = [
-    "METRIC_NAMES",
-    "ClassReport",
-    "ClassScores",
-    "Comparison",
-    "EvalReport",
     "ForgettingReport",
-    "MetricDelta",
-    "Prediction",
     "UnicodeWordTokenizer",
     "bertscore",
     "build_prompt",
@@ -66,8 +37,6 @@ __all__ = [
     "metric_bars",
     "normalize_answer",
     "perplexity",
-    "read_texts",
     "rouge_l",
     "token_f1",
-    "word_tokens",
 ]

@@ -9,10 +9,7 @@ from geomas.qa.generate import (
 )
 from geomas.qa.records import (
     QA_PAIRS_FILE,
-    QA_REJECTS_FILE,
-    QA_SUMMARY_FILE,
     QAPair,
-    QAResult,
     QASet,
     QASummary,
     load_qa_pairs,
@@ -23,14 +20,11 @@ from geomas.qa.templates import TASK_DESCRIPTIONS, TEMPLATES
 
 __all__ = [
     "QA_PAIRS_FILE",
-    "QA_REJECTS_FILE",
-    "QA_SUMMARY_FILE",
     "TASK_DESCRIPTIONS",
     "TEMPLATES",
     "ChunkRecord",
     "QAGenerator",
     "QAPair",
-    "QAResult",
     "QASet",
     "QASummary",
     "generate_qa_pairs",
