@@ -24,6 +24,7 @@ from geomas.names import LOCAL_STACK_NAME
 from geomas.report import StageCounts
 from geomas.stack import StackInfo, activate_stack
 from geomas.tracking import ensure_experiment
+from geomas.validate.suite import ValidationSummary
 
 if TYPE_CHECKING:
     from zenml.pipelines.pipeline_definition import Pipeline
@@ -57,6 +58,7 @@ class PipelineRunInfo(BaseModel):
     stages: list[StageCounts] = []
     outputs: dict[str, str] = {}
     ingest: IngestSummary | None = None
+    validation: list[ValidationSummary] = []
     registered: RegisteredVersion | None = None
 
 
@@ -245,6 +247,10 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         tracking_uri=info.tracking_uri, output_dir=str(output_dir),
         stages=stage_counts(output_dir), outputs=outputs,
         ingest=_step_output(run, "ingest_documents", "ingest_summary"),
+        validation=[v for step, name in (("validate_chunks", "chunk_validation"),
+                                         ("validate_qa_pairs", "qa_validation"),
+                                         ("validate_examples", "example_validation"))
+                    if (v := _step_output(run, step, name)) is not None],
     )
 
 

@@ -31,6 +31,9 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
               f"{loaded.project.experiment_name})", markup=False)
     if info.ingest is not None:
         print_ingest(info.ingest)
+    for suite in info.validation:
+        out.print(f"{suite.suite:<17}: {'passed' if suite.success else 'FAILED'} "
+                  f"(report {suite.report_path})", markup=False)
     _print_stages(info.stages)
     for name, path in info.outputs.items():
         if name.startswith(f"{loaded.data.dataset_name}_") and "lineage" not in name:

@@ -60,6 +60,7 @@ def project(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_outputs_and_rejects(project: Path, sample_corpus: Path) -> None:
     log = (project / "first_run.log").read_text("utf-8")
     assert "docling-native-pdf" in log, "the run must say which PDF parser ran"
+    assert "geomas_chunks    : passed (report " in log
     chunks = json.loads((project / "out/chunks.json").read_text("utf-8"))
     manifest = json.loads((sample_corpus / "corpus_manifest.json").read_text("utf-8"))
     assert {c["source"] for c in chunks} == {d["file"] for d in manifest["documents"]}
@@ -202,6 +203,8 @@ def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
     assert stages["ingest"]["rejected"] == 4 and stages["qa"]["kept"] > 0
     assert Path(summary["outputs"]["instruct_dataset_train"]).is_file()
     assert Path(summary["outputs"]["qa_pairs"]).is_file()
+    assert {v["suite"]: v["success"] for v in summary["validation"]} == {
+        "geomas_chunks": True, "geomas_qa_pairs": True, "geomas_examples": True}
     init = _run([*GEOMAS, "init", "--data-dir", ".geomas"], cwd=project)
     assert "nothing (already set up)" in init.stdout
 
