@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,9 @@ from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, print_json, r
 from geomas.cli.data import print_ingest
 
 if TYPE_CHECKING:
+    from geomas.config import RunConfig
     from geomas.report import StageCounts
+    from geomas.runner import PipelineRunInfo
 
 
 @run_app.command("data")
@@ -20,13 +23,9 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
     from geomas.runner import run_data_pipeline
 
     loaded = run_config(config, data_dir)
-    # ZenML and the steps may print on stdout; with --json stdout carries the summary only
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        info = run_data_pipeline(loaded)
-    if as_json:
-        print_json(info)
+    info = _launch(run_data_pipeline, loaded, as_json)
+    if info is None:
         return
-    out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
     out.print(f"MLflow       : {info.tracking_uri} (experiment "
               f"{loaded.project.experiment_name})", markup=False)
     if info.ingest is not None:
@@ -47,13 +46,9 @@ def run_training(config: RunConfigOpt, data_dir: DataDirOpt = None,
     """Run the training pipeline: train -> evaluate -> register -> promote."""
     from geomas.runner import run_training_pipeline
 
-    loaded = run_config(config, data_dir)
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        info = run_training_pipeline(loaded)
-    if as_json:
-        print_json(info)
+    info = _launch(run_training_pipeline, run_config(config, data_dir), as_json)
+    if info is None:
         return
-    out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
     reg = info.registered
     if reg is not None:
         out.print(f"registered   : {reg.name} v{reg.version} -> {reg.decision} ({reg.reason})",
@@ -61,6 +56,20 @@ def run_training(config: RunConfigOpt, data_dir: DataDirOpt = None,
         for alias, version in reg.aliases.items():
             out.print(f"  @{alias:<17}: v{version}", markup=False)
     out.print(f"adapter      : {Path(info.output_dir)}", markup=False)
+
+
+def _launch(
+    run: Callable[[RunConfig], PipelineRunInfo], config: RunConfig, as_json: bool
+) -> PipelineRunInfo | None:
+    """Run a pipeline; with --json print its summary (and return None), else its first line."""
+    # ZenML and the steps may print on stdout; with --json stdout carries the summary only
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        info = run(config)
+    if as_json:
+        print_json(info)
+        return None
+    out.print(f"pipeline run : {info.run_name} ({info.status})", markup=False)
+    return info
 
 
 def _print_stages(stages: list[StageCounts]) -> None:
