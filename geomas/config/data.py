@@ -47,6 +47,11 @@ class IngestConfig(StrictModel):
         description="File suffixes that are converted; any other file is rejected with a reason.",
     )
     document_timeout_s: float | None = Field(default=600.0, gt=0)
+    max_file_bytes: int | None = Field(
+        default=1 << 30, ge=1,
+        description="Files larger than this are rejected (too_large) before they are read; "
+        "None: no limit.",
+    )
 
     @model_validator(mode="after")
     def _layout_needs_weights(self) -> IngestConfig:

@@ -6,12 +6,15 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
+import stat
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from geomas.config import IngestConfig
 from geomas.errors import IngestError, InputError
@@ -50,15 +53,84 @@ def settings_fingerprint(config: IngestConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def discover(source_dir: Path) -> list[Path]:
-    """All regular files under `source_dir` (recursive, hidden files skipped), sorted."""
+class Skipped(NamedTuple):
+    """An entry under the source folder that is not a document to convert, and why."""
+
+    source: str
+    rule: str
+    reason: str
+
+
+def discover(
+    source_dir: Path, exclude: Path | None = None, max_bytes: int | None = None
+) -> tuple[list[Path], list[Skipped]]:
+    """Regular files under `source_dir` (recursive, hidden entries skipped), and what is not.
+
+    Symlinks are never followed out of the source folder (rule ``outside_source``); dangling
+    links, FIFOs, sockets and devices (``not_a_file``), names that are not UTF-8
+    (``bad_file_name``), files over `max_bytes` (``too_large``) and a folder named like a
+    document each get a record; `exclude` (an output folder inside the source) is left out.
+
+    Raises:
+        InputError: `source_dir` is not a folder.
+    """
     if not source_dir.is_dir():
         raise InputError(f"source folder {source_dir} does not exist or is not a folder")
-    return sorted(
-        p
-        for p in source_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source_dir).parts)
-    )
+    root = source_dir.resolve()
+    skip_dir = exclude.resolve() if exclude is not None else None
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    for dirpath, dirnames, filenames in os.walk(source_dir):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and (here / d).resolve() != skip_dir)
+        entries = [(here / name) for name in filenames if not name.startswith(".")]
+        entries += [here / d for d in dirnames
+                    if (here / d).is_symlink() or Path(d).suffix.lower() in _DOC_SUFFIXES]
+        for path in entries:
+            rel = path.relative_to(source_dir).as_posix()
+            problem = _entry_problem(path, root, max_bytes)
+            if problem is None:
+                files.append(path)
+            else:
+                safe = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                skipped.append(Skipped(safe, *problem))
+    return sorted(files), sorted(skipped)
+
+
+_DOC_SUFFIXES = (".pdf", ".docx", ".doc", ".html", ".htm", ".md", ".rtf")
+
+
+def _entry_problem(path: Path, root: Path, max_bytes: int | None) -> tuple[str, str] | None:
+    """Why `path` cannot be converted (rule, reason), or None for a regular, usable file."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "bad_file_name", "the file name is not valid UTF-8; rename the file"
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.exists():
+            return "not_a_file", f"dangling symlink to {os.readlink(path)}; fix or remove it"
+        if not target.is_relative_to(root):
+            return ("outside_source", "symlink to a file outside the source folder; copy the "
+                    "file into the folder if it belongs to the corpus")
+    if path.is_dir():
+        return "not_a_file", "a folder named like a document; documents inside it are read"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return "unreadable", f"{exc.strerror or exc}; check the permissions"
+    if not stat.S_ISREG(info.st_mode):
+        return "not_a_file", "not a regular file (a FIFO, socket or device); remove it"
+    if max_bytes is not None and info.st_size > max_bytes:
+        return ("too_large", f"{info.st_size} bytes is over ingest.max_file_bytes "
+                f"({max_bytes}); split the file or raise the limit")
+    return None
+
+
+#: Failures that the same bytes and settings always give again; any other failure (a crashed
+#: or timed-out converter, an environment error) is not cached and is retried on the next run.
+CACHED_FAILURES = frozenset({"corrupt", "encrypted", "no_text", "unsupported_type"})
 
 
 class _Cache:
@@ -76,20 +148,28 @@ class _Cache:
         if not path.exists():
             return None
         try:
-            return FileOutcome(**json.loads(path.read_text(encoding="utf-8")))
+            outcome = FileOutcome(**json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", path, exc)
             return None
+        # an entry from an older geomas that cached a transient failure is retried
+        return outcome if outcome.ok or outcome.rule in CACHED_FAILURES else None
 
     def put(self, doc_id: str, outcome: FileOutcome) -> None:
-        write_json(self._path(doc_id), outcome.__dict__, indent=None, end="")
+        """Keep a deterministic outcome; crashes, timeouts and errors are retried next run."""
+        if outcome.ok or outcome.rule in CACHED_FAILURES:
+            write_json(self._path(doc_id), outcome.__dict__, indent=None, end="")
 
 
 def _convert_all(
-    jobs: list[tuple[Path, str]], config: IngestConfig, progress: bool
+    jobs: list[tuple[Path, str]], config: IngestConfig, progress: bool,
+    on_result: Callable[[str, FileOutcome], None],
 ) -> dict[str, FileOutcome]:
-    """Convert (path, doc_id) jobs, in worker processes when there is more than one."""
-    results: dict[str, FileOutcome] = {}
+    """Convert (path, doc_id) jobs, in worker processes when there is more than one.
+
+    `on_result` is called with each outcome as soon as it is known.
+    """
+    results: _Results = _Results(on_result)
     if not jobs:
         return results
     with Progress("ingest", total=len(jobs), unit="files", bar=progress) as bar:
@@ -111,6 +191,18 @@ def _convert_all(
                 )
                 bar.advance()
     return results
+
+
+class _Results(dict[str, FileOutcome]):
+    """Outcomes by doc_id; each one is also handed to a callback when it is stored."""
+
+    def __init__(self, on_result: Callable[[str, FileOutcome], None]) -> None:
+        super().__init__()
+        self.on_result = on_result
+
+    def __setitem__(self, doc_id: str, outcome: FileOutcome) -> None:
+        super().__setitem__(doc_id, outcome)
+        self.on_result(doc_id, outcome)
 
 
 def _run_pool(
@@ -170,7 +262,10 @@ def ingest_folder(
     t0 = time.perf_counter()
     source_dir = Path(source_dir)
     output_dir = Path(output_dir)
-    files = discover(source_dir)
+    files, skipped = discover(source_dir, exclude=output_dir, max_bytes=config.max_file_bytes)
+    if config.tokenizer is not None and not Path(config.tokenizer).is_dir():
+        raise InputError(f"ingest.tokenizer {config.tokenizer} is not a folder; pass a local "
+                         "Hugging Face tokenizer folder or leave it unset")
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = _Cache(output_dir / CACHE_DIR / settings_fingerprint(config))
     allowed = {s.lower() for s in config.extensions}
@@ -179,15 +274,27 @@ def ingest_folder(
     first_source: dict[str, str] = {}
     outcomes: dict[str, FileOutcome] = {}
     jobs: list[tuple[Path, str]] = []
+    skip_rules: dict[str, str] = {}
+    for entry in skipped:
+        records[entry.source] = DocumentRecord(source=entry.source, size_bytes=0,
+                                               status="rejected", reason=entry.reason)
+        skip_rules[entry.source] = entry.rule
     for path in track(files, "hashing", unit="files", bar=progress):
         rel = path.relative_to(source_dir).as_posix()
         size = path.stat().st_size
-        if size == 0:
+        try:
+            doc_id = sha256_file(path) if size else None
+        except OSError as exc:
+            records[rel] = DocumentRecord(source=rel, size_bytes=size, status="rejected",
+                                          reason=f"cannot read the file: {exc.strerror or exc}; "
+                                          "check its permissions")
+            skip_rules[rel] = "unreadable"
+            continue
+        if size == 0 or doc_id is None:
             records[rel] = DocumentRecord(
                 source=rel, size_bytes=0, status="rejected", reason="empty file (0 bytes)"
             )
             continue
-        doc_id = sha256_file(path)
         if path.suffix.lower() not in allowed:
             records[rel] = DocumentRecord(
                 source=rel, doc_id=doc_id, size_bytes=size, status="rejected",
@@ -210,10 +317,8 @@ def ingest_folder(
         records[rel] = DocumentRecord(source=rel, doc_id=doc_id, size_bytes=size,
                                       status="parsed" if cached is None else "cached")
 
-    fresh = _convert_all(jobs, config, progress)
-    for doc_id, outcome in fresh.items():
-        cache.put(doc_id, outcome)
-    outcomes.update(fresh)
+    # each result is committed as soon as it is done, so a killed run resumes where it stopped
+    outcomes.update(_convert_all(jobs, config, progress, on_result=cache.put))
 
     chunks: list[Chunk] = []
     rejects: list[Reject] = []
@@ -222,7 +327,8 @@ def ingest_folder(
     pages_parsed = 0
     for rel, rec in records.items():
         if rec.status in ("rejected",):
-            rule = "empty_file" if rec.size_bytes == 0 else "unsupported_type"
+            rule = skip_rules.get(rel) or (
+                "empty_file" if rec.size_bytes == 0 else "unsupported_type")
             rejects.append(Reject(stage="ingest", source=rel, doc_id=rec.doc_id, rule=rule,
                                   reason=rec.reason or ""))
             continue

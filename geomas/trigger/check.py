@@ -156,7 +156,8 @@ def _check_locked(config: RunConfig, *, dry_run: bool,
     name = config.training.registered_model_name
     client = mlflow.MlflowClient()
     current = corpus_watermark(config.data.source_dir, config.data.ingest.extensions,
-                               qa_pairs=count_qa_pairs(config.data.output_dir))
+                               qa_pairs=count_qa_pairs(config.data.output_dir),
+                               max_file_bytes=config.data.ingest.max_file_bytes)
     known_bad = rejected_doc_ids(config.data.output_dir)
     if known_bad & set(current.doc_ids):
         # a file ingest already rejected is not new data, however often it is checked

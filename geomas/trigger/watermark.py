@@ -65,10 +65,11 @@ class Watermark(BaseModel):
 
 
 def corpus_watermark(source_dir: Path, extensions: Iterable[str],
-                     qa_pairs: int | None = None) -> Watermark:
+                     qa_pairs: int | None = None, max_file_bytes: int | None = None) -> Watermark:
     """The documents under `source_dir` now: sha256 of every file ingest would convert.
 
-    Files with other suffixes and empty files are left out, as ingest rejects them.
+    Files with other suffixes, empty files and files over `max_file_bytes` are left out, as
+    ingest rejects them.
 
     Raises:
         InputError: `source_dir` is not a folder.
@@ -80,8 +81,15 @@ def corpus_watermark(source_dir: Path, extensions: Iterable[str],
     if not source_dir.is_dir():
         raise InputError(f"corpus folder {source_dir} does not exist")
     allowed = {s.lower() for s in extensions}
-    ids = [sha256_file(p) for p in discover(source_dir)
-           if p.suffix.lower() in allowed and p.stat().st_size > 0]
+    # links out of the folder, FIFOs, bad names, oversized files: not data
+    files, _skipped = discover(source_dir, max_bytes=max_file_bytes)
+    ids = []
+    for path in files:
+        if path.suffix.lower() in allowed and path.stat().st_size > 0:
+            try:
+                ids.append(sha256_file(path))
+            except OSError as exc:  # unreadable: ingest rejects it too
+                log.warning("retrain check skips %s: %s", path, exc)
     return Watermark(doc_ids=tuple(ids), qa_pairs=qa_pairs)
 
 

@@ -139,9 +139,9 @@ def test_rerun_parses_nothing(sample_corpus: Path, tmp_path: Path,
     converted: list[list[tuple[Path, str]]] = []
     real = ingest_run._convert_all
 
-    def spy(jobs, config, progress):  # type: ignore[no-untyped-def]
+    def spy(jobs, config, progress, on_result):  # type: ignore[no-untyped-def]
         converted.append(list(jobs))
-        return real(jobs, config, progress)
+        return real(jobs, config, progress, on_result)
 
     monkeypatch.setattr(ingest_run, "_convert_all", spy)
     second = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=1),
@@ -224,3 +224,96 @@ def test_a_file_that_breaks_the_converter_is_rejected_not_fatal(
     assert summary.parsed == 1 and summary.rejected == 1
     reject = json.loads((tmp_path / "out/rejects.jsonl").read_text("utf-8"))
     assert reject["source"] == "boom.md" and "chunker exploded" in reject["reason"]
+
+
+def test_entries_that_are_not_documents_get_a_record_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    from geomas.trigger.watermark import corpus_watermark
+
+    outside = tmp_path / "secret.md"
+    outside.write_text("# Secret\n\nSECRET-OUTSIDE-CONTENT\n", encoding="utf-8")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.md").write_text("# Отчёт\n\nЗолото 4,2 г/т.\n", encoding="utf-8")
+    (src / "passwd.md").symlink_to(outside)
+    (src / "dangling.md").symlink_to(tmp_path / "missing.md")
+    os.mkfifo(src / "pipe.md")
+    (src / "folder.pdf").mkdir()
+    (src / "big.md").write_text("# Большой\n\n" + "слово " * 400, encoding="utf-8")
+    bad_name = os.fsencode(src) + b"/\xcf\xf0\xe8\xec\xe5\xf0.md"  # cp1251 bytes
+    with open(bad_name, "wb") as fh:
+        fh.write("# Пример\n\nТекст.\n".encode())
+    out = src / "out"  # an output folder inside the source folder
+
+    for _ in range(2):  # the second run must not read its own outputs
+        cfg = IngestConfig(workers=1, max_file_bytes=1000, max_failure_ratio=1.0)
+        result = ingest_folder(src, out, cfg, progress=False)
+        rules = {r.source: r.rule for r in result.rejects}
+        assert rules == {
+            "passwd.md": "outside_source", "dangling.md": "not_a_file", "pipe.md": "not_a_file",
+            "folder.pdf": "not_a_file", "big.md": "too_large",
+            "\\xcf\\xf0\\xe8\\xec\\xe5\\xf0.md": "bad_file_name",
+        }, rules
+        assert [c.source for c in result.kept.chunks] == ["good.md"]
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"SECRET-OUTSIDE-CONTENT" not in path.read_bytes(), path
+    # the retrain check reads the same folder without crashing, counting only real documents
+    watermark = corpus_watermark(src, IngestConfig().extensions, max_file_bytes=1000)
+    assert watermark.docs == 1
+
+
+def test_a_transient_failure_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geomas.ingest import convert
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("# Отчёт\n\nЗолото 4,2 г/т.\n", encoding="utf-8")
+    real = convert.FileConverter._convert
+
+    def broken(self, path, doc_id, t0):  # type: ignore[no-untyped-def]
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(convert.FileConverter, "_convert", broken)
+    first = ingest_folder(src, tmp_path / "out",
+                          IngestConfig(workers=1, max_failure_ratio=1.0), progress=False)
+    assert [r.rule for r in first.rejects] == ["conversion_error"]
+    monkeypatch.setattr(convert.FileConverter, "_convert", real)  # the cause is fixed
+    second = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    assert second.report.parsed == 1 and not second.rejects
+
+
+def test_each_result_is_kept_as_soon_as_it_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed after some documents resumes with the rest (in-process stand-in for a kill)."""
+    from geomas.ingest import convert
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"doc{i}.md").write_text(f"# Отчёт {i}\n\nЗолото {i},2 г/т.\n", "utf-8")
+    real = convert.FileConverter._convert
+    seen: list[str] = []
+
+    def killed_on_third(self, path, doc_id, t0):  # type: ignore[no-untyped-def]
+        seen.append(path.name)
+        if len(seen) == 3:
+            raise KeyboardInterrupt  # the run dies here, like a kill
+        return real(self, path, doc_id, t0)
+
+    monkeypatch.setattr(convert.FileConverter, "_convert", killed_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    seen.clear()
+    monkeypatch.setattr(convert.FileConverter, "_convert",
+                        lambda self, path, doc_id, t0: (seen.append(path.name),
+                                                         real(self, path, doc_id, t0))[1])
+    result = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    assert seen == ["doc2.md"], "only the document the killed run had not finished is parsed"
+    assert result.report.cached == 2 and result.report.parsed == 1
