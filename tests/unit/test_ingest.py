@@ -317,3 +317,57 @@ def test_each_result_is_kept_as_soon_as_it_is_done(
     result = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
     assert seen == ["doc2.md"], "only the document the killed run had not finished is parsed"
     assert result.report.cached == 2 and result.report.parsed == 1
+
+
+def test_sigkill_mid_run_leaves_no_workers_and_the_rerun_parses_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from geomas.sample import generate_sample_corpus
+
+    generate_sample_corpus(tmp_path / "corpus", docs=16, seed=11)
+    src, out = tmp_path / "corpus" / "docs", tmp_path / "out"
+    cmd = [sys.executable, "-m", "geomas.cli", "makedataset", str(src), str(out),
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children(pid: int) -> set[int]:
+        found = set()
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(stat_file.parent.name))
+        return found
+
+    deadline = time.monotonic() + 240
+    done: list[Path] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = list(out.glob(".cache/*/*.json"))
+        if done:
+            break
+        time.sleep(0.05)
+    workers = children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(done) < 16, f"the kill must land mid-run ({len(done)} of 16 done)"
+    assert workers, "makedataset with --workers 2 runs worker processes"
+    for _ in range(100):  # the workers notice their parent is gone within a second or two
+        alive = {pid for pid in workers if Path(f"/proc/{pid}").exists()
+                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]}
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"orphaned workers left after the kill: {sorted(alive)}"
+
+    cached_at_kill = len(list(out.glob(".cache/*/*.json")))
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    line = next(x for x in again.stdout.splitlines() if x.startswith("files "))
+    parsed, cached = (int(re.search(rf"{w} (\d+)", line).group(1)) for w in ("parsed", "cached"))
+    assert cached == cached_at_kill and parsed == 16 - cached_at_kill, line
