@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import threading
@@ -109,6 +110,29 @@ class FileOutcome:
     seconds: float = 0.0
 
 
+#: Plain-text formats whose encoding is detected (UTF-8 first) before docling reads them as
+#: UTF-8. HTML is left to docling's parser, which honours the page's own charset declaration.
+TEXT_SUFFIXES = (".md",)
+
+
+def decode_text(data: bytes) -> tuple[str | None, str]:
+    """The text of a text file: UTF-8 (BOM allowed), else the encoding charset-normalizer finds.
+
+    Returns:
+        ``(text, encoding)``, or ``(None, reason)`` when no encoding fits.
+    """
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        return None, ("the file is not UTF-8 and no text encoding fits it; save it as UTF-8")
+    return str(best), best.encoding
+
+
 class FileConverter:
     """Converts and chunks files with one converter and chunker (built once per process)."""
 
@@ -136,10 +160,18 @@ class FileConverter:
             )
 
     def _convert(self, path: Path, doc_id: str, t0: float) -> FileOutcome:
-        from docling.datamodel.base_models import ConversionStatus
+        from docling.datamodel.base_models import ConversionStatus, DocumentStream
 
         parser = self.parser_for(path)
-        result = self.converter.convert(path, raises_on_error=False)
+        source: Path | DocumentStream = path
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            text, problem = decode_text(path.read_bytes())
+            if text is None:
+                return FileOutcome(False, parser, rule="bad_encoding", reason=problem,
+                                   seconds=time.perf_counter() - t0)
+            # docling reads text files as UTF-8; hand it the decoded text
+            source = DocumentStream(name=path.name, stream=io.BytesIO(text.encode("utf-8")))
+        result = self.converter.convert(source, raises_on_error=False)
         errors = [e.error_message for e in result.errors]
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
             reason = "; ".join(errors) or f"docling status {result.status.value}"

@@ -130,7 +130,8 @@ def _entry_problem(path: Path, root: Path, max_bytes: int | None) -> tuple[str, 
 
 #: Failures that the same bytes and settings always give again; any other failure (a crashed
 #: or timed-out converter, an environment error) is not cached and is retried on the next run.
-CACHED_FAILURES = frozenset({"corrupt", "encrypted", "no_text", "unsupported_type"})
+CACHED_FAILURES = frozenset({"corrupt", "encrypted", "no_text", "unsupported_type",
+                             "bad_encoding"})
 
 
 class _Cache:

@@ -371,3 +371,16 @@ def test_sigkill_mid_run_leaves_no_workers_and_the_rerun_parses_only_the_rest(
     line = next(x for x in again.stdout.splitlines() if x.startswith("files "))
     parsed, cached = (int(re.search(rf"{w} (\d+)", line).group(1)) for w in ("parsed", "cached"))
     assert cached == cached_at_kill and parsed == 16 - cached_at_kill, line
+
+
+def test_a_cp1251_markdown_file_is_decoded_not_mojibake(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    text = ("# Геологическое строение\n\nМесторождение Южное сложено гранитами и сланцами; "
+            "среднее содержание золота в рудах составляет 4,2 г/т.\n")
+    (src / "cp1251.md").write_bytes(text.encode("cp1251"))
+    (src / "utf8.md").write_text(text.replace("Южное", "Северное"), encoding="utf-8")
+    result = ingest_folder(src, tmp_path / "out", IngestConfig(workers=1), progress=False)
+    by_source = {c.source: c.text for c in result.kept.chunks}
+    assert "Месторождение Южное сложено гранитами" in by_source["cp1251.md"]
+    assert "Месторождение Северное сложено гранитами" in by_source["utf8.md"]
