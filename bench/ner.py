@@ -30,7 +30,7 @@ def main() -> None:
     import torch
 
     from geomas.config import IngestConfig, NerTrainConfig
-    from geomas.ingest import ingest_folder, load_chunk_set
+    from geomas.ingest import ingest_folder
     from geomas.models import make_tiny
     from geomas.ner.annotations import convert_annotations
     from geomas.ner.inference import load_bert_ner_model
@@ -40,8 +40,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         generate_sample_corpus(tmp / "corpus", docs=args.docs, seed=5)
-        ingest_folder(tmp / "corpus/docs", tmp / "data", IngestConfig(workers=2), progress=False)
-        chunks = [c.text for c in load_chunk_set(tmp / "data").chunks]
+        ingested = ingest_folder(tmp / "corpus/docs", tmp / "data", IngestConfig(workers=2),
+                                 progress=False)
+        chunks = [c.text for c in ingested.kept.chunks]
         model_dir = args.model
         if model_dir is None:
             convert_annotations(tmp / "corpus/annotations", tmp / "bio", progress=False)

@@ -65,9 +65,7 @@ class PipelineRunInfo(BaseModel):
 def _step_output(run: Any, step: str, output: str) -> Any:
     """A typed step output of a finished run, loaded from the artifact store (None if absent)."""
     found = run.steps.get(step)
-    if found is None or output not in found.outputs:
-        return None
-    return found.outputs[output][0].load()
+    return found.outputs[output][0].load() if found and output in found.outputs else None
 
 
 def _status(run: Any) -> str:

@@ -34,9 +34,8 @@ def ensure_experiment(name: str, data_dir: Path) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return str(exp.experiment_id)
-    return str(
-        client.create_experiment(name, artifact_location=(artifacts / name).resolve().as_uri())
-    )
+    location = (artifacts / name).resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from geomas.config import IngestConfig
 from geomas.errors import IngestError, InputError
@@ -53,17 +53,9 @@ def settings_fingerprint(config: IngestConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class Skipped(NamedTuple):
-    """An entry under the source folder that is not a document to convert, and why."""
-
-    source: str
-    rule: str
-    reason: str
-
-
 def discover(
     source_dir: Path, exclude: Path | None = None, max_bytes: int | None = None
-) -> tuple[list[Path], list[Skipped]]:
+) -> tuple[list[Path], list[Reject]]:
     """Regular files under `source_dir` (recursive, hidden entries skipped), and what is not.
 
     Symlinks are never followed out of the source folder (rule ``outside_source``); dangling
@@ -79,7 +71,7 @@ def discover(
     root = source_dir.resolve()
     skip_dir = exclude.resolve() if exclude is not None else None
     files: list[Path] = []
-    skipped: list[Skipped] = []
+    skipped: list[Reject] = []
     for dirpath, dirnames, filenames in os.walk(source_dir):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
@@ -94,8 +86,9 @@ def discover(
                 files.append(path)
             else:
                 safe = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                skipped.append(Skipped(safe, *problem))
-    return sorted(files), sorted(skipped)
+                skipped.append(Reject(stage="ingest", source=safe, rule=problem[0],
+                                      reason=problem[1]))
+    return sorted(files), sorted(skipped, key=lambda r: r.source or "")
 
 
 _DOC_SUFFIXES = (".pdf", ".docx", ".doc", ".html", ".htm", ".md", ".rtf")
@@ -277,9 +270,10 @@ def ingest_folder(
     jobs: list[tuple[Path, str]] = []
     skip_rules: dict[str, str] = {}
     for entry in skipped:
-        records[entry.source] = DocumentRecord(source=entry.source, size_bytes=0,
-                                               status="rejected", reason=entry.reason)
-        skip_rules[entry.source] = entry.rule
+        name = str(entry.source)
+        records[name] = DocumentRecord(source=name, size_bytes=0, status="rejected",
+                                       reason=entry.reason)
+        skip_rules[name] = entry.rule
     for path in track(files, "hashing", unit="files", bar=progress):
         rel = path.relative_to(source_dir).as_posix()
         size = path.stat().st_size
@@ -399,21 +393,9 @@ def ingest_folder(
             f"{summary.rejected} of {n_files} files were rejected ({summary.failure_ratio:.0%}), "
             f"above ingest.max_failure_ratio={config.max_failure_ratio:.0%}; see {rejects_path}"
         )
-    # the same page counts load_chunk_set reads back from documents.json
     pages = {r.doc_id: r.pages for r in records.values() if r.doc_id and r.pages is not None}
     return StageResult(kept=ChunkSet(chunks=chunks, page_counts=pages), rejects=rejects,
                        report=summary)
-
-
-def load_chunk_set(output_dir: Path) -> ChunkSet:
-    """Read an ingestion output folder back as a ChunkSet (chunks plus page counts)."""
-    output_dir = Path(output_dir)
-    chunks = [Chunk.model_validate(c) for c in load_chunks(output_dir / CHUNKS_FILE)]
-    manifest = [rec.value for rec in load_records(output_dir / MANIFEST_FILE)[1]]
-    pages = {
-        r["doc_id"]: r["pages"] for r in manifest if r.get("doc_id") and r.get("pages") is not None
-    }
-    return ChunkSet(chunks=chunks, page_counts=pages)
 
 
 def load_chunks(path: Path) -> list[dict[str, Any]]:

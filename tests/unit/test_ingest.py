@@ -7,12 +7,13 @@ import re
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from geomas.config import IngestConfig
 from geomas.errors import IngestError, InputError
-from geomas.ingest import ingest_folder, load_chunk_set
+from geomas.ingest import ingest_folder
 from geomas.ingest import run as ingest_run
 from geomas.ingest.tokens import count_word_tokens
 
@@ -28,10 +29,14 @@ def token_recall(reference: str, extracted: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def third_party_output(third_party_pdfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def third_party_run(third_party_pdfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     out = tmp_path_factory.mktemp("ingest_pdf")
-    ingest_folder(third_party_pdfs, out, IngestConfig(workers=2), progress=False)
-    return out
+    return out, ingest_folder(third_party_pdfs, out, IngestConfig(workers=2), progress=False)
+
+
+@pytest.fixture(scope="module")
+def third_party_output(third_party_run: Any) -> Path:
+    return Path(third_party_run[0])
 
 
 @pytest.mark.parametrize("name", GROUND_TRUTH)
@@ -43,8 +48,8 @@ def test_third_party_pdf_token_recall(third_party_output: Path, name: str) -> No
     assert recall >= 0.97, f"{name}: token recall {recall:.4f} < 0.97"
 
 
-def test_chunk_records_are_consistent(third_party_output: Path) -> None:
-    chunk_set = load_chunk_set(third_party_output)
+def test_chunk_records_are_consistent(third_party_output: Path, third_party_run: Any) -> None:
+    chunk_set = third_party_run[1].kept
     chunks = chunk_set.chunks
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     summary = json.loads((third_party_output / "ingest_summary.json").read_text("utf-8"))
@@ -73,7 +78,11 @@ def test_bad_files_are_rejected_and_good_ones_parsed(
     result = ingest_folder(sample_corpus / "docs", out, IngestConfig(workers=2), progress=False)
     summary = result.report
     # the stage returns exactly what it wrote: the next step needs no file
-    assert result.kept == load_chunk_set(out)
+    written = json.loads((out / "chunks.json").read_text("utf-8"))
+    assert [c.model_dump() for c in result.kept.chunks] == written
+    pages = {d["doc_id"]: d["pages"] for d in json.loads((out / "documents.json").read_text())
+             if d.get("doc_id") and d.get("pages") is not None}
+    assert result.kept.page_counts == pages
     assert [r.model_dump(mode="json") for r in result.rejects] == [
         json.loads(line) for line in (out / "rejects.jsonl").read_text("utf-8").splitlines()]
     manifest = json.loads((sample_corpus / "corpus_manifest.json").read_text("utf-8"))
