@@ -10,10 +10,12 @@ Modules by concern: `base` (strict model, YAML loader), `data` (ingest ... forma
 
 from geomas.config.base import Profile, StrictModel, cyrillic_defaults, load_config, load_yaml
 from geomas.config.data import (
+    ChunkKind,
     CleanConfig,
     DataPipelineConfig,
     FormatConfig,
     FormatType,
+    HygieneConfig,
     IngestConfig,
     LineageMode,
     NerInferenceConfig,
@@ -48,7 +50,8 @@ from geomas.config.training import (
 )
 
 __all__ = [
-    "CleanConfig", "DataPipelineConfig", "EvalConfig", "FormatConfig", "FormatType",
+    "ChunkKind", "CleanConfig", "DataPipelineConfig", "EvalConfig", "FormatConfig", "FormatType",
+    "HygieneConfig",
     "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
     "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
     "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "Profile",

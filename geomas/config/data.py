@@ -10,6 +10,74 @@ from pydantic import Field, model_validator
 
 from geomas.config.base import Profile, StrictModel, cyrillic_defaults, env_path
 
+#: What a chunk holds: running text, a table, a table of contents, or a title page / preamble.
+ChunkKind = Literal["body", "table", "toc", "front_matter"]
+
+
+class HygieneConfig(StrictModel):
+    """Clean-up of the parsed document before it is chunked (geomas.ingest.hygiene).
+
+    Each rule is counted per document and in ingest_summary.json (``hygiene``); ``enabled:
+    false`` turns all of them off (docling's own chunk text, every chunk of kind body).
+    """
+
+    enabled: bool = Field(default=True, description="Master switch for every rule below.")
+    plain_text: bool = Field(
+        default=True, description="Chunk text without Markdown markers (bold, links, headings)."
+    )
+    tables: bool = Field(
+        default=True,
+        description="Tables as Markdown tables (header row kept when a table is split); in PDFs "
+        "without table structure, cells on one line are regrouped into rows and runs of rows "
+        "into tables. Never one cell per line.",
+    )
+    paragraphs: bool = Field(
+        default=True, description="PDF text lines joined into paragraphs (also across pages)."
+    )
+    hyphenation: bool = Field(
+        default=True,
+        description="Line-end hyphenation rejoined when the joined word is in the Russian "
+        "dictionary (pymorphy3); real hyphenated compounds keep their hyphen.",
+    )
+    headers_footers: bool = Field(
+        default=True,
+        description="PDF lines repeated at the same place (top or bottom margin) across pages "
+        "are removed.",
+    )
+    page_numbers: bool = Field(
+        default=True, description="PDF page-number lines in the top/bottom margin are removed."
+    )
+    scripts: bool = Field(
+        default=True,
+        description="Super/subscripts written as Unicode (м³, 10⁶) instead of a loose digit "
+        "('м 3') glued to the next number.",
+    )
+    formulas: bool = Field(
+        default=True,
+        description="Formulas kept as docling decodes them ($LaTeX$); an undecoded one becomes "
+        "the marker [формула], never an empty gap.",
+    )
+    kinds: bool = Field(
+        default=True,
+        description="Tag chunks as table, toc or front_matter (else body); chunks of different "
+        "kinds are never merged.",
+    )
+    max_numeric_share: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="A chunk whose tokens are more numeric than this is of kind table.",
+    )
+    margin_share: float = Field(
+        default=0.12, gt=0.0, lt=0.5,
+        description="Top and bottom share of a PDF page searched for headers, footers and "
+        "page numbers.",
+    )
+    min_repeat_pages: int = Field(
+        default=3, ge=2,
+        description="A margin line is a running header/footer when it repeats on at least this "
+        "many pages and on at least repeat_share of them.",
+    )
+    repeat_share: float = Field(default=0.4, gt=0.0, le=1.0)
+
 
 class IngestConfig(StrictModel):
     """Document conversion and chunking."""
@@ -52,6 +120,7 @@ class IngestConfig(StrictModel):
         description="Files larger than this are rejected (too_large) before they are read; "
         "None: no limit.",
     )
+    hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
 
     @model_validator(mode="after")
     def _layout_needs_weights(self) -> IngestConfig:
@@ -143,6 +212,11 @@ class NerInferenceConfig(StrictModel):
     max_length: int = Field(default=256, ge=16, le=8192)
     stride: int = Field(default=64, ge=0)
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    chunk_kinds: tuple[ChunkKind, ...] = Field(
+        default=("body",), min_length=1,
+        description="Kinds of chunks sent to NER (and so to QA); table, toc and front_matter "
+        "chunks stay in chunks.json.",
+    )
 
 
 class TeacherConfig(StrictModel):

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,13 @@ def build_converter(config: IngestConfig) -> Any:
 
 
 def build_chunker(config: IngestConfig) -> Any:
-    """Create docling-core's HybridChunker with a local (offline) tokenizer."""
-    from docling_core.transforms.chunker.hybrid_chunker import HybridChunker
-
+    """Create docling-core's HybridChunker (kind-aware, hygiene serialiser), offline tokenizer."""
+    from geomas.ingest.hygiene import HygieneChunker, serializer_provider
     from geomas.ingest.tokens import make_tokenizer
 
-    return HybridChunker(
-        tokenizer=make_tokenizer(config.tokenizer, config.max_tokens), merge_peers=True
+    return HygieneChunker(
+        tokenizer=make_tokenizer(config.tokenizer, config.max_tokens), merge_peers=True,
+        serializer_provider=serializer_provider(config.hygiene),
     )
 
 
@@ -108,6 +109,7 @@ class FileOutcome:
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    hygiene: dict[str, int] = field(default_factory=dict)
 
 
 #: Plain-text formats whose encoding is detected (UTF-8 first) before docling reads them as
@@ -179,12 +181,17 @@ class FileConverter:
             return FileOutcome(
                 False, parser, rule=rule, reason=reason, seconds=time.perf_counter() - t0
             )
-        doc = result.document
+        from geomas.ingest.hygiene import clean_document, finish_chunk_text
+
         pages = len(result.pages) if path.suffix.lower() == ".pdf" else None
+        hygiene_cfg = self.config.hygiene
+        doc, kinds, counts = clean_document(
+            result.document, hygiene_cfg, line_items=parser == PARSER_NATIVE
+        )
         chunks: list[dict[str, Any]] = []
         offset = 0
-        for chunk in self.chunker.chunk(dl_doc=doc):
-            text = chunk.text.strip()
+        for chunk, kind in self.chunker.chunk_with_kinds(doc, kinds):
+            text, kind = finish_chunk_text(chunk.text.strip(), kind, hygiene_cfg, counts)
             if not text:
                 continue
             page_nos = sorted(
@@ -196,6 +203,7 @@ class FileConverter:
                     "doc_id": doc_id,
                     "chunk_index": len(chunks),
                     "text": text,
+                    "kind": kind,
                     "headings": list(chunk.meta.headings or []),
                     "pages": page_nos,
                     "char_start": offset,
@@ -213,8 +221,9 @@ class FileConverter:
                 seconds=seconds,
             )
         warnings = errors if result.status == ConversionStatus.PARTIAL_SUCCESS else []
+        counts.update(Counter(c["kind"] for c in chunks if c["kind"] != "body"))
         return FileOutcome(True, parser, pages=pages, chunks=chunks, warnings=warnings,
-                           seconds=seconds)
+                           seconds=seconds, hygiene=dict(sorted(counts.items())))
 
 
 #: Chunk texts joined with this form a document's text file; char offsets point into it.

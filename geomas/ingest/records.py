@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geomas.config import ChunkKind
+
 DocStatus = Literal["parsed", "cached", "rejected", "duplicate"]
 
 
@@ -19,6 +21,11 @@ class Chunk(BaseModel):
     source: str = Field(description="File path relative to the source folder.")
     chunk_index: int = Field(ge=0)
     text: str
+    kind: ChunkKind = Field(
+        default="body",
+        description="body (running text), table, toc or front_matter; only body goes to "
+        "NER/QA by default (ner.chunk_kinds).",
+    )
     headings: list[str] = Field(
         default_factory=list, description="Heading path, outermost first."
     )
@@ -45,6 +52,9 @@ class DocumentRecord(BaseModel):
     duplicate_of: str | None = None
     warnings: list[str] = Field(default_factory=list)
     seconds: float | None = None
+    hygiene: dict[str, int] = Field(
+        default_factory=dict, description="What each hygiene rule changed in this document."
+    )
 
 
 class IngestSummary(BaseModel):
@@ -67,6 +77,12 @@ class IngestSummary(BaseModel):
     manifest_path: str
     rejects_path: str
     rejects_by_rule: dict[str, int]
+    hygiene: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per hygiene rule, how often it fired over the documents of this run "
+        "(cached ones included); table/toc/front_matter: chunks of that kind.",
+    )
+    chunk_kinds: dict[str, int] = Field(default_factory=dict, description="Chunks per kind.")
 
     @property
     def failed(self) -> bool:

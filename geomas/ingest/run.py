@@ -48,7 +48,8 @@ def settings_fingerprint(config: IngestConfig) -> str:
         "parser": resolve_pdf_parser(config),
         "max_tokens": config.max_tokens,
         "tokenizer": str(config.tokenizer) if config.tokenizer else None,
-        "version": 1,
+        "hygiene": config.hygiene.model_dump(),
+        "version": 2,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -334,6 +335,7 @@ def ingest_folder(
         rec.pages = outcome.pages
         rec.warnings = list(outcome.warnings)
         rec.seconds = round(outcome.seconds, 4)
+        rec.hygiene = dict(outcome.hygiene)
         if not outcome.ok:
             was_cached = rec.status == "cached"
             rec.status = "rejected"
@@ -377,6 +379,9 @@ def ingest_folder(
         manifest_path=str(manifest_path),
         rejects_path=str(rejects_path),
         rejects_by_rule=dict(Counter(rej.rule for rej in rejects)),
+        hygiene=dict(sorted(sum((Counter(r.hygiene) for r in records.values()),
+                                Counter()).items())),
+        chunk_kinds=dict(Counter(c.kind for c in chunks)),
     )
     write_json(output_dir / SUMMARY_FILE, summary.model_dump(), indent=1, end="")
     for rej in rejects:

@@ -51,10 +51,18 @@ def extract_chunk_entities(
     chunks: list[Chunk], config: NerInferenceConfig, output_dir: Path | None = None,
     *, progress: bool = False,
 ) -> EntitySet:
-    """Run the NER model over every chunk (batched); write entities.json when asked.
+    """Run the NER model over the chunks of `config.chunk_kinds` (batched); write entities.json.
 
-    With no model configured the result is empty and says so (model_path None).
+    Chunks of other kinds (tables, tables of contents, front matter by default) get no
+    entities, so QA makes no pairs from them. With no model configured the result is empty and
+    says so (model_path None).
     """
+    skipped = Counter(getattr(c, "kind", "body") for c in chunks
+                      if getattr(c, "kind", "body") not in config.chunk_kinds)
+    if skipped:
+        log.info("NER skips %d chunks by kind (ner.chunk_kinds=%s): %s", sum(skipped.values()),
+                 list(config.chunk_kinds), dict(skipped))
+    chunks = [c for c in chunks if getattr(c, "kind", "body") in config.chunk_kinds]
     if config.model_path is None:
         log.info("no NER model configured (ner.model_path); entity extraction skipped")
         result = EntitySet(model_path=None)

@@ -58,6 +58,7 @@ class ChunkRecord:
     doc_id: str
     text: str
     headings: tuple[str, ...] = ()
+    kind: str = "body"
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,15 @@ def as_chunk_record(chunk: Chunk | ChunkRecord | Mapping[str, Any], index: int =
     if isinstance(chunk, ChunkRecord):
         return chunk
     if isinstance(chunk, Chunk):
-        return ChunkRecord(chunk.chunk_id, chunk.doc_id, chunk.text, tuple(chunk.headings))
+        return ChunkRecord(chunk.chunk_id, chunk.doc_id, chunk.text, tuple(chunk.headings),
+                           chunk.kind)
     text = chunk.get("text")
     if not isinstance(text, str):
         raise InputError(f"chunk #{index} has no 'text' string; chunks need at least a text")
     chunk_id = chunk.get("chunk_id") or f"chunk-{index}-{stable_id(text)[:12]}"
     doc_id = chunk.get("doc_id") or chunk.get("source") or "unknown"
     headings = tuple(str(h) for h in chunk.get("headings") or ())
-    return ChunkRecord(str(chunk_id), str(doc_id), text, headings)
+    return ChunkRecord(str(chunk_id), str(doc_id), text, headings, str(chunk.get("kind", "body")))
 
 
 def _as_entity(obj: Any) -> _Entity:
