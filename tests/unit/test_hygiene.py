@@ -178,11 +178,11 @@ def test_docx_formulas_are_kept_and_superscripts_not_glued(tmp_path: Path) -> No
 
 
 def test_ner_reads_only_body_chunks(sample_corpus: Path, tmp_path: Path) -> None:
+    import json
+
     from geomas.ingest.records import Chunk
     from geomas.models import make_tiny
     from geomas.ner.extract import extract_chunk_entities
-
-    import json
 
     model = make_tiny("ner", tmp_path / "tiny", corpus_dir=sample_corpus, seed=0)
     # an untrained head over BIO labels is enough: the test is about which chunks are read
