@@ -39,7 +39,11 @@ def build_converter(config: IngestConfig) -> Any:
         MissingExtraError: the layout pipeline's packages are not installed.
     """
     from docling.datamodel.base_models import InputFormat
-    from docling.document_converter import DocumentConverter, PdfFormatOption
+    from docling.document_converter import (
+        DocumentConverter,
+        NativePdfFormatOption,
+        PdfFormatOption,
+    )
 
     parser = resolve_pdf_parser(config)
     if parser == PARSER_LAYOUT:
@@ -64,8 +68,8 @@ def build_converter(config: IngestConfig) -> Any:
         )
         pdf_option = PdfFormatOption(pipeline_cls=StandardPdfPipeline, pipeline_options=pdf_opts)
     else:
+        from docling.datamodel.backend_options import ThreadedDoclingParseBackendOptions
         from docling.datamodel.pipeline_options import NativePdfPipelineOptions
-        from docling.pipeline.native_pdf_pipeline import NativePdfPipeline
 
         pdf_opts = NativePdfPipelineOptions(
             generate_page_images=False,
@@ -73,7 +77,20 @@ def build_converter(config: IngestConfig) -> Any:
             document_timeout=config.document_timeout_s,
             parser_threads=1,
         )
-        pdf_option = PdfFormatOption(pipeline_cls=NativePdfPipeline, pipeline_options=pdf_opts)
+        # A plain PdfFormatOption gives the threaded docling-parse backend its own defaults,
+        # whatever the pipeline options say: 4 parser threads, every page rendered to an image
+        # (and its vector shapes computed for that), up to 32 decoded pages buffered ahead.
+        # None of it is used here. One parser thread per worker process (the workers are the
+        # parallelism), no rendering, and 2 pages buffered keep a document's memory to its
+        # text (docs/notes/ingest-large-pdf-profile-2026-12-06.md).
+        backend_opts = ThreadedDoclingParseBackendOptions(
+            parser_threads=1,
+            render_pages=False,
+            include_bitmap_images=False,
+            max_concurrent_results=2,
+        )
+        pdf_option = NativePdfFormatOption(pipeline_options=pdf_opts,
+                                           backend_options=backend_opts)
     return DocumentConverter(
         allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.HTML, InputFormat.MD],
         format_options={InputFormat.PDF: pdf_option},
@@ -190,7 +207,7 @@ class FileConverter:
         )
         chunks: list[dict[str, Any]] = []
         offset = 0
-        for chunk, kind in self.chunker.chunk_with_kinds(doc, kinds):
+        for chunk, kind in self.chunker.chunk_with_kinds(doc, kinds, counts):
             text, kind = finish_chunk_text(chunk.text.strip(), kind, hygiene_cfg, counts)
             if not text:
                 continue

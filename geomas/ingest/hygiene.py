@@ -37,6 +37,7 @@ from docling_core.types.doc import (
     DocItemLabel,
     DoclingDocument,
     FormulaItem,
+    GroupLabel,
     InlineGroup,
     ProvenanceItem,
     TableCell,
@@ -514,7 +515,7 @@ def fix_structured(doc: DoclingDocument, cfg: HygieneConfig,
 
 
 def mark_front_matter(doc: DoclingDocument, kinds: dict[str, ChunkKind], counts: Counts,
-                      max_items: int = 60, max_page: int = 3, max_share: float = 0.25) -> None:
+                      max_items: int = 300, max_page: int = 3, max_share: float = 0.25) -> None:
     """Tag the items before the first prose paragraph as front matter (title page, approvals).
 
     Only a short lead counts: at most `max_items` items and `max_share` of all, all on the
@@ -523,6 +524,7 @@ def mark_front_matter(doc: DoclingDocument, kinds: dict[str, ChunkKind], counts:
     """
     units: list[tuple[list[str], str]] = []
     seen: set[str] = set()
+    total = sum(1 for item, _ in doc.iterate_items() if isinstance(item, TextItem | TableItem))
     for item, _level in doc.iterate_items(with_groups=True):
         if item.self_ref in seen:
             continue
@@ -543,7 +545,7 @@ def mark_front_matter(doc: DoclingDocument, kinds: dict[str, ChunkKind], counts:
         lead.extend(refs)
     else:
         return  # no prose at all: nothing to tell front matter from
-    if not lead or len(lead) > max_items or len(lead) > max_share * len(units):
+    if not lead or len(lead) > max_items or len(lead) > max_share * total:
         return
     for ref in lead:
         kinds.setdefault(ref, "front_matter")
@@ -620,19 +622,54 @@ def kind_of(doc_items: Iterable[Any], kinds: dict[str, ChunkKind]) -> ChunkKind:
 
 
 class HygieneChunker(HybridChunker):
-    """docling's HybridChunker that merges undersized peers only within one chunk kind."""
+    """docling's HybridChunker that keeps kinds apart and inline paragraphs on one line.
+
+    Undersized peers are merged only within one chunk kind. When a long paragraph is split
+    along its items, docling joins every item with a newline; the runs of one inline group (a
+    paragraph whose links or formatting are separate runs) are joined with a space instead.
+    """
 
     _kinds: dict[str, ChunkKind] = PrivateAttr(default_factory=dict)
+    _doc: DoclingDocument | None = PrivateAttr(default=None)
+    _counts: Counts = PrivateAttr(default_factory=Counter)
 
-    def chunk_with_kinds(self, dl_doc: DoclingDocument,
-                         kinds: dict[str, ChunkKind]) -> list[tuple[Any, ChunkKind]]:
-        """Chunk `dl_doc`; return each chunk with its kind."""
-        self._kinds = kinds
+    def chunk_with_kinds(self, dl_doc: DoclingDocument, kinds: dict[str, ChunkKind],
+                         counts: Counts | None = None) -> list[tuple[Any, ChunkKind]]:
+        """Chunk `dl_doc`; return each chunk with its kind (rule counts go to `counts`)."""
+        self._kinds, self._doc, self._counts = kinds, dl_doc, Counter()
         try:
             return [(c, kind_of(getattr(c.meta, "doc_items", []), kinds))
                     for c in self.chunk(dl_doc=dl_doc)]
         finally:
-            self._kinds = {}
+            if counts is not None:
+                counts.update(self._counts)
+            self._kinds, self._doc = {}, None
+
+    def _split_by_doc_items(self, doc_chunk: Any, doc_serializer: BaseDocSerializer) -> list[Any]:
+        out = super()._split_by_doc_items(doc_chunk, doc_serializer)
+        doc = self._doc
+        if doc is None:
+            return out
+        for chunk in out:
+            items = chunk.meta.doc_items
+            parents = [it.parent.cref if it.parent is not None else None for it in items]
+            inline = {p for p in parents if p is not None and _is_inline(doc, p)}
+            if len(items) < 2 or not inline:
+                continue
+            parts: list[str] = []
+            prev: str | None = None
+            for item, parent in zip(items, parents, strict=True):
+                text = doc_serializer.serialize(item=item).text
+                if not text:
+                    continue
+                same = parent in inline and parent == prev
+                if parts:
+                    parts.append(" " if same else self.delim)
+                    self._counts["inline_runs_joined"] += same
+                parts.append(text)
+                prev = parent
+            chunk.text = "".join(parts)
+        return out
 
     def _merge_chunks_with_matching_metadata(self, chunks: list[Any]) -> list[Any]:
         out: list[Any] = []
@@ -648,6 +685,13 @@ class HygieneChunker(HybridChunker):
         if run:
             out.extend(super()._merge_chunks_with_matching_metadata(run))
         return out
+
+
+def _is_inline(doc: DoclingDocument, cref: str) -> bool:
+    if not cref.startswith("#/groups/"):
+        return False
+    group = doc.groups[int(cref.rsplit("/", 1)[1])]
+    return bool(group.label == GroupLabel.INLINE)
 
 
 def finish_chunk_text(text: str, kind: ChunkKind, cfg: HygieneConfig,
