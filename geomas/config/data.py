@@ -23,7 +23,9 @@ class HygieneConfig(StrictModel):
 
     enabled: bool = Field(default=True, description="Master switch for every rule below.")
     plain_text: bool = Field(
-        default=True, description="Chunk text without Markdown markers (bold, links, headings)."
+        default=True,
+        description="Chunk text without Markdown markers (bold, links, headings); the runs of "
+        "one paragraph stay on one line when a long paragraph is split.",
     )
     tables: bool = Field(
         default=True,

@@ -105,6 +105,7 @@ def build_chunker(config: IngestConfig) -> Any:
     return HygieneChunker(
         tokenizer=make_tokenizer(config.tokenizer, config.max_tokens), merge_peers=True,
         serializer_provider=serializer_provider(config.hygiene),
+        join_inline=config.hygiene.enabled and config.hygiene.plain_text,
     )
 
 

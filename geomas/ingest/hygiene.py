@@ -629,6 +629,7 @@ class HygieneChunker(HybridChunker):
     paragraph whose links or formatting are separate runs) are joined with a space instead.
     """
 
+    join_inline: bool = True
     _kinds: dict[str, ChunkKind] = PrivateAttr(default_factory=dict)
     _doc: DoclingDocument | None = PrivateAttr(default=None)
     _counts: Counts = PrivateAttr(default_factory=Counter)
@@ -648,7 +649,7 @@ class HygieneChunker(HybridChunker):
     def _split_by_doc_items(self, doc_chunk: Any, doc_serializer: BaseDocSerializer) -> list[Any]:
         out = super()._split_by_doc_items(doc_chunk, doc_serializer)
         doc = self._doc
-        if doc is None:
+        if doc is None or not self.join_inline:
             return out
         for chunk in out:
             items = chunk.meta.doc_items
