@@ -55,6 +55,11 @@ def cyrillic_share(text: str) -> float | None:
     return len(_NOT_CYRILLIC.sub("", letters)) / len(letters)
 
 
+def count_tokens(text: str, rule: Literal["words", "words_and_marks"] = "words") -> int:
+    """How many tokens `token_spans` finds under a regex ``rule``, without building spans."""
+    return len(_TOKEN_PATTERNS[rule].findall(text))
+
+
 def token_spans(text: str, rule: TokenRule = "words") -> list[Span]:
     """Token offsets of `text` under ``rule`` (see the module docstring).
 

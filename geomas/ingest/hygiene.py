@@ -212,8 +212,17 @@ def _drop_furniture(lines: list[_Line], doc: DoclingDocument, cfg: HygieneConfig
     """Remove running headers/footers and page-number lines from the page margins."""
     heights = {no: p.size.height for no, p in doc.pages.items()}
     n_pages = len({ln.page for ln in lines})
+    by_page: dict[int, list[_Line]] = defaultdict(list)
+    for ln in lines:
+        by_page[ln.page].append(ln)
+    # a line on a visual row of 3+ lines is a table cell, never a running header or a page
+    # number, however often its digits repeat at that height
+    in_table = {id(ln) for page_lines in by_page.values() for row in _rows(page_lines)
+                if len(row) >= 3 for ln in row}
 
     def band(ln: _Line) -> str | None:
+        if id(ln) in in_table:
+            return None
         h = heights.get(ln.page, 842.0)
         if ln.bottom <= h * cfg.margin_share:
             return "top"
