@@ -122,6 +122,11 @@ class IngestConfig(StrictModel):
         description="Files larger than this are rejected (too_large) before they are read; "
         "None: no limit.",
     )
+    pdf_page_batch: int = Field(
+        default=32, ge=1, le=100000,
+        description="The native PDF pipeline converts a long PDF this many pages at a time "
+        "(with hygiene on), so a document's peak memory does not grow with its page count.",
+    )
     hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
 
     @model_validator(mode="after")

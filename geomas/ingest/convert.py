@@ -167,6 +167,21 @@ class FileConverter:
         """Name the pipeline that handles `path`."""
         return self.parser if path.suffix.lower() == ".pdf" else "docling-simple"
 
+    def _page_ranges(self, path: Path) -> list[tuple[int, int] | None]:
+        """Page ranges of `ingest.pdf_page_batch` pages; one whole-file pass if unreadable."""
+        import pypdfium2
+
+        try:
+            pdf = pypdfium2.PdfDocument(str(path))
+        except pypdfium2.PdfiumError:
+            return [None]  # docling reports it, and _classify_failure names it
+        n = len(pdf)
+        pdf.close()
+        step = self.config.pdf_page_batch
+        if n <= step:
+            return [None]
+        return [(a, min(a + step - 1, n)) for a in range(1, n + 1, step)]
+
     def convert(self, path: Path, doc_id: str) -> FileOutcome:
         """Convert and chunk one file; failures come back as an outcome, never raised."""
         t0 = time.perf_counter()
@@ -191,21 +206,38 @@ class FileConverter:
                                    seconds=time.perf_counter() - t0)
             # docling reads text files as UTF-8; hand it the decoded text
             source = DocumentStream(name=path.name, stream=io.BytesIO(text.encode("utf-8")))
-        result = self.converter.convert(source, raises_on_error=False)
-        errors = [e.error_message for e in result.errors]
-        if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
-            reason = "; ".join(errors) or f"docling status {result.status.value}"
-            rule, reason = _classify_failure(path, reason)
-            return FileOutcome(
-                False, parser, rule=rule, reason=reason, seconds=time.perf_counter() - t0
-            )
-        from geomas.ingest.hygiene import clean_document, finish_chunk_text
+        from geomas.ingest.hygiene import PdfLines, clean_document, finish_chunk_text
 
-        pages = len(result.pages) if path.suffix.lower() == ".pdf" else None
         hygiene_cfg = self.config.hygiene
-        doc, kinds, counts = clean_document(
-            result.document, hygiene_cfg, line_items=parser == PARSER_NATIVE
-        )
+        # native PDFs are one item per line: hygiene rebuilds them from the lines alone, so a
+        # long PDF is converted a page range at a time and each range's document dropped
+        by_lines = parser == PARSER_NATIVE and hygiene_cfg.enabled
+        lines = PdfLines()
+        document: Any = None
+        errors: list[str] = []
+        partial = False
+        n_pages = 0
+        for page_range in self._page_ranges(path) if by_lines else [None]:
+            result = self.converter.convert(
+                source, raises_on_error=False,
+                **({"page_range": page_range} if page_range is not None else {}),
+            )
+            errors += [e.error_message for e in result.errors]
+            if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
+                reason = "; ".join(errors) or f"docling status {result.status.value}"
+                rule, reason = _classify_failure(path, reason)
+                return FileOutcome(
+                    False, parser, rule=rule, reason=reason, seconds=time.perf_counter() - t0
+                )
+            partial |= result.status == ConversionStatus.PARTIAL_SUCCESS
+            n_pages += len(result.pages)
+            if by_lines:
+                lines.add(result.document)
+            else:
+                document = result.document
+            del result
+        pages = n_pages if path.suffix.lower() == ".pdf" else None
+        doc, kinds, counts = clean_document(lines if by_lines else document, hygiene_cfg)
         chunks: list[dict[str, Any]] = []
         offset = 0
         for chunk, kind in self.chunker.chunk_with_kinds(doc, kinds, counts):
@@ -238,7 +270,7 @@ class FileConverter:
                 reason="no extractable text (a scanned PDF? OCR is not enabled)",
                 seconds=seconds,
             )
-        warnings = errors if result.status == ConversionStatus.PARTIAL_SUCCESS else []
+        warnings = errors if partial else []
         counts.update(Counter(c["kind"] for c in chunks if c["kind"] != "body"))
         return FileOutcome(True, parser, pages=pages, chunks=chunks, warnings=warnings,
                            seconds=seconds, hygiene=dict(sorted(counts.items())))

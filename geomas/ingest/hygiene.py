@@ -190,27 +190,48 @@ class _Block:
     columns: list[float] = field(default_factory=list)  # left edge of each table column
 
 
-def _lines_of(doc: DoclingDocument) -> list[_Line]:
-    out: list[_Line] = []
-    for item in doc.texts:
-        if not item.prov or not item.text.strip():
-            continue
-        prov = item.prov[0]
-        page = doc.pages.get(prov.page_no)
-        height = page.size.height if page is not None else 842.0
-        box = prov.bbox.to_top_left_origin(page_height=height)
-        out.append(_Line(item.text.strip(), prov.page_no, box.l, box.t, box.r, box.b))
-    return out
+@dataclass
+class PdfLines:
+    """The text lines of a line-per-item PDF document, gathered from one or more page ranges.
+
+    Only what hygiene reads is kept (text, page, box; page sizes), so a long PDF can be
+    converted a page range at a time and each range's docling document dropped at once.
+    """
+
+    name: str = ""
+    origin: Any = None
+    lines: list[_Line] = field(default_factory=list)
+    pages: dict[int, Any] = field(default_factory=dict)
+
+    def add(self, doc: DoclingDocument) -> PdfLines:
+        """Take the lines and pages of `doc` (one page range of the PDF)."""
+        if not self.name:
+            self.name, self.origin = doc.name, doc.origin
+        self.pages.update(doc.pages)
+        for item in doc.texts:
+            if not item.prov or not item.text.strip():
+                continue
+            prov = item.prov[0]
+            page = doc.pages.get(prov.page_no)
+            height = page.size.height if page is not None else 842.0
+            box = prov.bbox.to_top_left_origin(page_height=height)
+            self.lines.append(_Line(item.text.strip(), prov.page_no, box.l, box.t, box.r, box.b))
+        return self
+
+    def height(self, page: int) -> float:
+        """Height of a page in points (A4 if unknown)."""
+        item = self.pages.get(page)
+        return float(item.size.height) if item is not None else 842.0
 
 
 def _norm_repeat(text: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", " ", text.strip().lower()))
 
 
-def _drop_furniture(lines: list[_Line], doc: DoclingDocument, cfg: HygieneConfig,
+def _drop_furniture(lines: list[_Line], src: PdfLines, cfg: HygieneConfig,
                     counts: Counts) -> list[_Line]:
     """Remove running headers/footers and page-number lines from the page margins."""
-    heights = {no: p.size.height for no, p in doc.pages.items()}
+    heights = {no: src.height(no) for no in src.pages}
     n_pages = len({ln.page for ln in lines})
     by_page: dict[int, list[_Line]] = defaultdict(list)
     for ln in lines:
@@ -319,17 +340,16 @@ def _is_table_row(cells: list[str], cfg: HygieneConfig) -> bool:
     return numeric_share(text) > cfg.max_numeric_share and len(_WORD.findall(text)) <= 3
 
 
-def rebuild_pdf_lines(doc: DoclingDocument, cfg: HygieneConfig,
+def rebuild_pdf_lines(src: PdfLines, cfg: HygieneConfig,
                       counts: Counts) -> tuple[DoclingDocument, dict[str, ChunkKind]]:
-    """A new document of paragraphs and tables from a line-per-item PDF document.
+    """A new document of paragraphs and tables from the lines of a line-per-item PDF.
 
     Returns:
-        The rebuilt document and the kind (toc, front_matter) of items that are not body text
-        or tables.
+        The rebuilt document and the kind (toc) of items that are not body text or tables.
     """
-    lines = _lines_of(doc)
+    lines = src.lines
     counts["pdf_lines"] += len(lines)
-    lines = _drop_furniture(lines, doc, cfg, counts)
+    lines = _drop_furniture(lines, src, cfg, counts)
     by_page: dict[int, list[_Line]] = defaultdict(list)
     for ln in lines:
         by_page[ln.page].append(ln)
@@ -383,7 +403,7 @@ def rebuild_pdf_lines(doc: DoclingDocument, cfg: HygieneConfig,
     for b in blocks:
         if b.kind == "table" and len(b.rows) < 2:
             b.kind, b.text = "text", " ".join(c for c in b.rows[0] if c)
-    return _to_document(doc, blocks, cfg, counts)
+    return _to_document(src, blocks, counts)
 
 
 def _line_pitch(lines: list[_Line]) -> float:
@@ -428,11 +448,11 @@ def _join_line(block: _Block, text: str, row: list[_Line], cfg: HygieneConfig,
     block.lines.extend(row)
 
 
-def _provs(lines: list[_Line], doc: DoclingDocument, length: int) -> list[ProvenanceItem]:
+def _provs(lines: list[_Line], src: PdfLines, length: int) -> list[ProvenanceItem]:
     out: list[ProvenanceItem] = []
     for page in sorted({ln.page for ln in lines}):
         on = [ln for ln in lines if ln.page == page]
-        height = doc.pages[page].size.height if page in doc.pages else 842.0
+        height = src.height(page)
         box = BoundingBox(l=min(x.left for x in on), t=min(x.top for x in on),
                           r=max(x.right for x in on), b=max(x.bottom for x in on),
                           coord_origin=CoordOrigin.TOPLEFT)
@@ -441,10 +461,10 @@ def _provs(lines: list[_Line], doc: DoclingDocument, length: int) -> list[Proven
     return out
 
 
-def _to_document(doc: DoclingDocument, blocks: list[_Block], cfg: HygieneConfig,
+def _to_document(src: PdfLines, blocks: list[_Block],
                  counts: Counts) -> tuple[DoclingDocument, dict[str, ChunkKind]]:
-    new = DoclingDocument(name=doc.name, origin=doc.origin)
-    new.pages = dict(doc.pages)
+    new = DoclingDocument(name=src.name or "document", origin=src.origin)
+    new.pages = dict(src.pages)
     kinds: dict[str, ChunkKind] = {}
     for b in blocks:
         if b.kind == "table":
@@ -456,14 +476,14 @@ def _to_document(doc: DoclingDocument, blocks: list[_Block], cfg: HygieneConfig,
                 for i, row in enumerate(b.rows) for j, text in enumerate(row)
             ]
             data = TableData(num_rows=len(b.rows), num_cols=width, table_cells=cells)
-            provs = _provs(b.lines, doc, 0)
+            provs = _provs(b.lines, src, 0)
             table = new.add_table(data=data, prov=provs[0])
             table.prov.extend(provs[1:])
             counts["tables_rebuilt"] += 1
             counts["table_rows"] += len(b.rows)
             continue
         text = b.text.replace(_SOFT_HYPHEN, "")
-        provs = _provs(b.lines, doc, len(text))
+        provs = _provs(b.lines, src, len(text))
         item = new.add_text(label=DocItemLabel.TEXT, text=text, orig=text, prov=provs[0])
         item.prov.extend(provs[1:])
         if b.kind == "toc":
@@ -561,23 +581,25 @@ def mark_front_matter(doc: DoclingDocument, kinds: dict[str, ChunkKind], counts:
     counts["front_matter_items"] += len(lead)
 
 
-def clean_document(doc: DoclingDocument, cfg: HygieneConfig, *, line_items: bool
+def clean_document(doc: DoclingDocument | PdfLines, cfg: HygieneConfig
                    ) -> tuple[DoclingDocument, dict[str, ChunkKind], Counts]:
     """Apply the hygiene rules to a parsed document.
 
     Args:
-        doc: docling's document.
+        doc: docling's document, or the lines of a line-per-item PDF (docling's native
+            pipeline), which are rebuilt into paragraphs and tables.
         cfg: Which rules run.
-        line_items: The document is one text item per PDF line (docling's native pipeline).
 
     Returns:
         The cleaned document (a new one for PDF lines), item kinds by self_ref, rule counts.
     """
     counts: Counts = Counter()
-    if not cfg.enabled:
-        return doc, {}, counts
-    if line_items:
+    if isinstance(doc, PdfLines):
+        if not cfg.enabled:
+            raise ValueError("PDF lines are rebuilt by hygiene only; pass the document")
         doc, kinds = rebuild_pdf_lines(doc, cfg, counts)
+    elif not cfg.enabled:
+        return doc, {}, counts
     else:
         kinds = {}
     kinds.update(fix_structured(doc, cfg, counts))
