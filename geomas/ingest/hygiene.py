@@ -355,7 +355,6 @@ def rebuild_pdf_lines(src: PdfLines, cfg: HygieneConfig,
         by_page[ln.page].append(ln)
 
     blocks: list[_Block] = []
-    in_toc = False
     for page_no in sorted(by_page):
         page_lines = by_page[page_no]
         left_counts = Counter(round(ln.left) for ln in page_lines)
@@ -380,11 +379,7 @@ def rebuild_pdf_lines(src: PdfLines, cfg: HygieneConfig,
                                wrapped=gap < 0.45 * row[0].height)
                 prev = row[-1]
                 continue
-            if _TOC_TITLE.match(text):
-                in_toc = True
-            elif in_toc and not is_toc_line(text) and is_prose(text):
-                in_toc = False
-            if cfg.kinds and (is_toc_line(text) or (in_toc and _TOC_TITLE.match(text))):
+            if cfg.kinds and (is_toc_line(text) or _TOC_TITLE.match(text)):
                 _append(blocks, "toc", row, text)
             elif cfg.tables and _is_table_row(cells, cfg):
                 if last_block is None or last_block.kind != "table":
