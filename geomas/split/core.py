@@ -247,6 +247,8 @@ def split_examples(
         cfg, ratios, examples, kept, placed, groups, assignment, folds, rejects, merged,
         dropped, oversampled, notes,
     )
+    for note in report.warnings:
+        logger.warning("split: %s", note)
     for violation in report.share_violations:
         logger.warning(
             "Class %s: %.1f %% of %s vs %.1f %% overall (%s)",
@@ -486,6 +488,30 @@ def _oversample(
     return extra, added, notes
 
 
+#: achieved split shares further than this from the asked ratio are reported
+RATIO_TOLERANCE = 0.02
+
+
+def _ratio_notes(cfg: SplitConfig, ratios: dict[str, float], effective: dict[str, float],
+                 group_sizes: Counter[str], n_kept: int) -> list[str]:
+    """Say where a split's share is off the asked ratio by more than 2 points, and why."""
+    notes: list[str] = []
+    top = group_sizes.most_common(1)
+    for s in SPLITS:
+        if ratios[s] <= 0 or abs(effective[s] - ratios[s]) <= RATIO_TOLERANCE:
+            continue
+        if top and top[0][1] / n_kept > RATIO_TOLERANCE:
+            why = (f"records of one {cfg.group_by} stay in one split and {len(group_sizes)} "
+                   f"groups are few: the largest, {top[0][0]!r}, holds {top[0][1] / n_kept:.0%} "
+                   "of the records; add documents, or set split.group_by: null to split record "
+                   "by record (leaks documents between splits)")
+        else:
+            why = (f"{n_kept} records and class stratification allow no closer split; add "
+                   "records or lower min_samples_per_class")
+        notes.append(f"{s} holds {effective[s]:.1%} of the records, asked {ratios[s]:.0%}: {why}")
+    return notes
+
+
 def _report(
     cfg: SplitConfig,
     ratios: dict[str, float],
@@ -544,6 +570,8 @@ def _report(
         if ratios[s] > 0 and missing:
             notes.append(f"{s} holds no records of {len(missing)} classes: {sorted(missing)}")
     group_sizes = Counter(g for g in groups if g is not None)
+    effective: dict[str, float] = {s: sum(base_counts[s].values()) / n_kept for s in SPLITS}
+    notes.extend(_ratio_notes(cfg, ratios, effective, group_sizes, n_kept))
     split_groups: dict[str, set[str]] = {s: set() for s in SPLITS}
     ungrouped: dict[str, int] = dict.fromkeys(SPLITS, 0)
     for g, s in zip(groups, assignment, strict=True):
@@ -556,7 +584,7 @@ def _report(
         stratify_by=cfg.stratify_by,
         group_by=cfg.group_by,
         ratios=ratios,
-        effective_ratios={s: sum(base_counts[s].values()) / n_kept for s in SPLITS},
+        effective_ratios=effective,
         folds=folds,
         n_input=len(original),
         n_rejected=len(rejects),

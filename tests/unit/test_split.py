@@ -276,3 +276,23 @@ def test_bad_inputs() -> None:
     twice = [Example(id="same", instruction="В", output="О")] * 2
     with pytest.raises(InputError, match="more than once"):
         split_examples(twice)
+
+
+def test_a_split_far_from_its_ratio_is_reported_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # one document holds most records: grouping cannot reach 90/10
+    examples = [Example(id=f"r{i}", instruction="В", output="О", label="A",
+                        group="big" if i < 38 else f"doc{i}") for i in range(40)]
+    with caplog.at_level("WARNING", logger="geomas.split.core"):
+        result = split_examples(examples, SplitConfig(val_ratio=0.1, test_ratio=0.0))
+    ratios = result.report.effective_ratios
+    assert abs(ratios["val"] - 0.1) > 0.02 or abs(ratios["train"] - 0.9) > 0.02
+    notes = [w for w in result.report.warnings if "asked" in w]
+    assert notes and "'big'" in notes[0] and "95%" in notes[0]
+    assert any("'big'" in r.getMessage() for r in caplog.records)
+    # a split that reaches its ratio says nothing
+    even = [Example(id=f"r{i}", instruction="В", output="О", label="A", group=f"doc{i}")
+            for i in range(100)]
+    fine = split_examples(even, SplitConfig(val_ratio=0.1, test_ratio=0.0))
+    assert not [w for w in fine.report.warnings if "asked" in w]
