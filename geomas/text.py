@@ -16,7 +16,8 @@ All spans are ``(start, end)`` character offsets into the text.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 Span = tuple[int, int]
 TokenRule = Literal["words", "words_and_marks", "razdel"]
@@ -173,3 +174,11 @@ def _split_missed_ends(text: str, start: int, end: int) -> list[Span]:
         cut = m.end()
     pieces.append((start + cut, end))
     return pieces
+
+
+@lru_cache(maxsize=1)
+def morph_analyzer() -> Any:
+    """pymorphy3's Russian morphological analyser (OpenCorpora dictionary), built once."""
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()

@@ -304,6 +304,11 @@ class QAConfig(StrictModel):
     min_entity_confidence: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Entities below this NER confidence are rejected."
     )
+    min_entity_chars: int = Field(
+        default=3, ge=1, le=100,
+        description="Entities with fewer letters are rejected (entity_too_short), except "
+        "chemical element symbols (Au, Cu, W).",
+    )
     answer_mode: Literal["sentence", "clause"] = Field(
         default="sentence",
         description=(

@@ -20,7 +20,6 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from docling_core.transforms.chunker.hierarchical_chunker import (
@@ -48,6 +47,7 @@ from docling_core.types.doc import (
 from pydantic import PrivateAttr
 
 from geomas.config import ChunkKind, HygieneConfig
+from geomas.text import morph_analyzer
 
 Counts = Counter[str]
 
@@ -81,16 +81,9 @@ _LOOSE_SUPER = re.compile(r"(?<=[^\W\d_]) ([⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+)
 # --- text rules ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _morph() -> Any:
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer()
-
-
 def is_word(word: str) -> bool:
     """Whether `word` is in the Russian dictionary (pymorphy3, OpenCorpora)."""
-    return bool(_morph().word_is_known(word.lower()))
+    return bool(morph_analyzer().word_is_known(word.lower()))
 
 
 def join_hyphenated(left: str, right: str) -> tuple[str, str]:

@@ -39,7 +39,14 @@ from geomas.qa.records import (
     write_qa_pairs,
 )
 from geomas.qa.templates import TEMPLATES, render, template_id, usable_templates
-from geomas.qa.text import Span, clause_span, context_window, covering, find_deposit_name
+from geomas.qa.text import (
+    Span,
+    clause_span,
+    context_window,
+    covering,
+    entity_problem,
+    find_deposit_name,
+)
 from geomas.records import Reject, StageResult, write_rejects
 from geomas.text import sentence_spans
 
@@ -265,6 +272,8 @@ class QAGenerator:
                     "nor anywhere else in it")
             elif not _WORDLIKE.search(text, *span):
                 rule, reason = "no_word", f"entity text {ent.text!r} has no letter or digit"
+            elif problem := entity_problem(text[span[0]:span[1]], cfg.min_entity_chars):
+                rule, reason = problem
             elif ent.label not in self.templates:
                 rule, reason = "unknown_entity_type", (
                     f"no question templates for entity type {ent.label!r}; add them under "

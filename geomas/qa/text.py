@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from geomas.text import Span, strip_span
+from geomas.text import Span, morph_analyzer, strip_span
 
 _CLAUSE_BOUNDARY = re.compile(r"[;,](?=\s)")
 _CLAUSE_TRIM = " \t\r\n.,;:"
@@ -153,3 +153,36 @@ def find_deposit_name(texts: Iterable[str]) -> str | None:
     if not found:
         return None
     return min(found, key=lambda n: (-found[n], first[n]))
+
+
+#: chemical element symbols: short entities that are real answers (Au, Ag, Cu, W)
+ELEMENT_SYMBOLS = frozenset(
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As "
+    "Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd "
+    "Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am "
+    "Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og".split()
+)
+#: parts of speech that make a one-word entity a stop word (pymorphy3 / OpenCorpora tags)
+_FUNCTION_POS = frozenset({"PREP", "CONJ", "PRCL", "INTJ", "NPRO", "PRED"})
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def entity_problem(text: str, min_chars: int) -> tuple[str, str] | None:
+    """Why an entity text cannot carry a question: (rule, reason), or None when it can.
+
+    It needs letters, at least `min_chars` of them (a chemical element symbol is enough), and a
+    one-word entity must not be a function word ("и", "в", "это").
+    """
+    word = text.strip()
+    letters = len(_LETTER.findall(word))
+    if letters == 0:
+        return "no_letters", f"entity text {word!r} has no letters (a number or a mark)"
+    if letters < min_chars and word not in ELEMENT_SYMBOLS:
+        return "entity_too_short", (
+            f"entity text {word!r} has {letters} letter(s), fewer than qa.min_entity_chars="
+            f"{min_chars}, and is not an element symbol")
+    if " " not in word:
+        tag = morph_analyzer().parse(word.lower())[0].tag
+        if tag.POS in _FUNCTION_POS:
+            return "stop_word", f"entity text {word!r} is a function word ({tag.POS})"
+    return None

@@ -469,3 +469,24 @@ def test_qa_config_rejects_impossible_settings() -> None:
     with pytest.raises(ValueError, match="max_context"):
         QAConfig(max_context_lenght=10)  # type: ignore[call-arg]
     assert QAGenerator(add_context=True, max_context_length=300).config == QAConfig()
+
+
+def test_entities_need_letters_length_and_no_stop_words(
+    gold: tuple[list[ChunkRecord], EntitySet],
+) -> None:
+    text = ("Добыча нефти составила 41,7 млн т; содержание Au достигает 4,3 г/т, "
+            "и это выше среднего по району.")
+    ents = [{"label": "ORE_COMPONENT", "text": t, "confidence": 0.99}
+            for t in ("т", "и", "это", "41,7", "Au", "нефти")]
+    res = QAGenerator().generate_from_text(text, ents, chunk_id="c1", doc_id="d1")
+    rules = {r.entity["text"]: r.rule for r in res.rejects if r.entity}
+    assert rules["т"] == "entity_too_short" and rules["и"] == "entity_too_short"
+    assert rules["это"] == "stop_word" and rules["41,7"] == "no_letters"
+    assert "Au" not in rules and "нефти" not in rules  # an element symbol and a real word
+    assert "qa.min_entity_chars=3" in next(r.reason for r in res.rejects
+                                           if r.rule == "entity_too_short")
+    # the gold entities of the sample corpus keep their pairs (>= 90 % of them)
+    chunks, entities = gold
+    before = QAGenerator(config=QAConfig(min_entity_chars=1)).generate(chunks, entities)
+    after = QAGenerator().generate(chunks, entities)
+    assert len(after.pairs) >= 0.9 * len(before.pairs) > 0
