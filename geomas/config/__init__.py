@@ -13,6 +13,7 @@ from geomas.config.data import (
     ChunkKind,
     CleanConfig,
     DataPipelineConfig,
+    DomainProfile,
     FormatConfig,
     FormatType,
     HygieneConfig,
@@ -50,8 +51,8 @@ from geomas.config.training import (
 )
 
 __all__ = [
-    "ChunkKind", "CleanConfig", "DataPipelineConfig", "EvalConfig", "FormatConfig", "FormatType",
-    "HygieneConfig",
+    "ChunkKind", "CleanConfig", "DataPipelineConfig", "DomainProfile", "EvalConfig",
+    "FormatConfig", "FormatType", "HygieneConfig",
     "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
     "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
     "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "Profile",

@@ -282,6 +282,48 @@ class TeacherConfig(StrictModel):
         return self
 
 
+class DomainProfile(StrictModel):
+    """A document domain told by its vocabulary (lemmas counted per 1,000 words)."""
+
+    keywords: tuple[str, ...] = Field(
+        min_length=1, description="Lemmas (dictionary forms, lower case) that mark the domain."
+    )
+    min_score: float = Field(
+        default=10.0, ge=0.0,
+        description="Keyword lemmas per 1,000 words a document needs to get this profile.",
+    )
+    min_distinct: int = Field(
+        default=3, ge=1,
+        description="Different keywords a document needs (one word repeated is no evidence).",
+    )
+
+
+def default_domain_profiles() -> dict[str, DomainProfile]:
+    """Geology (ore deposits and oil and gas fields) and legal texts; anything else is other."""
+    return {
+        "geology": DomainProfile(keywords=(
+            "месторождение", "руда", "рудный", "рудопроявление", "жила", "залежь", "пласт",
+            "скважина", "запас", "ресурс", "нефть", "нефтяной", "газ", "газовый", "конденсат",
+            "геологический", "геология", "геолог", "порода", "минерал", "минерализация",
+            "разведка", "разведочный", "бурение", "керн", "коллектор", "пористость",
+            "проницаемость", "добыча", "интрузия", "свита", "горизонт", "горный", "выработка",
+            "шахта", "карьер", "отвал", "золото", "серебро", "медь", "полезный", "ископаемое",
+            "недра", "литология", "тектонический", "разлом", "обогащение", "геофизический",
+            "нефтенасыщенность", "дебит", "обводнённость", "продуктивный", "песчаник",
+            "известняк", "глина", "кварц", "сульфидный", "проба", "содержание", "геохимический",
+        )),
+        "legal": DomainProfile(keywords=(
+            "статья", "закон", "кодекс", "федеральный", "пункт", "часть", "постановление",
+            "приказ", "право", "обязанность", "ответственность", "штраф", "суд", "судебный",
+            "орган", "гражданин", "юридический", "работодатель", "работник", "договор",
+            "соглашение", "нормативный", "правовой", "регулирование", "редакция", "исполнительный",
+            "полномочие", "административный", "уголовный", "наказание", "правонарушение",
+            "лицо", "порядок", "установленный", "предусмотренный", "настоящий", "подпункт",
+            "законодательство", "постановлять", "утверждать", "прокурор", "прокуратура",
+        ), min_score=30.0),
+    }
+
+
 class QAConfig(StrictModel):
     """Template QA synthesis from entities (`geomas generate-qa-pairs`)."""
 
@@ -303,6 +345,16 @@ class QAConfig(StrictModel):
     seed: int = Field(default=0, description="Seed of template and entity-type choices.")
     min_entity_confidence: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Entities below this NER confidence are rejected."
+    )
+    profiles: dict[str, DomainProfile] = Field(
+        default_factory=default_domain_profiles,
+        description="Document domains by vocabulary; each document gets the best-scoring one "
+        "above its min_score, else 'other' (recorded in qa_summary.json with the evidence).",
+    )
+    template_profiles: tuple[str, ...] = Field(
+        default=("geology",),
+        description="Profiles whose documents get NER-template pairs (the built-in templates "
+        "ask about ore deposits and oil and gas fields); others: rejects off_profile.",
     )
     min_entity_chars: int = Field(
         default=3, ge=1, le=100,
@@ -343,6 +395,10 @@ class QAConfig(StrictModel):
                 "teacher.mode='answer' needs add_context=true: teacher answers are written and "
                 "checked against the pair's context"
             )
+        missing = [p for p in self.template_profiles if p not in self.profiles]
+        if missing:
+            raise ValueError(f"template_profiles {missing} are not among qa.profiles "
+                             f"({sorted(self.profiles)}); define them or remove them")
         return self
 
 

@@ -28,6 +28,7 @@ from geomas.errors import InputError
 from geomas.ingest.records import Chunk
 from geomas.io import write_json
 from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
+from geomas.qa.profiles import DocumentProfile, profile_text
 from geomas.qa.records import (
     QA_REJECTS_FILE,
     QA_SUMMARY_FILE,
@@ -205,9 +206,14 @@ class QAGenerator:
                     ))
                     result.n_entities += 1
         deposits = self._deposits(records)
+        profiles = self._profiles(records)
+        result.profiles = {doc: prof.model_dump() for doc, prof in profiles.items()}
         for rec in track(records, "qa", unit="chunks", bar=progress):
             ents = [_as_entity(e) for e in by_chunk.get(rec.chunk_id, [])]
             result.n_entities += len(ents)
+            if profiles[rec.doc_id].profile not in self.config.template_profiles:
+                result.rejects.extend(self._off_profile(rec, ents, profiles[rec.doc_id]))
+                continue
             out = self._chunk_pairs(rec, ents, deposits.get(rec.doc_id))
             result.pairs.extend(out.pairs)
             result.rejects.extend(out.rejects)
@@ -228,7 +234,9 @@ class QAGenerator:
         """Pairs for one text and its entities.
 
         Entities are objects or dicts with label, text, start, end and confidence; without
-        offsets the occurrence of the text nearest to the start of the text is used.
+        offsets the occurrence of the text nearest to the start of the text is used. One text
+        is not profiled (too little to tell a domain): the caller chose it; `generate` profiles
+        whole documents and asks templates only of `qa.template_profiles` ones.
         """
         rec = ChunkRecord(
             chunk_id or f"text-{stable_id(text)}", doc_id or "text", text,
@@ -247,6 +255,24 @@ class QAGenerator:
             texts[r.doc_id].extend(r.headings)
             texts[r.doc_id].append(r.text)
         return {doc: find_deposit_name(t) for doc, t in texts.items()}
+
+    def _profiles(self, records: Sequence[ChunkRecord]) -> dict[str, DocumentProfile]:
+        texts: dict[str, list[str]] = defaultdict(list)
+        for r in records:
+            texts[r.doc_id].extend(r.headings)
+            texts[r.doc_id].append(r.text)
+        out = {doc: profile_text(t, self.config.profiles) for doc, t in texts.items()}
+        for doc, prof in out.items():
+            log.info("document %s: profile %s (score %.1f per 1,000 words; %s)", doc[:12],
+                     prof.profile, prof.score, ", ".join(prof.evidence) or "no keywords")
+        return out
+
+    def _off_profile(self, rec: ChunkRecord, ents: list[_Entity],
+                     prof: DocumentProfile) -> list[Reject]:
+        reason = (f"document profile {prof.profile} (scores {prof.scores}); template questions "
+                  f"are asked of {list(self.config.template_profiles)} documents only "
+                  "(qa.template_profiles)")
+        return [self._reject(rec, ent, "off_profile", reason) for ent in ents]
 
     def _reject(self, rec: ChunkRecord, ent: _Entity, rule: str, reason: str) -> Reject:
         return Reject(stage="qa", rule=rule, reason=reason, chunk_id=rec.chunk_id,
@@ -559,6 +585,7 @@ def synthesize_qa(
         num_pairs=cfg.num_pairs,
         answer_mode=cfg.answer_mode,
         ner_model_path=str(ner_model_path) if ner_model_path else None,
+        profiles=result.profiles,
         teacher=teacher_stats,
         out_path=str(out_path),
         rejects_path=str(rejects_path),

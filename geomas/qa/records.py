@@ -82,6 +82,9 @@ class QAResult(BaseModel):
     rejects: list[Reject] = Field(default_factory=list)
     n_chunks: int = 0
     n_entities: int = 0
+    profiles: dict[str, Any] = Field(
+        default_factory=dict, description="doc_id -> DocumentProfile (as a dict)."
+    )
 
     @property
     def pairs_by_type(self) -> dict[str, int]:
@@ -114,6 +117,10 @@ class QASummary(BaseModel):
     num_pairs: int
     answer_mode: str
     ner_model_path: str | None
+    profiles: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per document (doc_id): its domain profile, score, scores and evidence.",
+    )
     teacher: dict[str, Any] | None = Field(
         default=None, description="Teacher model, mode and per-outcome counts when enabled."
     )

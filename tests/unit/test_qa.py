@@ -490,3 +490,54 @@ def test_entities_need_letters_length_and_no_stop_words(
     before = QAGenerator(config=QAConfig(min_entity_chars=1)).generate(chunks, entities)
     after = QAGenerator().generate(chunks, entities)
     assert len(after.pairs) >= 0.9 * len(before.pairs) > 0
+
+
+LAW = ("Статья 81. Расторжение трудового договора по инициативе работодателя. Трудовой договор "
+       "может быть расторгнут работодателем в случаях ликвидации организации либо прекращения "
+       "деятельности индивидуальным предпринимателем, сокращения численности или штата "
+       "работников организации. Увольнение по основанию, предусмотренному пунктом 2 части "
+       "первой настоящей статьи, допускается, если невозможно перевести работника с его "
+       "письменного согласия на другую имеющуюся у работодателя работу. Федеральным законом "
+       "может быть установлена административная ответственность должностных лиц.")
+PHYSICS = ("Закон сохранения энергии утверждает, что энергия замкнутой системы остаётся "
+           "постоянной. Кинетическая энергия тела пропорциональна его массе и квадрату "
+           "скорости. Электрон движется в магнитном поле по окружности под действием силы "
+           "Лоренца, а частота обращения не зависит от скорости электрона.")
+
+
+@pytest.mark.parametrize(("text", "profile"), [(LAW, "legal"), (PHYSICS, "other")])
+def test_documents_off_the_geology_profile_get_no_template_pairs(
+    text: str, profile: str, tmp_path: Path,
+) -> None:
+    # entities a geology NER might tag on such text
+    words = ["работодателя", "организации", "энергии", "массе", "Федеральным законом"]
+    chunks = [ChunkRecord(chunk_id="c1", doc_id="doc-x", text=text)]
+    ents = [ChunkEntity(label="GENERAL_INFO", text=w, confidence=0.99, start=text.index(w),
+                        end=text.index(w) + len(w)) for w in words if w in text]
+    assert ents
+    res = QAGenerator().generate(chunks, EntitySet(model_path=None, items=[
+        ChunkEntities(chunk_id="c1", doc_id="doc-x", entities=ents)]))
+    assert res.pairs == []
+    assert {r.rule for r in res.rejects} == {"off_profile"}
+    assert len(res.rejects) == len(ents)
+    assert res.profiles["doc-x"]["profile"] == profile
+    assert f"document profile {profile}" in res.rejects[0].reason
+    # the same text is a geology document if the config says so: the gate is the profile
+    open_cfg = QAConfig(template_profiles=("geology", "legal"),
+                        profiles={**QAConfig().profiles})
+    if profile == "legal":
+        assert QAGenerator(config=open_cfg).generate(chunks, EntitySet(
+            model_path=None, items=[ChunkEntities(chunk_id="c1", doc_id="doc-x",
+                                                  entities=ents)])).pairs
+
+
+def test_sample_reports_are_geology_and_keep_their_pairs(
+    gold: tuple[list[ChunkRecord], EntitySet],
+) -> None:
+    chunks, entities = gold
+    res = QAGenerator().generate(chunks, entities)
+    assert {p["profile"] for p in res.profiles.values()} == {"geology"}
+    everyone = QAConfig(template_profiles=("geology", "legal"))
+    open_res = QAGenerator(config=everyone).generate(chunks, entities)
+    assert len(res.pairs) >= 0.9 * len(open_res.pairs) > 0
+    assert "off_profile" not in res.rejects_by_rule
