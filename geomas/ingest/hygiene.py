@@ -224,7 +224,6 @@ def _norm_repeat(text: str) -> str:
 def _drop_furniture(lines: list[_Line], src: PdfLines, cfg: HygieneConfig,
                     counts: Counts) -> list[_Line]:
     """Remove running headers/footers and page-number lines from the page margins."""
-    heights = {no: src.height(no) for no in src.pages}
     n_pages = len({ln.page for ln in lines})
     by_page: dict[int, list[_Line]] = defaultdict(list)
     for ln in lines:
@@ -234,29 +233,28 @@ def _drop_furniture(lines: list[_Line], src: PdfLines, cfg: HygieneConfig,
     in_table = {id(ln) for page_lines in by_page.values() for row in _rows(page_lines)
                 if len(row) >= 3 for ln in row}
 
-    def band(ln: _Line) -> str | None:
+    def margin_key(ln: _Line) -> tuple[str, str, int] | None:
+        """(text with digits as #, top/bottom, height step) of a margin line, else None."""
         if id(ln) in in_table:
             return None
-        h = heights.get(ln.page, 842.0)
+        h = src.height(ln.page)
         if ln.bottom <= h * cfg.margin_share:
-            return "top"
-        if ln.top >= h * (1 - cfg.margin_share):
-            return "bottom"
-        return None
+            where = "top"
+        elif ln.top >= h * (1 - cfg.margin_share):
+            where = "bottom"
+        else:
+            return None
+        return _norm_repeat(ln.text), where, round(ln.top / h * 50)
 
+    keys = [margin_key(ln) for ln in lines]
     seen: dict[tuple[str, str, int], set[int]] = defaultdict(set)
-    for ln in lines:
-        where = band(ln)
-        if where is not None:
-            h = heights.get(ln.page, 842.0)
-            seen[(_norm_repeat(ln.text), where, round(ln.top / h * 50))].add(ln.page)
+    for ln, key in zip(lines, keys, strict=True):
+        if key is not None:
+            seen[key].add(ln.page)
     need = max(cfg.min_repeat_pages, cfg.repeat_share * n_pages)
     kept: list[_Line] = []
-    for ln in lines:
-        where = band(ln)
-        if where is not None:
-            h = heights.get(ln.page, 842.0)
-            key = (_norm_repeat(ln.text), where, round(ln.top / h * 50))
+    for ln, key in zip(lines, keys, strict=True):
+        if key is not None:
             if cfg.headers_footers and n_pages >= cfg.min_repeat_pages and len(seen[key]) >= need:
                 counts["header_footer_lines"] += 1
                 continue

@@ -249,19 +249,21 @@ class QAGenerator:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _deposits(self, records: Sequence[ChunkRecord]) -> dict[str, str | None]:
+    @staticmethod
+    def _texts_by_doc(records: Sequence[ChunkRecord]) -> dict[str, list[str]]:
+        """Each document's headings and chunk texts, in order."""
         texts: dict[str, list[str]] = defaultdict(list)
         for r in records:
             texts[r.doc_id].extend(r.headings)
             texts[r.doc_id].append(r.text)
-        return {doc: find_deposit_name(t) for doc, t in texts.items()}
+        return texts
+
+    def _deposits(self, records: Sequence[ChunkRecord]) -> dict[str, str | None]:
+        return {doc: find_deposit_name(t) for doc, t in self._texts_by_doc(records).items()}
 
     def _profiles(self, records: Sequence[ChunkRecord]) -> dict[str, DocumentProfile]:
-        texts: dict[str, list[str]] = defaultdict(list)
-        for r in records:
-            texts[r.doc_id].extend(r.headings)
-            texts[r.doc_id].append(r.text)
-        out = {doc: profile_text(t, self.config.profiles) for doc, t in texts.items()}
+        out = {doc: profile_text(t, self.config.profiles)
+               for doc, t in self._texts_by_doc(records).items()}
         for doc, prof in out.items():
             log.info("document %s: profile %s (score %.1f per 1,000 words; %s)", doc[:12],
                      prof.profile, prof.score, ", ".join(prof.evidence) or "no keywords")
