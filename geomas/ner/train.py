@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from geomas.config import NerTrainConfig
 from geomas.errors import ConfigError, InputError
 from geomas.io import write_json
+from geomas.ner.shift import measure_profile
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +287,13 @@ def train_ner(data_path: Path, config: NerTrainConfig, *, progress: bool = True)
     write_json(out / EVAL_FILE, {**result.model_dump(), "train_loss": train_out.training_loss,
                                  "val_history": history, "base_model": str(base),
                                  "config": config.model_dump(mode="json")}, indent=1, end="")
+    # the model's own entity density in domain: the reference QA checks documents against
+    held_out = {"test": test_recs, "val": val_recs}.get(eval_name) or train_recs
+    texts = [str(r.get("text") or " ".join(r["tokens"])) for r in held_out]
+    gold = sum(1 for r in held_out for tag in r["ner_tags"] if str(tag).startswith("B-"))
+    measure_profile(out, texts, gold, reference=f"model predictions on the {len(texts)} "
+                    f"held-out {eval_name if held_out is not train_recs else 'train'} records",
+                    max_length=config.max_length, stride=config.stride)
     return result
 
 

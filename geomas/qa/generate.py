@@ -28,7 +28,10 @@ from geomas.errors import InputError
 from geomas.ingest.records import Chunk
 from geomas.io import write_json
 from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
+from geomas.ner.shift import DocumentShift, check_shift, load_ner_profile
+from geomas.qa.answer_types import best_type, debris_problem, type_problem
 from geomas.qa.profiles import DocumentProfile, profile_text
+from geomas.qa.questions import Question, QuestionBuilder
 from geomas.qa.records import (
     QA_REJECTS_FILE,
     QA_SUMMARY_FILE,
@@ -54,6 +57,9 @@ from geomas.text import sentence_spans
 log = logging.getLogger(__name__)
 
 TEMPLATE_GENERATOR = "template"
+ANSWER_FIRST_GENERATOR = "answer_first"
+#: entity_type of answer-first pairs outside geology documents (no geological type fits)
+PROFILE_LABELS = {"legal": "LEGAL", "other": "GENERAL"}
 _TERMINAL = ".!?…»\")"
 _WORDLIKE = re.compile(r"[^\W_]")
 
@@ -67,6 +73,7 @@ class ChunkRecord:
     text: str
     headings: tuple[str, ...] = ()
     kind: str = "body"
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,14 +117,15 @@ def as_chunk_record(chunk: Chunk | ChunkRecord | Mapping[str, Any], index: int =
         return chunk
     if isinstance(chunk, Chunk):
         return ChunkRecord(chunk.chunk_id, chunk.doc_id, chunk.text, tuple(chunk.headings),
-                           chunk.kind)
+                           chunk.kind, chunk.source)
     text = chunk.get("text")
     if not isinstance(text, str):
         raise InputError(f"chunk #{index} has no 'text' string; chunks need at least a text")
     chunk_id = chunk.get("chunk_id") or f"chunk-{index}-{stable_id(text)[:12]}"
     doc_id = chunk.get("doc_id") or chunk.get("source") or "unknown"
     headings = tuple(str(h) for h in chunk.get("headings") or ())
-    return ChunkRecord(str(chunk_id), str(doc_id), text, headings, str(chunk.get("kind", "body")))
+    return ChunkRecord(str(chunk_id), str(doc_id), text, headings, str(chunk.get("kind", "body")),
+                       str(chunk.get("source") or ""))
 
 
 def _as_entity(obj: Any) -> _Entity:
@@ -170,6 +178,7 @@ class QAGenerator:
         base.update({k: v for k, v in overrides.items() if v is not None})
         self.config = QAConfig.model_validate(base)
         self.templates: dict[str, tuple[str, ...]] = {**TEMPLATES, **self.config.templates}
+        self._builders: dict[tuple[str, ...], QuestionBuilder] = {}
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -208,13 +217,24 @@ class QAGenerator:
         deposits = self._deposits(records)
         profiles = self._profiles(records)
         result.profiles = {doc: prof.model_dump() for doc, prof in profiles.items()}
+        shifts = self._shifts(records, by_chunk, entity_set)
+        result.ner_shift = {doc: sh.model_dump() for doc, sh in shifts.items()}
         for rec in track(records, "qa", unit="chunks", bar=progress):
             ents = [_as_entity(e) for e in by_chunk.get(rec.chunk_id, [])]
             result.n_entities += len(ents)
-            if profiles[rec.doc_id].profile not in self.config.template_profiles:
-                result.rejects.extend(self._off_profile(rec, ents, profiles[rec.doc_id]))
-                continue
-            out = self._chunk_pairs(rec, ents, deposits.get(rec.doc_id))
+            profile = profiles[rec.doc_id].profile
+            out = _ChunkOutcome()
+            self._answer_first(rec, profile, by_chunk.get(rec.chunk_id, []), out)
+            shift = shifts.get(rec.doc_id)
+            if profile not in self.config.template_profiles:
+                out.rejects.extend(self._off_profile(rec, ents, profiles[rec.doc_id]))
+            elif shift is not None and shift.action == "ner_templates_skipped":
+                reason = (f"NER domain shift: the document has {shift.density} entities per "
+                          f"1,000 characters, {shift.ratio}× the model's reference "
+                          f"{shift.reference} (qa.ner_shift)")
+                out.rejects.extend(self._reject(rec, e, "ner_domain_shift", reason) for e in ents)
+            else:
+                self._chunk_pairs(rec, ents, deposits.get(rec.doc_id), out)
             result.pairs.extend(out.pairs)
             result.rejects.extend(out.rejects)
         log.info("QA: %d pairs from %d entities in %d chunks; %d rejected %s",
@@ -276,14 +296,103 @@ class QAGenerator:
                   "(qa.template_profiles)")
         return [self._reject(rec, ent, "off_profile", reason) for ent in ents]
 
+    def _shifts(self, records: Sequence[ChunkRecord], by_chunk: Mapping[str, list[Any]],
+                entity_set: EntitySet | Iterable[ChunkEntities]) -> dict[str, DocumentShift]:
+        """Each document's NER entity density against the model's own (`qa.ner_shift`)."""
+        model_path = entity_set.model_path if isinstance(entity_set, EntitySet) else None
+        if model_path is None or self.config.ner_shift.policy == "off":
+            return {}
+        chars: Counter[str] = Counter()
+        ents: Counter[str] = Counter()
+        names: dict[str, str] = {}
+        for r in records:
+            if r.kind != "body":
+                continue
+            chars[r.doc_id] += len(r.text)
+            ents[r.doc_id] += len(by_chunk.get(r.chunk_id, []))
+            names.setdefault(r.doc_id, r.source or r.doc_id)
+        return check_shift(dict(chars), ents, load_ner_profile(model_path),
+                           self.config.ner_shift, names)
+
+    def _answer_first(self, rec: ChunkRecord, profile: str, entities: Sequence[Any],
+                      out: _ChunkOutcome) -> None:
+        """Questions built from the chunk's own sentences (`qa.question_kinds[profile]`)."""
+        kinds = self.config.question_kinds.get(profile, ())
+        if not kinds or rec.kind != "body":
+            return
+        builder = self._builders.get(kinds)
+        if builder is None:
+            builder = self._builders[kinds] = QuestionBuilder(kinds)
+        cfg = self.config
+        text = rec.text
+        sentences = sentence_spans(text, pdf=True)
+        whole = self._whole_sentences(text, sentences)
+        # one question of each kind before a second of any kind, in text order
+        found = builder.questions(text)
+        nth: Counter[str] = Counter()
+        keyed = []
+        for pos, q in enumerate(found):
+            keyed.append((nth[q.kind], pos, q))
+            nth[q.kind] += 1
+        order = [q for _, _, q in sorted(keyed, key=lambda k: (k[0], k[1]))]
+        asked = {p.question for p in out.pairs}
+        for q in order:
+            s0, s1 = q.sentence
+            answer = text[s0:s1].strip()
+            s1 = s0 + len(answer)
+            focus = _Entity(q.kind, text[q.focus[0]:q.focus[1]], q.focus[0], q.focus[1], 1.0)
+            if len(out.pairs) >= cfg.num_pairs:
+                rule, reason = "over_num_pairs", (
+                    f"the chunk already has num_pairs={cfg.num_pairs} pairs")
+            elif q.question in asked:
+                rule, reason = "duplicate_question", "the question was already asked here"
+            elif s1 - s0 > cfg.max_context_length:
+                rule, reason = "answer_too_long", (
+                    f"the answer sentence has {s1 - s0} characters, more than "
+                    f"max_context_length={cfg.max_context_length}")
+            elif problem := debris_problem(answer):
+                rule, reason = "answer_debris", problem
+            else:
+                context = (context_window(text, sentences, (s0, s1), cfg.max_context_length,
+                                          whole) if cfg.add_context else None)
+                label = self._answer_first_label(profile, answer, entities, q)
+                tid = f"{ANSWER_FIRST_GENERATOR}.{q.kind}"
+                out.pairs.append(QAPair(
+                    question=q.question, answer=answer, entity_type=label, source_text=text,
+                    context=text[context[0]:context[1]] if context is not None else "",
+                    qa_id=stable_id(rec.chunk_id, s0, s1, tid),
+                    chunk_id=rec.chunk_id, doc_id=rec.doc_id, entity_text=focus.text,
+                    entity_start=q.focus[0], entity_end=q.focus[1], template_id=tid,
+                    generator=ANSWER_FIRST_GENERATOR,
+                ))
+                asked.add(q.question)
+                continue
+            # no `entity`: entity rejects account for the NER's entities one to one
+            out.rejects.append(Reject(stage="qa", rule=rule, reason=reason,
+                                      chunk_id=rec.chunk_id, doc_id=rec.doc_id,
+                                      question=q.question,
+                                      template_id=f"{ANSWER_FIRST_GENERATOR}.{q.kind}"))
+
+    def _answer_first_label(self, profile: str, answer: str, entities: Sequence[Any],
+                            q: Question) -> str:
+        """The entity type of an answer-first pair: by the answer's lexicon in geology."""
+        if profile not in self.config.template_profiles:
+            return PROFILE_LABELS.get(profile, profile.upper())
+        inside = [e for e in map(_as_entity, entities)
+                  if e.start is not None and e.end is not None
+                  and q.focus[0] <= e.start < q.focus[1]]
+        default = max(inside, key=lambda e: e.confidence).label if inside else "GENERAL_INFO"
+        return best_type(f"{q.subject} {answer}", self.config.answer_types, default)
+
     def _reject(self, rec: ChunkRecord, ent: _Entity, rule: str, reason: str) -> Reject:
         return Reject(stage="qa", rule=rule, reason=reason, chunk_id=rec.chunk_id,
                       doc_id=rec.doc_id, entity=ent.as_dict())
 
     def _chunk_pairs(
-        self, rec: ChunkRecord, entities: list[_Entity], deposit: str | None
+        self, rec: ChunkRecord, entities: list[_Entity], deposit: str | None,
+        out: _ChunkOutcome | None = None,
     ) -> _ChunkOutcome:
-        out = _ChunkOutcome()
+        out = out if out is not None else _ChunkOutcome()
         if not entities:
             return out
         cfg = self.config
@@ -324,6 +433,11 @@ class QAGenerator:
                     rule, reason = "answer_too_long", (
                         f"the answer ({cfg.answer_mode}) has {answer[1] - answer[0]} characters, "
                         f"more than max_context_length={cfg.max_context_length}")
+                elif debris := debris_problem(text[answer[0]:answer[1]]):
+                    rule, reason = "answer_debris", debris
+                elif mismatch := type_problem(text[answer[0]:answer[1]], ent.label,
+                                              cfg.answer_types):
+                    rule, reason = "answer_type_mismatch", mismatch
                 else:
                     context = (
                         context_window(text, sentences, answer, cfg.max_context_length, whole)
@@ -333,7 +447,8 @@ class QAGenerator:
                     continue
             out.rejects.append(self._reject(rec, ent, rule, reason))
         self._select(rec, cands, deposit, out)
-        out.pairs.sort(key=lambda p: (p.entity_start or 0, p.entity_end or 0, p.entity_type))
+        out.pairs.sort(key=lambda p: (p.generator != ANSWER_FIRST_GENERATOR,
+                                      p.entity_start or 0, p.entity_end or 0, p.entity_type))
         return out
 
     @staticmethod
@@ -387,8 +502,8 @@ class QAGenerator:
         rounds = zip_longest(*(by_type[label] for label in types))
         order = [c for round_ in rounds for c in round_ if c is not None]
 
-        used_questions: set[str] = set()
-        used_answers: set[Span] = set()
+        used_questions: set[str] = {p.question for p in out.pairs}
+        used_answers: set[str] = {p.answer for p in out.pairs}
         pending = order
         for first_pass in (True, False):
             rest: list[_Candidate] = []
@@ -396,7 +511,8 @@ class QAGenerator:
                 if len(out.pairs) >= self.config.num_pairs:
                     rest.append(c)
                     continue
-                if first_pass and c.answer in used_answers:
+                answer_text = rec.text[c.answer[0]:c.answer[1]]
+                if first_pass and answer_text in used_answers:
                     rest.append(c)
                     continue
                 picked = self._question(rec, c, deposit, used_questions)
@@ -408,7 +524,7 @@ class QAGenerator:
                     continue
                 question, tid = picked
                 used_questions.add(question)
-                used_answers.add(c.answer)
+                used_answers.add(answer_text)
                 out.pairs.append(self._pair(rec, c, question, tid))
             pending = rest
         for c in pending:
@@ -556,21 +672,22 @@ def synthesize_qa(
     t0 = t_ner - ner_seconds
     ner_model_path = entity_set.model_path
     chunks = [as_chunk_record(c, i) for i, c in enumerate(chunks)]
-    result = QAGenerator(config=cfg).generate(chunks, entity_set, progress=progress)
+    from geomas.qa.llm_stage import run_llm_tasks, uses_llm
+
+    # qa.mode teacher: the LLM writes every pair, the local generators make none
+    result = (QAGenerator(config=cfg).generate(chunks, entity_set, progress=progress)
+              if cfg.mode != "teacher" else
+              QAResult(n_chunks=len(chunks),
+                       n_entities=sum(len(i.entities) for i in entity_set.items)))
     t_gen = time.perf_counter()
 
     pairs, rejects = result.pairs, list(result.rejects)
-    teacher_stats: dict[str, Any] | None = None
-    teacher_failed: str | None = None
-    if cfg.teacher.enabled:
-        from geomas.qa.teacher import apply_teacher
-
-        taught = apply_teacher(pairs, cfg.teacher, progress=progress)
-        pairs = taught.pairs
-        rejects.extend(taught.rejects)
-        teacher_stats = taught.stats
-        teacher_failed = taught.failure_message()
-    t_teach = time.perf_counter()
+    llm = run_llm_tasks(chunks, pairs, cfg, out_path.parent, progress=progress) \
+        if uses_llm(cfg) else None
+    if llm is not None:
+        pairs = llm.pairs
+        rejects.extend(llm.rejects)
+    teacher_failed = "; ".join(llm.failures) if llm is not None else None
 
     rejects_path = out_path.parent / QA_REJECTS_FILE
     write_qa_pairs(pairs, out_path)
@@ -588,13 +705,16 @@ def synthesize_qa(
         answer_mode=cfg.answer_mode,
         ner_model_path=str(ner_model_path) if ner_model_path else None,
         profiles=result.profiles,
-        teacher=teacher_stats,
+        ner_shift=result.ner_shift,
+        teacher=llm.teacher if llm is not None else None,
+        judge=llm.judge if llm is not None else None,
         out_path=str(out_path),
         rejects_path=str(rejects_path),
         seconds={
             "ner": round(t_ner - t0, 3),
             "generate": round(t_gen - t_ner, 3),
-            "teacher": round(t_teach - t_gen, 3),
+            "teacher": llm.seconds["teacher"] if llm is not None else 0.0,
+            "judge": llm.seconds["judge"] if llm is not None else 0.0,
             "total": round(time.perf_counter() - t0, 3),
         },
     )

@@ -35,7 +35,8 @@ class DocumentProfile(BaseModel):
 
 
 @lru_cache(maxsize=200_000)
-def _lemma(word: str) -> str:
+def lemma(word: str) -> str:
+    """The likeliest dictionary form of a lower-case word (pymorphy3)."""
     return str(morph_analyzer().parse(word)[0].normal_form)
 
 
@@ -45,7 +46,7 @@ def profile_text(texts: Iterable[str], profiles: dict[str, DomainProfile]) -> Do
     n = 0
     for text in texts:
         for m in _WORD.finditer(text):
-            lemmas[_lemma(m.group(0).lower())] += 1
+            lemmas[lemma(m.group(0).lower())] += 1
             n += 1
             if n >= MAX_WORDS:
                 break

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from geomas.errors import InputError
 from geomas.formats.example import Example
@@ -38,11 +46,24 @@ def stable_id(*parts: object) -> str:
     return hashlib.sha1("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16]
 
 
+class JudgeVerdict(BaseModel):
+    """What the LLM judge said about a pair (`geomas.qa.judge`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    faithfulness: int = Field(ge=1, le=5, description="1-5: the answer is supported by the "
+                              "context.")
+    relevance: int = Field(ge=1, le=5, description="1-5: the answer answers the question.")
+    reason: str = ""
+    model: str = Field(default="", description="The judge model.")
+
+
 class QAPair(BaseModel):
     """One question-answer pair with its lineage.
 
     A record read from the original tool's file has only the first five fields; `qa_id` is then
-    derived from its content and the lineage fields are None.
+    derived from its content and the lineage fields are None. `judge` is written only for
+    judged pairs, so files of runs without the judge keep exactly their keys.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +85,9 @@ class QAPair(BaseModel):
     entity_end: int | None = Field(default=None, ge=0)
     template_id: str | None = Field(default=None, description="'<TYPE>.<k>' of templates.py.")
     generator: str | None = Field(default=None, description="'template' or 'teacher:<model>'.")
+    judge: JudgeVerdict | None = Field(
+        default=None, description="The LLM judge's verdict (qa.judge); written only when set."
+    )
 
     @model_validator(mode="after")
     def _fill_id(self) -> QAPair:
@@ -73,6 +97,13 @@ class QAPair(BaseModel):
                 self.entity_type,
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _judge_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("judge") is None:
+            data.pop("judge", None)
+        return data
 
 
 class QAResult(BaseModel):
@@ -84,6 +115,9 @@ class QAResult(BaseModel):
     n_entities: int = 0
     profiles: dict[str, Any] = Field(
         default_factory=dict, description="doc_id -> DocumentProfile (as a dict)."
+    )
+    ner_shift: dict[str, Any] = Field(
+        default_factory=dict, description="doc_id -> DocumentShift (NER density check)."
     )
 
     @property
@@ -121,8 +155,20 @@ class QASummary(BaseModel):
         default_factory=dict,
         description="Per document (doc_id): its domain profile, score, scores and evidence.",
     )
+    ner_shift: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per document (doc_id): NER entities per 1,000 characters against the "
+        "model's reference, the ratio, whether it is a domain shift and what was done.",
+    )
     teacher: dict[str, Any] | None = Field(
-        default=None, description="Teacher model, mode and per-outcome counts when enabled."
+        default=None,
+        description="Teacher model, qa mode, per-outcome counts of its tasks (generate; mode "
+        "rewrite/answer) and usage (requests, cache_hits, errors, tokens, seconds); None when "
+        "the teacher was not used.",
+    )
+    judge: dict[str, Any] | None = Field(
+        default=None,
+        description="Judge model, thresholds, verdict counts and usage; None when off.",
     )
     out_path: str
     rejects_path: str

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from geomas.config import QAConfig
+from geomas.config import NerInferenceConfig, QAConfig
 from geomas.errors import InputError
 from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
 from geomas.ner.labels import GEO_ENTITY_TYPES, GEO_LABELS
@@ -33,6 +33,9 @@ from geomas.text import sentence_spans
 
 # --- fixtures ------------------------------------------------------------------------------
 
+
+#: template questions only (no answer-first questions): the tests of the template path
+TEMPLATES_ONLY = QAConfig(question_kinds={})
 
 def _ls_tasks(corpus: Path) -> list[dict[str, Any]]:
     path = corpus / "annotations" / "label_studio_export.json"
@@ -119,7 +122,7 @@ def test_original_constructor_gives_grounded_pairs(
     gold: tuple[list[ChunkRecord], EntitySet],
 ) -> None:
     chunks, entities = gold
-    qa = QAGenerator(add_context=True, max_context_length=300)
+    qa = QAGenerator(add_context=True, max_context_length=300, config=TEMPLATES_ONLY)
     result = qa.generate(chunks, entities)
     _check_invariants(result.pairs)
     per_chunk = Counter(p.chunk_id for p in result.pairs)
@@ -137,7 +140,7 @@ def test_three_templates_per_type_across_the_corpus(
     gold: tuple[list[ChunkRecord], EntitySet],
 ) -> None:
     chunks, entities = gold
-    result = QAGenerator(num_pairs=100).generate(chunks, entities)
+    result = QAGenerator(num_pairs=100, config=TEMPLATES_ONLY).generate(chunks, entities)
     _check_invariants(result.pairs)
     used: dict[str, set[str]] = defaultdict(set)
     for p in result.pairs:
@@ -240,7 +243,8 @@ def test_clause_mode_answers_and_word_snapped_context() -> None:
             "прочие компоненты не оценивались.")
     ents = [{"label": "ORE_COMPONENT", "text": "серебра 466,0 г/т"},
             {"label": "ORE_COMPONENT", "text": "свинца 4,22 %"}]
-    res = QAGenerator(answer_mode="clause", num_pairs=5).generate_from_text(text, ents)
+    res = QAGenerator(answer_mode="clause", num_pairs=5,
+                      config=TEMPLATES_ONLY).generate_from_text(text, ents)
     answers = {p.entity_text: p.answer for p in res.pairs}
     assert answers == {
         "серебра 466,0 г/т": "Средние по месторождению содержания составляют: серебра 466,0 г/т",
@@ -363,7 +367,7 @@ def test_load_reads_the_original_minimal_schema(tmp_path: Path) -> None:
 
 def test_qa_to_example_carries_lineage(gold: tuple[list[ChunkRecord], EntitySet]) -> None:
     chunks, entities = gold
-    pair = QAGenerator().generate(chunks[:1], entities).pairs[0]
+    pair = QAGenerator(config=TEMPLATES_ONLY).generate(chunks[:1], entities).pairs[0]
     ex = qa_to_example(pair)
     assert ex.id == pair.qa_id
     assert ex.instruction == f"{TASK_DESCRIPTIONS[pair.entity_type]}\n\nВопрос: {pair.question}"
@@ -379,14 +383,18 @@ def test_qa_to_example_carries_lineage(gold: tuple[list[ChunkRecord], EntitySet]
 def test_pairs_on_ingested_chunks(ingested: tuple[Path, list[ChunkRecord], EntitySet]) -> None:
     _, chunks, entities = ingested
     assert sum(len(i.entities) for i in entities.items) > 200
-    result = QAGenerator(num_pairs=50).generate(chunks, entities)
+    result = QAGenerator(num_pairs=50, config=TEMPLATES_ONLY).generate(chunks, entities)
     _check_invariants(result.pairs)
     assert len({p.entity_type for p in result.pairs}) == 17
     for p in result.pairs:  # section headings are not glued to answers
         assert not re.match(r"\d{1,2}\.\s+[А-ЯЁ]", p.answer), p.answer
     assert len(result.pairs) + len(result.rejects) == result.n_entities
     rules = Counter(r.rule for r in result.rejects)
-    assert set(rules) <= {"sentence_fragment", "answer_too_long", "duplicate_question"}
+    assert set(rules) <= {"sentence_fragment", "answer_too_long", "duplicate_question",
+                          "answer_debris", "answer_type_mismatch"}
+    # gold entities: the answer-type gates drop only the odd pair (a title glued to a heading,
+    # a list of components asked about as grades)
+    assert rules["answer_debris"] + rules["answer_type_mismatch"] <= 0.03 * result.n_entities
     assert len(result.pairs) > 0.8 * result.n_entities
 
 
@@ -415,14 +423,16 @@ def test_generate_qa_pairs_writes_pairs_rejects_and_summary(
 ) -> None:
     chunks_dir, chunks, _ = ingested
     out = tmp_path / "qa" / "qa_pairs.json"
-    cfg = QAConfig(seed=3, min_entity_confidence=0.02)
+    cfg = QAConfig(seed=3, min_entity_confidence=0.02, question_kinds={})
+    # a random head is unsure of everything: no NER confidence floor
+    ner_cfg = NerInferenceConfig(min_confidence=0.0)
     summary = generate_qa_pairs(chunks_dir / "chunks.json", random_ner, out, num_pairs=3,
-                                config=cfg, progress=False).report
+                                config=cfg, ner_config=ner_cfg, progress=False).report
     pairs = load_qa_pairs(out)
     rejects_text = (out.parent / QA_REJECTS_FILE).read_text("utf-8")
     rejects = [json.loads(x) for x in rejects_text.splitlines()]
     on_disk = json.loads((out.parent / QA_SUMMARY_FILE).read_text("utf-8"))
-    assert on_disk["pairs"] == summary.pairs == len(pairs) > 0
+    assert on_disk["pairs"] == summary.pairs == len(pairs) > 0, summary.rejects_by_rule
     assert summary.rejected == len(rejects)
     assert summary.entities == len(pairs) + len(rejects)
     assert summary.num_pairs == 3 and max(Counter(p.chunk_id for p in pairs).values()) <= 3
@@ -434,7 +444,7 @@ def test_generate_qa_pairs_writes_pairs_rejects_and_summary(
     assert all(r["rule"] and r["reason"] and r["stage"] == "qa" for r in rejects)
     again = tmp_path / "again" / "qa_pairs.json"
     generate_qa_pairs(chunks_dir / "chunks.json", random_ner, again, num_pairs=3, config=cfg,
-                      progress=False)
+                      ner_config=ner_cfg, progress=False)
     assert again.read_bytes() == out.read_bytes()
 
 
@@ -517,13 +527,14 @@ def test_documents_off_the_geology_profile_get_no_template_pairs(
     assert ents
     res = QAGenerator().generate(chunks, EntitySet(model_path=None, items=[
         ChunkEntities(chunk_id="c1", doc_id="doc-x", entities=ents)]))
-    assert res.pairs == []
-    assert {r.rule for r in res.rejects} == {"off_profile"}
-    assert len(res.rejects) == len(ents)
+    assert [p for p in res.pairs if p.generator == "template"] == []
+    entity_rejects = [r for r in res.rejects if r.entity]
+    assert {r.rule for r in entity_rejects} == {"off_profile"}
+    assert len(entity_rejects) == len(ents)
     assert res.profiles["doc-x"]["profile"] == profile
-    assert f"document profile {profile}" in res.rejects[0].reason
+    assert f"document profile {profile}" in entity_rejects[0].reason
     # the same text is a geology document if the config says so: the gate is the profile
-    open_cfg = QAConfig(template_profiles=("geology", "legal"),
+    open_cfg = QAConfig(template_profiles=("geology", "legal"), answer_types={},
                         profiles={**QAConfig().profiles})
     if profile == "legal":
         assert QAGenerator(config=open_cfg).generate(chunks, EntitySet(
@@ -541,3 +552,4 @@ def test_sample_reports_are_geology_and_keep_their_pairs(
     open_res = QAGenerator(config=everyone).generate(chunks, entities)
     assert len(res.pairs) >= 0.9 * len(open_res.pairs) > 0
     assert "off_profile" not in res.rejects_by_rule
+
