@@ -9,6 +9,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from geomas.config.base import Profile, StrictModel, cyrillic_defaults, env_path
+from geomas.config.qa_rules import (
+    AnswerTypeRule,
+    NerShiftConfig,
+    QuestionKind,
+    default_answer_types,
+    default_question_kinds,
+)
 
 #: What a chunk holds: running text, a table, a table of contents, or a title page / preamble.
 ChunkKind = Literal["body", "table", "toc", "front_matter"]
@@ -143,7 +150,15 @@ class IngestConfig(StrictModel):
 class ValidationConfig(StrictModel):
     """Great Expectations checks on chunks and what happens when they fail."""
 
-    policy: Literal["fail", "warn"] = "fail"
+    policy: Literal["exclude_document", "fail", "warn"] = Field(
+        default="exclude_document",
+        description=(
+            "exclude_document: the chunk suite is judged per document; a document whose chunks "
+            "fail is named, left out of NER/QA (validation/rejects.jsonl) and the run goes on "
+            "(the QA-pair and example suites, which check geomas's own records, fail as under "
+            "fail). fail: any failed expectation stops the run. warn: log and go on."
+        ),
+    )
     profile: Profile = "geology"
     min_chars: int = Field(default=1, ge=1)
     max_chars: int = Field(default=20000, ge=1)
@@ -155,7 +170,24 @@ class ValidationConfig(StrictModel):
         default=1.0,
         gt=0.0,
         le=1.0,
-        description="Share of chunks that must pass the per-chunk Cyrillic-share check.",
+        description="Share of records (chunks, QA pairs, examples) of the whole run that must "
+        "pass the per-record Cyrillic-share check (policies fail and warn).",
+    )
+    document_mostly: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="exclude_document: share of a document's chunks (those with letters) that "
+        "must pass the Cyrillic-share check; a Russian report whose English abstract or "
+        "bibliography fills a minority of its chunks is kept. Every other chunk check "
+        "excludes a document on one failing chunk.",
+    )
+    max_excluded_ratio: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="exclude_document: stop the run (naming the files) when excluded documents "
+        "/ all documents exceeds this; a run that would exclude every document always stops.",
     )
 
     @model_validator(mode="after")
@@ -218,7 +250,11 @@ class NerInferenceConfig(StrictModel):
     batch_size: int = Field(default=16, ge=1, le=4096)
     max_length: int = Field(default=256, ge=16, le=8192)
     stride: int = Field(default=64, ge=0)
-    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Entities whose mean word probability is below this are not returned: "
+        "under 0.5 the model gives the label less probability than all others together.",
+    )
     chunk_kinds: tuple[ChunkKind, ...] = Field(
         default=("body",), min_length=1,
         description="Kinds of chunks sent to NER (and so to QA); table, toc and front_matter "
@@ -227,9 +263,18 @@ class NerInferenceConfig(StrictModel):
 
 
 class TeacherConfig(StrictModel):
-    """Optional LLM teacher for QA pairs through an OpenAI-compatible chat endpoint."""
+    """LLM teacher for QA pairs through an OpenAI-compatible chat endpoint.
 
-    enabled: bool = False
+    ``enabled`` turns on the post-processing of the local pairs (``mode`` rewrite or answer);
+    ``qa.mode`` teacher or hybrid has the teacher write pairs of its own from each chunk.
+    Both use this endpoint, its transport settings and its response cache (and so does
+    ``qa.judge`` unless it names an endpoint of its own).
+    """
+
+    enabled: bool = Field(
+        default=False,
+        description="Rewrite or answer the local (template) pairs with the teacher (see mode).",
+    )
     base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama).",
@@ -255,7 +300,8 @@ class TeacherConfig(StrictModel):
         default=0.6,
         ge=0.0,
         le=1.0,
-        description="answer mode: least share of the answer's words that occur in the context.",
+        description="answer mode: least share of the answer's words that occur in the context; "
+        "pairs the teacher writes: in the chunk.",
     )
     keep_template_on_failure: bool = Field(
         default=True,
@@ -265,6 +311,25 @@ class TeacherConfig(StrictModel):
         ),
     )
     workers: int = Field(default=4, ge=1, le=64, description="Concurrent requests.")
+    cache: bool = Field(
+        default=True,
+        description="Keep each response on disk under the sha256 of the request (base_url, "
+        "model, messages, temperature, max_tokens): a rerun with the same inputs sends no "
+        "request. Only usable responses are kept; failures are asked again.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Folder of the response cache; None: .llm_cache next to qa_pairs.json.",
+    )
+    chunk_kinds: tuple[ChunkKind, ...] = Field(
+        default=("body",), min_length=1,
+        description="qa.mode teacher/hybrid: kinds of chunks the teacher writes pairs for.",
+    )
+    min_chunk_chars: int = Field(
+        default=100, ge=1,
+        description="qa.mode teacher/hybrid: shorter chunks (headings, captions) get no teacher "
+        "pairs (rule chunk_too_short).",
+    )
     max_error_ratio: float = Field(
         default=0.5,
         ge=0.0,
@@ -280,6 +345,42 @@ class TeacherConfig(StrictModel):
                 "http://127.0.0.1:8000/v1) and teacher.model; set both or disable the teacher"
             )
         return self
+
+
+class JudgeConfig(StrictModel):
+    """LLM judge of QA pairs: faithfulness to the context and relevance to the question.
+
+    Each pair is scored 1-5 on both; a pair below ``min_faithfulness`` or ``min_relevance`` is
+    dropped (rule judge_rejected, the verdict in the reject). The endpoint fields left None
+    take the teacher's; timeouts, retries, workers, the error threshold and the response
+    cache are always the teacher's (``qa.teacher``).
+    """
+
+    enabled: bool = Field(default=False, description="Judge every pair before it is written.")
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible API root; None: teacher.base_url."
+    )
+    model: str | None = Field(default=None, description="Judge model; None: teacher.model.")
+    api_key_env: str | None = Field(
+        default=None, min_length=1,
+        description="Environment variable holding the judge's API key; None: "
+        "teacher.api_key_env.",
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, ge=1, le=32768)
+    min_faithfulness: int = Field(
+        default=4, ge=1, le=5,
+        description="Least faithfulness score (1-5: the answer is supported by the context).",
+    )
+    min_relevance: int = Field(
+        default=4, ge=1, le=5,
+        description="Least relevance score (1-5: the answer answers the question).",
+    )
+    keep_unjudged: bool = Field(
+        default=False,
+        description="Keep a pair whose judge request failed (judge_error) or whose verdict "
+        "could not be read (judge_invalid); the failure is recorded in the rejects either way.",
+    )
 
 
 class DomainProfile(StrictModel):
@@ -356,6 +457,19 @@ class QAConfig(StrictModel):
         description="Profiles whose documents get NER-template pairs (the built-in templates "
         "ask about ore deposits and oil and gas fields); others: rejects off_profile.",
     )
+    question_kinds: dict[str, tuple[QuestionKind, ...]] = Field(
+        default_factory=default_question_kinds,
+        description="Answer-first question kinds asked of the documents of each profile "
+        "(the question is built from the answer sentence: quantity, date, place, definition, "
+        "duty...; see docs/dataset.md); a profile left out gets none.",
+    )
+    answer_types: dict[str, AnswerTypeRule] = Field(
+        default_factory=default_answer_types,
+        description="Per entity type, what the answer of a template pair must carry (lexicon "
+        "lemmas, a number, a unit); pairs that do not are rejected (answer_type_mismatch). A "
+        "type left out is not gated.",
+    )
+    ner_shift: NerShiftConfig = NerShiftConfig()
     min_entity_chars: int = Field(
         default=3, ge=1, le=100,
         description="Entities with fewer letters are rejected (entity_too_short), except "
@@ -368,7 +482,15 @@ class QAConfig(StrictModel):
             "that sentence between the ';' / ',' boundaries around the entity."
         ),
     )
+    mode: Literal["templates", "teacher", "hybrid"] = Field(
+        default="templates",
+        description="Who writes the pairs. templates: geomas's local generators (NER templates "
+        "and the rules over each chunk's text, no server); teacher: the LLM teacher writes up "
+        "to num_pairs pairs from each chunk's text; hybrid: both. teacher/hybrid need "
+        "teacher.base_url and teacher.model.",
+    )
     teacher: TeacherConfig = TeacherConfig()
+    judge: JudgeConfig = JudgeConfig()
 
     @model_validator(mode="after")
     def _templates_and_teacher(self) -> QAConfig:
@@ -399,6 +521,23 @@ class QAConfig(StrictModel):
         if missing:
             raise ValueError(f"template_profiles {missing} are not among qa.profiles "
                              f"({sorted(self.profiles)}); define them or remove them")
+        return self
+
+    @model_validator(mode="after")
+    def _llm_endpoints(self) -> QAConfig:
+        if self.mode != "templates" and (not self.teacher.base_url or not self.teacher.model):
+            raise ValueError(
+                f"qa.mode={self.mode!r} needs teacher.base_url (an OpenAI-compatible API root "
+                "such as http://127.0.0.1:8000/v1) and teacher.model; set both or use "
+                "qa.mode='templates'"
+            )
+        judge = self.judge
+        if judge.enabled and (not (judge.base_url or self.teacher.base_url)
+                              or not (judge.model or self.teacher.model)):
+            raise ValueError(
+                "qa.judge.enabled needs judge.base_url and judge.model (or teacher.base_url and "
+                "teacher.model, which the judge then shares); set them or disable the judge"
+            )
         return self
 
 

@@ -1,0 +1,103 @@
+"""Answer-first questions on real natasha/slovnet parses: the question asks for what the answer states."""
+
+from __future__ import annotations
+
+import pytest
+
+from geomas.config import QAConfig
+from geomas.ner.extract import EntitySet
+from geomas.qa.generate import ChunkRecord, QAGenerator
+from geomas.qa.questions import KINDS, QuestionBuilder
+
+GEOLOGY = QAConfig().question_kinds["geology"]
+LEGAL = QAConfig().question_kinds["legal"]
+
+
+@pytest.mark.parametrize(("sentence", "kinds", "question", "focus"), [
+    ("Запасы нефти составляют 12,5 млн т.", GEOLOGY, "Каковы запасы нефти?", "12,5 млн т"),
+    ("Среднее содержание золота в рудах составляет 4,2 г/т.", GEOLOGY,
+     "Каково среднее содержание золота в рудах?", "4,2 г/т"),
+    ("Площадь лицензионного участка составляет 17,0 кв. км.", GEOLOGY,
+     "Какова площадь лицензионного участка?", None),
+    ("Месторождение Граничное расположено в Ханты-Мансийском автономном округе.", GEOLOGY,
+     "Где расположено месторождение Граничное?", "в Ханты-Мансийском автономном округе"),
+    ("Месторождение открыто в 1958 году.", GEOLOGY, "Когда открыто месторождение?",
+     "в 1958 году"),
+    ("Продуктивные отложения представлены песчаниками и алевролитами.", GEOLOGY,
+     "Чем представлены продуктивные отложения?", "песчаниками и алевролитами"),
+    ("Рудное тело приурочено к зоне разлома.", GEOLOGY, "К чему приурочено рудное тело?",
+     "к зоне разлома"),
+    ("Мощность пласта изменяется от 2 до 14 м.", GEOLOGY,
+     "В каких пределах изменяется мощность пласта?", "от 2 до 14 м"),
+    ("Пласт залегает на глубине 2450 м.", GEOLOGY, "На какой глубине залегает пласт?",
+     "на глубине 2450 м"),
+    ("Рудная формация - золото-адуляр-кварцевая формация.", GEOLOGY,
+     "Какова рудная формация?", "золото-адуляр-кварцевая формация."),
+    ("Ширина прохода для людей в выработках должна быть не менее 0,7 м.", LEGAL,
+     "Какой должна быть ширина прохода для людей в выработках?", "не менее 0,7 м."),
+    ("Работодатель обязан обеспечить безопасные условия труда.", LEGAL,
+     "Что обязан обеспечить работодатель?", "безопасные условия труда"),
+    ("1) информационная продукция - предназначенная для оборота на территории Российской "
+     "Федерации продукция средств массовой информации;", LEGAL,
+     "Что означает понятие «информационная продукция»?", None),
+    ("Под рабочим временем понимается время, в течение которого работник должен исполнять "
+     "трудовые обязанности.", LEGAL, "Что понимается под рабочим временем?", None),
+])
+def test_question_is_built_from_the_answer_sentence(
+    sentence: str, kinds: tuple[str, ...], question: str, focus: str | None,
+) -> None:
+    (q,) = QuestionBuilder(kinds).questions(sentence)
+    assert q.question == question
+    assert sentence[q.sentence[0]:q.sentence[1]].strip() == sentence
+    if focus is not None:
+        assert sentence[q.focus[0]:q.focus[1]] == focus
+    # the question does not give its own answer away
+    assert sentence[q.focus[0]:q.focus[1]].strip(" .;") not in q.question
+
+
+@pytest.mark.parametrize("sentence", [
+    "Запасы нефти не составляют 12,5 млн т.",  # negated: a misleading question
+    "Они расположены в Ханты-Мансийском автономном округе.",  # who? a pronoun subject
+    "12,5 | 13,1 | 0,25 | 707 | 1958",  # table debris
+    "Скреперная лебедка должна быть установлена так, чтобы с одной ее стороны оставался "
+    "проход шириной не менее 0,7 м.",  # "должна быть установлена": no value is asked for
+    "общая защита - реле утечки устанавливается только в одной цепи.",  # a rule, no definition
+    "Работы продолжались.",  # nothing informative
+])
+def test_no_question_where_none_fits(sentence: str) -> None:
+    assert QuestionBuilder(KINDS).questions(sentence) == []
+
+
+def test_kinds_follow_the_profile() -> None:
+    text = "Рудная формация - золото-кварцевая формация."
+    assert QuestionBuilder(GEOLOGY).questions(text)[0].kind == "property"
+    (q,) = QuestionBuilder(("definition",)).questions(text)
+    assert q.question == "Что означает понятие «рудная формация»?"
+    assert QuestionBuilder(()).questions(text) == []
+    with pytest.raises(ValueError, match="unknown question kinds"):
+        QuestionBuilder(("nonsense",))
+
+
+LAW = ("Статья 20. Основные понятия. Для целей настоящего Кодекса используются следующие "
+       "понятия. Работник - физическое лицо, вступившее в трудовые отношения с работодателем. "
+       "Работодатель обязан обеспечить безопасные условия и охрану труда. Комиссия по трудовым "
+       "спорам обязана рассмотреть индивидуальный трудовой спор в течение десяти календарных "
+       "дней со дня подачи работником заявления. Трудовой договор может быть расторгнут "
+       "работодателем в случаях ликвидации организации. Статья 21. Права работника. Работник "
+       "имеет право на заключение, изменение и расторжение трудового договора в порядке и на "
+       "условиях, которые установлены настоящим Кодексом, иными федеральными законами.")
+
+
+def test_law_gets_legal_answer_first_pairs_and_no_geology_templates() -> None:
+    chunks = [ChunkRecord(chunk_id="c1", doc_id="law", text=LAW)]
+    res = QAGenerator(config=QAConfig(num_pairs=5)).generate(chunks, EntitySet(model_path=None))
+    assert res.profiles["law"]["profile"] == "legal"
+    questions = {p.question: p for p in res.pairs}
+    assert set(questions) == {"Что означает понятие «работник»?",
+                              "Что обязан обеспечить работодатель?",
+                              "Что обязана рассмотреть комиссия по трудовым спорам?"}
+    for p in res.pairs:
+        assert p.generator == "answer_first" and p.entity_type == "LEGAL"
+        assert p.answer in p.context and p.answer in LAW
+        assert p.entity_text and p.entity_text in p.answer
+        assert p.template_id and p.template_id.startswith("answer_first.")
