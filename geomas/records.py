@@ -4,7 +4,8 @@ Every stage function (ingest, QA, clean, ...) returns a `StageResult`: the kept 
 typed artifact the next stage takes, the records it left out, and its report. The CLI command
 and the ZenML step call the same function and use these fields; nothing re-reads the files.
 
-Ingest (rejects.jsonl), QA synthesis (qa_rejects.jsonl), cleaning (clean_rejects.jsonl), the
+Ingest (rejects.jsonl), chunk validation (validation/rejects.jsonl, one line per excluded
+document), QA synthesis (qa_rejects.jsonl), cleaning (clean_rejects.jsonl), the
 split (split_rejects.jsonl) and format-instruct-dataset (``<stem>_rejects.jsonl``) all write
 `Reject`. Each file keeps the keys it has always had: `STAGE_KEYS` lists them per stage, in
 file order, written even when null; any other field is written only when it is set (cleaning's
@@ -21,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from geomas.io import write_jsonl
 
-RejectStage = Literal["ingest", "qa", "clean", "format", "split"]
+RejectStage = Literal["ingest", "validate", "qa", "clean", "format", "split"]
 
 _RECORD_KEYS = ("id", "stage", "rule", "reason", "label", "group")
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "ingest": ("source", "doc_id", "stage", "rule", "reason"),
+    "validate": ("source", "doc_id", "stage", "rule", "reason"),
     "qa": ("stage", "rule", "reason", "chunk_id", "doc_id", "entity", "qa_id", "question",
            "template_id"),
     "clean": ("stage", "rule", "reason", "id"),
@@ -43,7 +45,9 @@ class Reject(BaseModel):
     rule: str = Field(description="Short cause, e.g. unsupported_type, near_dup, min_samples.")
     reason: str
     id: str | None = Field(default=None, description="The record's id (qa_id, example id).")
-    source: str | None = Field(default=None, description="Ingest: file path in the source dir.")
+    source: str | None = Field(
+        default=None, description="Ingest, validate: file path in the source dir."
+    )
     doc_id: str | None = None
     chunk_id: str | None = None
     qa_id: str | None = None
@@ -55,6 +59,9 @@ class Reject(BaseModel):
     label: str | None = None
     group: str | None = None
     duplicate_of: str | None = Field(default=None, description="Clean: id of the kept copy.")
+    judge: dict[str, Any] | None = Field(
+        default=None, description="QA: the LLM judge's verdict (judge_rejected)."
+    )
 
     @model_serializer(mode="wrap")
     def _stage_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

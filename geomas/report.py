@@ -12,6 +12,9 @@ from geomas.ingest.records import IngestSummary
 from geomas.ingest.run import SUMMARY_FILE
 from geomas.qa.records import QA_SUMMARY_FILE, QASummary
 from geomas.split.core import SPLIT_REPORT_NAME, SplitReport
+from geomas.validate.chunks import REJECT_RULE, REPORT_DIR
+from geomas.validate.suite import SUMMARY_FILE as VALIDATION_SUMMARY_FILE
+from geomas.validate.suite import ValidationSummary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,6 +39,11 @@ def stage_counts(output_dir: Path) -> list[StageCounts]:
     if (ingest := _load(out / SUMMARY_FILE, IngestSummary)) is not None:
         stages.append(StageCounts(stage="ingest (files)", kept=ingest.files - ingest.rejected,
                                   rejected=ingest.rejected, by_rule=ingest.rejects_by_rule))
+    chunks = _load(out / REPORT_DIR / VALIDATION_SUMMARY_FILE, ValidationSummary)
+    if chunks is not None and chunks.n_documents is not None:
+        n = len(chunks.excluded)
+        stages.append(StageCounts(stage="validate (documents)", kept=chunks.n_documents - n,
+                                  rejected=n, by_rule={REJECT_RULE: n} if n else {}))
     if (qa := _load(out / QA_SUMMARY_FILE, QASummary)) is not None:
         stages.append(StageCounts(stage="qa (entities -> pairs)", kept=qa.pairs,
                                   rejected=qa.rejected, by_rule=qa.rejects_by_rule))

@@ -13,6 +13,8 @@ from geomas.config import (
     SplitConfig,
     ValidationConfig,
 )
+from geomas.ingest.run import CHUNKS_FILE
+from geomas.validate.chunks import REPORT_DIR
 from steps.clean_dataset import clean_dataset
 from steps.extract_entities import extract_entities
 from steps.format_dataset import format_dataset
@@ -45,7 +47,8 @@ def data_pipeline(
         source_dir: Folder of documents.
         output_dir: Folder for every stage's outputs, rejects and reports.
         ingest: Ingestion settings.
-        validation: Validation policy and thresholds (all suites).
+        validation: Validation policy and thresholds (all suites); documents whose chunks
+            fail are left out of NER and QA under policy exclude_document.
         ner: NER model for entity extraction.
         qa: QA synthesis settings (templates, context, teacher).
         clean: Cleaning rules.
@@ -55,15 +58,15 @@ def data_pipeline(
     """
     chunks, _summary = ingest_documents(source_dir=source_dir, output_dir=output_dir,
                                         config=ingest)
-    _validation, _report = validate_chunks(
+    # documents whose chunks fail validation are left out here (policy exclude_document)
+    validated, _validation, _report = validate_chunks(
         chunks=chunks, config=validation, max_tokens=ingest.max_tokens,
-        report_dir=f"{output_dir}/validation",
+        report_dir=f"{output_dir}/{REPORT_DIR}", chunks_path=f"{output_dir}/{CHUNKS_FILE}",
     )
     if ner.model_path is None:
         return
-    entities = extract_entities(chunks=chunks, config=ner, output_dir=output_dir,
-                                after=["validate_chunks"])
-    qa_pairs, _qa_summary = generate_qa(chunks=chunks, entities=entities, config=qa,
+    entities = extract_entities(chunks=validated, config=ner, output_dir=output_dir)
+    qa_pairs, _qa_summary = generate_qa(chunks=validated, entities=entities, config=qa,
                                         output_dir=output_dir)
     validate_qa_pairs(qa_pairs=qa_pairs, config=validation,
                       max_context_length=qa.max_context_length,

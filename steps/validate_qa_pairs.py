@@ -11,6 +11,7 @@ from geomas.config import ValidationConfig
 from geomas.names import TRACKER_NAME
 from geomas.ner.labels import GEO_LABELS
 from geomas.qa import QASet
+from geomas.qa.teacher import TEACHER_ENTITY_TYPE
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_qa_pairs as run_qa_suite
@@ -32,8 +33,9 @@ def validate_qa_pairs(
         The validation summary (a failure under policy `fail` stops the run).
     """
     summary = run_qa_suite(
-        [p.model_dump() for p in qa_pairs.pairs], config, entity_types=GEO_LABELS,
-        max_context_length=max_context_length, report_dir=Path(report_dir),
+        [p.model_dump() for p in qa_pairs.pairs], config,
+        entity_types=(*GEO_LABELS, TEACHER_ENTITY_TYPE), max_context_length=max_context_length,
+        report_dir=Path(report_dir),
     )
     log_stage_metrics("validate_qa", {"success": summary.success,
                                       "failed_expectations": len(summary.failed)})

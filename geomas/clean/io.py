@@ -37,6 +37,26 @@ def is_jsonl(path: Path) -> bool:
     )
 
 
+def read_dataset(path: Path) -> list[Example]:
+    """A dataset file of any format (`read_examples`), or qa_pairs.json.
+
+    QA pairs become examples the way the data pipeline's clean step makes them
+    (`geomas.qa.records.qa_to_example`: ids are the qa_ids), so `geomas clean-dataset
+    qa_pairs.json` removes the records the pipeline removes.
+
+    Raises:
+        InputError: Unreadable file or records (the message names the file and line).
+    """
+    from geomas.formats.qa import is_qa_pair
+    from geomas.io import load_records
+    from geomas.qa.records import load_qa_pairs, qa_to_example
+
+    located = load_records(path)[1]
+    if located and is_qa_pair(located[0].value):
+        return [qa_to_example(pair) for pair in load_qa_pairs(path)]
+    return read_examples(path)
+
+
 def read_alpaca(path: Path) -> list[Example]:
     """Read a JSON list or JSON Lines file of alpaca records (`read_examples`, alpaca format).
 

@@ -1,15 +1,16 @@
 """Data commands of the original tool and their neighbours: documents -> datasets.
 
-makedataset, convert-annotations, extract-entities, generate-qa-pairs, clean-dataset,
-merge-datasets, format-instruct-dataset, validate-dataset, sample-corpus. Each calls the same
-stage function as the pipeline's step, with the same config model (and its defaults).
+makedataset, convert-annotations, extract-entities, export-annotations, generate-qa-pairs,
+clean-dataset, merge-datasets, format-instruct-dataset, validate-dataset, sample-corpus. Each
+calls the same stage function as the pipeline's step, with the same config model (and its
+defaults).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -28,8 +29,12 @@ from geomas.config import (
     NerInferenceConfig,
     QAConfig,
     SplitConfig,
+    ValidationConfig,
 )
 from geomas.errors import InputError
+
+if TYPE_CHECKING:
+    from geomas.validate import ValidationSummary
 
 ConfigFileOpt = Annotated[
     Path | None,
@@ -43,6 +48,7 @@ TokenizerOpt = field_option(IngestConfig, "tokenizer")
 WorkersOpt = field_option(IngestConfig, "workers")
 FailureRatioOpt = field_option(IngestConfig, "max_failure_ratio")
 NumPairsOpt = field_option(QAConfig, "num_pairs")
+QAModeOpt = field_option(QAConfig, "mode")
 CleanProfileOpt = field_option(CleanConfig, "profile")
 FormatTypeOpt = field_option(FormatConfig, "format_type")
 SplitRatioOpt = field_option(FormatConfig, "split_ratio")
@@ -50,6 +56,7 @@ SystemPromptOpt = field_option(FormatConfig, "system_prompt")
 JsonlOpt = field_option(FormatConfig, "jsonl", "--jsonl/--json-list")
 SeedOpt = field_option(SplitConfig, "seed")
 BatchSizeOpt = field_option(NerInferenceConfig, "batch_size")
+ValidationPolicyOpt = field_option(ValidationConfig, "policy", "--validation-policy")
 
 
 @app.command("sample-corpus")
@@ -86,16 +93,30 @@ def makedataset(
     tokenizer: TokenizerOpt = None,
     workers: WorkersOpt = None,
     max_failure_ratio: FailureRatioOpt = None,
+    validation_policy: ValidationPolicyOpt = None,
 ) -> None:
-    """Parse documents into OUTPUT/chunks.json (rejects in OUTPUT/rejects.jsonl)."""
+    """Parse documents into OUTPUT/chunks.json and validate their chunks per document.
+
+    As in the data pipeline, a document whose chunks fail validation is left out of
+    chunks.json (policy exclude_document); rejects go to OUTPUT/rejects.jsonl and
+    OUTPUT/validation/rejects.jsonl.
+    """
     from geomas.ingest import ingest_folder
+    from geomas.validate.chunks import REPORT_DIR, validate_chunk_set
 
     ingest_config = section(config, IngestConfig, "ingest", overrides(
         pdf_parser=pdf_parser, layout_artifacts_path=layout_artifacts, max_tokens=max_tokens,
         tokenizer=tokenizer, workers=workers, max_failure_ratio=max_failure_ratio,
     ))
+    validation = section(config, ValidationConfig, "validation",
+                         overrides(policy=validation_policy))
     result = ingest_folder(source, output, ingest_config, progress=progress_enabled())
     print_ingest(result.report)
+    validated = validate_chunk_set(
+        result.kept, validation, max_tokens=ingest_config.max_tokens,
+        report_dir=output / REPORT_DIR, chunks_path=Path(result.report.chunks_path),
+    )
+    print_validation(validated.report)
 
 
 def print_ingest(summary: Any) -> None:
@@ -111,6 +132,19 @@ def print_ingest(summary: Any) -> None:
     out.print(f"chunks       : {summary.chunks_path}", markup=False)
     out.print(f"documents    : {summary.manifest_path}", markup=False)
     out.print(f"rejects      : {summary.rejects_path}", markup=False)
+
+
+def print_validation(summary: ValidationSummary) -> None:
+    """A suite's verdict and each excluded document, as makedataset and `run data` print it."""
+    if summary.success:
+        verdict = "passed"
+    elif summary.excluded:
+        verdict = f"{len(summary.excluded)} of {summary.n_documents} documents excluded"
+    else:
+        verdict = "FAILED"
+    out.print(f"{summary.suite:<17}: {verdict} (report {summary.report_path})", markup=False)
+    for doc in summary.excluded:
+        out.print(f"  excluded {doc.describe()}", markup=False)
 
 
 @app.command("convert-annotations")
@@ -152,13 +186,14 @@ def extract_entities_cmd(
     output_file: Annotated[Path | None, typer.Option("--output-file", help="entities.json")]
     = None,
     batch_size: BatchSizeOpt = None,
+    config: ConfigFileOpt = None,
 ) -> None:
     """Extract geological entities from a text, a text file or chunks.json."""
     from geomas.ner.inference import load_bert_ner_model, write_entities
 
     if (input_file is None) == (text is None):
         raise InputError("give exactly one of --input-file or --text")
-    cfg = section(None, NerInferenceConfig, "ner", overrides(batch_size=batch_size))
+    cfg = section(config, NerInferenceConfig, "ner", overrides(batch_size=batch_size))
     ner = load_bert_ner_model(model, max_length=cfg.max_length, stride=cfg.stride,
                               batch_size=cfg.batch_size, min_confidence=cfg.min_confidence)
     ids: list[str] | None = None
@@ -187,21 +222,59 @@ def extract_entities_cmd(
                 out.print(f"{e.label}: {e.text} (confidence: {e.confidence:.3f})", markup=False)
 
 
+@app.command("export-annotations")
+def export_annotations_cmd(
+    chunks: Annotated[Path, typer.Argument(help="chunks.json from makedataset.")],
+    output: Annotated[Path, typer.Argument(help="Label Studio tasks JSON to write.")],
+    ner_model: Annotated[Path, typer.Option(
+        "--ner-model", help="Trained NER model folder (train-bert-ner).")],
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="Most tasks, the least confident chunks first (default: all).")]
+    = None,
+    kinds: Annotated[str | None, typer.Option(
+        "--kinds", help="Comma-separated chunk kinds to send (config default: body).")] = None,
+    batch_size: BatchSizeOpt = None,
+    config: ConfigFileOpt = None,
+) -> None:
+    """Write Label Studio tasks with NER pre-annotations, least confident chunks first.
+
+    Correct them in Label Studio, export JSON, then convert-annotations and train-bert-ner.
+    """
+    from geomas.ner.active import export_annotations
+
+    kind_list = [x.strip() for x in kinds.split(",") if x.strip()] if kinds else None
+    cfg = section(config, NerInferenceConfig, "ner", overrides(
+        batch_size=batch_size, chunk_kinds=kind_list))
+    report = export_annotations(chunks, ner_model, output, limit=limit, config=cfg,
+                                progress=progress_enabled()).report
+    out.print(f"{report.tasks} tasks of {report.candidates} chunks -> {report.out_path}",
+              markup=False)
+    if report.tasks:
+        out.print(f"confidence   : {report.confidence_first:.4f} (first) .. "
+                  f"{report.confidence_last:.4f} (last)", markup=False)
+    out.print(f"pre-annotated: {report.predicted_spans} spans", markup=False)
+    for kind, n in report.skipped_by_kind.items():
+        out.print(f"  skipped ({kind}): {n}", markup=False)
+    out.print(f"label config : {report.label_config_path}", markup=False)
+
+
 @app.command("generate-qa-pairs")
 def generate_qa_pairs_cmd(
     chunks: Annotated[Path, typer.Argument(help="chunks.json from makedataset.")],
     ner_model: Annotated[Path, typer.Argument(help="Trained NER model folder.")],
     output: Annotated[Path, typer.Argument(help="qa_pairs.json to write.")],
     num_pairs: NumPairsOpt = None,
+    mode: QAModeOpt = None,
     config: ConfigFileOpt = None,
 ) -> None:
     """Synthesise Russian QA pairs from the entities in each chunk (original command).
 
-    With a run config the `ner:` and `qa:` sections apply exactly as in `geomas run data`.
+    With a run config the `ner:` and `qa:` sections apply exactly as in `geomas run data`
+    (`qa.teacher` and `qa.judge` give the LLM endpoints for --mode teacher/hybrid).
     """
     from geomas.qa import generate_qa_pairs
 
-    qa_cfg = section(config, QAConfig, "qa", overrides(num_pairs=num_pairs))
+    qa_cfg = section(config, QAConfig, "qa", overrides(num_pairs=num_pairs, mode=mode))
     ner_cfg = section(config, NerInferenceConfig, "ner", {})
     summary = generate_qa_pairs(chunks, ner_model, output, None, qa_cfg, ner_config=ner_cfg,
                                 progress=progress_enabled()).report
@@ -213,17 +286,18 @@ def generate_qa_pairs_cmd(
 
 @app.command("clean-dataset")
 def clean_dataset_cmd(
-    source: Annotated[Path, typer.Argument(help="Dataset JSON/JSONL (any supported format).")],
+    source: Annotated[Path, typer.Argument(
+        help="Dataset JSON/JSONL (any supported format), or qa_pairs.json.")],
     output: Annotated[Path, typer.Argument(help="Cleaned dataset (.json or .jsonl).")],
     profile: CleanProfileOpt = None,
     config: ConfigFileOpt = None,
 ) -> None:
     """Normalise, filter and deduplicate a dataset; rejects and a per-rule report beside it."""
     from geomas.clean import clean_dataset
-    from geomas.formats import read_examples
+    from geomas.clean.io import read_dataset
 
     cfg = section(config, CleanConfig, "clean", overrides(profile=profile))
-    report = clean_dataset(source, output, cfg.profile, reader=read_examples)
+    report = clean_dataset(source, output, cfg.profile, cfg, reader=read_dataset)
     out.print(f"kept {report.kept} of {report.records_in} -> {report.output_path}")
     for rule, n in report.counts.items():
         if n:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, print_json, run_app, run_config
-from geomas.cli.data import print_ingest
+from geomas.cli.data import print_ingest, print_validation
 
 if TYPE_CHECKING:
     from geomas.config import RunConfig
@@ -31,8 +31,7 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
     if info.ingest is not None:
         print_ingest(info.ingest)
     for suite in info.validation:
-        out.print(f"{suite.suite:<17}: {'passed' if suite.success else 'FAILED'} "
-                  f"(report {suite.report_path})", markup=False)
+        print_validation(suite)
     _print_stages(info.stages)
     for name, path in info.outputs.items():
         if name.startswith(f"{loaded.data.dataset_name}_") and "lineage" not in name:

@@ -18,6 +18,7 @@ from geomas.config.data import (
     FormatType,
     HygieneConfig,
     IngestConfig,
+    JudgeConfig,
     LineageMode,
     NerInferenceConfig,
     NerTrainConfig,
@@ -52,7 +53,7 @@ from geomas.config.training import (
 
 __all__ = [
     "ChunkKind", "CleanConfig", "DataPipelineConfig", "DomainProfile", "EvalConfig",
-    "FormatConfig", "FormatType", "HygieneConfig",
+    "FormatConfig", "FormatType", "HygieneConfig", "JudgeConfig",
     "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
     "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
     "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "Profile",

@@ -315,7 +315,7 @@ class TeacherConfig(StrictModel):
         default=True,
         description="Keep each response on disk under the sha256 of the request (base_url, "
         "model, messages, temperature, max_tokens): a rerun with the same inputs sends no "
-        "request. Only usable responses are kept; failures are asked again.",
+        "request. Failed and empty responses are not kept (they are asked again).",
     )
     cache_dir: Path | None = Field(
         default=None,

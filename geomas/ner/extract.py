@@ -39,6 +39,8 @@ class EntitySet(BaseModel):
     """The entities artifact: per-chunk entities plus the model that produced them."""
 
     model_path: str | None
+    min_confidence: float = Field(
+        default=0.0, description="The confidence floor the entities were extracted with.")
     items: list[ChunkEntities] = Field(default_factory=list)
 
     @property
@@ -76,6 +78,7 @@ def extract_chunk_entities(
         found = model.extract_batch([c.text for c in chunks], progress=progress)
         result = EntitySet(
             model_path=str(config.model_path),
+            min_confidence=config.min_confidence,
             items=[
                 ChunkEntities(
                     chunk_id=c.chunk_id, doc_id=c.doc_id,

@@ -36,6 +36,20 @@ class Entity:
 
 
 @dataclass
+class WordPredictions:
+    """The model's reading of one text, word by word (razdel words, as in training).
+
+    ``tags[i]`` is word i's most likely BIO tag and ``scores[i]`` that tag's probability; a
+    word the tokenizer gave no sub-tokens gets ``O`` with probability 1.0.
+    """
+
+    text: str
+    offsets: list[tuple[int, int]]
+    tags: list[str]
+    scores: list[float]
+
+
+@dataclass
 class NerResult:
     """Entities found in one text."""
 
@@ -137,6 +151,18 @@ class BertNerModel:
         self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
     ) -> list[NerResult]:
         """Extract entities from many texts; windows of all texts share forward batches."""
+        return [NerResult(text=w.text, entities=self.entities(w))
+                for w in self.predict_words(texts, batch_size, progress)]
+
+    def entities(self, words: WordPredictions) -> list[Entity]:
+        """BIO spans of one text's word predictions, at or above `min_confidence`."""
+        ents = decode_bio(words.text, words.offsets, words.tags, words.scores)
+        return [e for e in ents if e.confidence >= self.min_confidence]
+
+    def predict_words(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False
+    ) -> list[WordPredictions]:
+        """Each word's most likely tag and its probability, for many texts (batched windows)."""
         import torch
 
         from geomas.progress import Progress
@@ -194,9 +220,7 @@ class BertNerModel:
                 k = int(p.argmax())
                 tags.append(self.id2label[k])
                 scores.append(float(p[k]))
-            ents = decode_bio(text, words[i], tags, scores)
-            ents = [e for e in ents if e.confidence >= self.min_confidence]
-            results.append(NerResult(text=text, entities=ents))
+            results.append(WordPredictions(text, words[i], tags, scores))
         return results
 
 

@@ -43,6 +43,16 @@ class NerProfile(BaseModel):
         default=None, description="Annotated entities per 1,000 characters of the same texts.")
     confidence: dict[str, float] = Field(
         default_factory=dict, description="p10, p50, p90 and mean of the entity confidences.")
+    density_at: dict[str, float] = Field(
+        default_factory=dict,
+        description="Predicted entities per 1,000 characters at each confidence floor "
+        "(ner.min_confidence), so a document is compared at the floor it was tagged with.")
+
+    def reference_density(self, min_confidence: float) -> float:
+        """The density at the highest recorded floor not above `min_confidence`."""
+        floors = [(float(k), v) for k, v in self.density_at.items()
+                  if float(k) <= min_confidence + 1e-9]
+        return max(floors)[1] if floors else self.density
 
 
 class DocumentShift(BaseModel):
@@ -56,6 +66,10 @@ class DocumentShift(BaseModel):
     ratio: float
     shifted: bool
     action: str = Field(description="'ner_templates_skipped', 'warned', 'ok' or 'not_judged'.")
+
+
+#: Confidence floors at which the profile records the model's density.
+PROFILE_FLOORS = (0.0, 0.3, 0.5, 0.7, 0.9)
 
 
 def _per_1000(entities: int, chars: int) -> float:
@@ -81,6 +95,8 @@ def measure_profile(model_dir: Path, texts: Sequence[str], gold_entities: int | 
         density=_per_1000(len(confs), chars),
         gold_density=_per_1000(gold_entities, chars) if gold_entities is not None else None,
         confidence=conf,
+        density_at={f"{f:.1f}": _per_1000(sum(c >= f for c in confs), chars)
+                    for f in PROFILE_FLOORS},
     )
     write_json(Path(model_dir) / NER_PROFILE_FILE, profile.model_dump(), indent=1, end="")
     return profile
@@ -106,29 +122,40 @@ def load_ner_profile(model_path: str | Path | None) -> NerProfile | None:
 
 def check_shift(
     doc_chars: dict[str, int], doc_entities: Counter[str], profile: NerProfile | None,
-    config: NerShiftConfig, names: dict[str, str] | None = None,
+    config: NerShiftConfig, names: dict[str, str] | None = None, min_confidence: float = 0.0,
 ) -> dict[str, DocumentShift]:
-    """Each document's density against the profile; warns once per shifted document."""
+    """Each document's density against the profile; warns once per shifted document.
+
+    `doc_entities` were extracted with the confidence floor `min_confidence`; the reference is
+    the profile's density at the same floor.
+    """
     out: dict[str, DocumentShift] = {}
-    if config.policy == "off" or profile is None or profile.density <= 0:
-        if config.policy != "off" and profile is None:
-            log.warning("the NER model has no %s (trained before geomas recorded it): domain "
-                        "shift is not checked; retrain it with geomas train-bert-ner",
-                        NER_PROFILE_FILE)
+    if config.policy == "off":
+        return out
+    if profile is None:
+        log.warning("the NER model has no %s (trained before geomas recorded it): domain "
+                    "shift is not checked; retrain it with geomas train-bert-ner",
+                    NER_PROFILE_FILE)
+        return out
+    reference = profile.reference_density(min_confidence)
+    if reference <= 0:
+        log.warning("the NER model found no entities on its own held-out data (%s, "
+                    "ner.min_confidence %.2f): domain shift is not checked; retrain it with "
+                    "more epochs or annotations", NER_PROFILE_FILE, min_confidence)
         return out
     names = names or {}
     by_doc: dict[str, list[str]] = defaultdict(list)
     for doc, chars in doc_chars.items():
         n = doc_entities.get(doc, 0)
         density = _per_1000(n, chars)
-        ratio = round(density / profile.density, 2)
+        ratio = round(density / reference, 2)
         judged = chars >= config.min_chars
         shifted = judged and ratio > config.max_ratio
         action = ("not_judged" if not judged else
                   "ok" if not shifted else
                   "ner_templates_skipped" if config.policy == "skip" else "warned")
         out[doc] = DocumentShift(doc_id=doc, chars=chars, entities=n, density=density,
-                                 reference=profile.density, ratio=ratio, shifted=shifted,
+                                 reference=reference, ratio=ratio, shifted=shifted,
                                  action=action)
         if shifted:
             by_doc[action].append(doc)
@@ -136,7 +163,7 @@ def check_shift(
                 "NER DOMAIN SHIFT in %s: %.1f entities per 1,000 characters, %.1f× the model's "
                 "%.1f on its held-out data (qa.ner_shift.max_ratio %.1f); %s. Fix: annotate "
                 "pages of such documents (geomas export-annotations) and retrain the NER",
-                names.get(doc, doc), density, ratio, profile.density, config.max_ratio,
+                names.get(doc, doc), density, ratio, reference, config.max_ratio,
                 "no NER-template pairs from it (qa.ner_shift.policy=skip)"
                 if config.policy == "skip" else "its NER-template pairs are kept "
                 "(qa.ner_shift.policy=warn)")

@@ -79,10 +79,14 @@ def type_problem(answer: str, label: str, rules: Mapping[str, AnswerTypeRule]) -
     return None
 
 
-def best_type(text: str, rules: Mapping[str, AnswerTypeRule], default: str) -> str:
-    """The type whose lexicon the text meets most (its needs met too); `default` if none."""
+def best_type(text: str, rules: Mapping[str, AnswerTypeRule], default: str,
+              min_hits: int = 1) -> str:
+    """The type whose lexicon the text meets most (`min_hits` lemmas or more); else `default`.
+
+    A type counts only when its needs (a number, a unit, a year) are met too.
+    """
     lemmas = answer_lemmas(text)
-    best, score = default, 0
+    best, score = default, min_hits - 1
     for label, rule in rules.items():
         hits = len(lemmas & {_norm(w) for w in rule.lemmas})
         if hits > score and type_problem(text, label, {label: rule}) is None:

@@ -58,8 +58,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_GENERATOR = "template"
 ANSWER_FIRST_GENERATOR = "answer_first"
-#: entity_type of answer-first pairs outside geology documents (no geological type fits)
-PROFILE_LABELS = {"legal": "LEGAL", "other": "GENERAL"}
+#: entity_type of answer-first pairs that no geological type fits, per document profile
+PROFILE_LABELS = {"geology": "GEOLOGY", "legal": "LEGAL", "other": "GENERAL"}
+#: lexicon lemmas an answer-first pair needs to be given one of the 17 types by its words alone
+MIN_TYPE_HITS = 2
 _TERMINAL = ".!?…»\")"
 _WORDLIKE = re.compile(r"[^\W_]")
 
@@ -224,8 +226,10 @@ class QAGenerator:
             result.n_entities += len(ents)
             profile = profiles[rec.doc_id].profile
             out = _ChunkOutcome()
-            self._answer_first(rec, profile, by_chunk.get(rec.chunk_id, []), out)
             shift = shifts.get(rec.doc_id)
+            # entities of a shifted document do not name the type of its answer-first pairs
+            trusted = [] if shift is not None and shift.shifted else by_chunk.get(rec.chunk_id, [])
+            self._answer_first(rec, profile, trusted, out)
             if profile not in self.config.template_profiles:
                 out.rejects.extend(self._off_profile(rec, ents, profiles[rec.doc_id]))
             elif shift is not None and shift.action == "ner_templates_skipped":
@@ -311,8 +315,9 @@ class QAGenerator:
             chars[r.doc_id] += len(r.text)
             ents[r.doc_id] += len(by_chunk.get(r.chunk_id, []))
             names.setdefault(r.doc_id, r.source or r.doc_id)
+        floor = entity_set.min_confidence if isinstance(entity_set, EntitySet) else 0.0
         return check_shift(dict(chars), ents, load_ner_profile(model_path),
-                           self.config.ner_shift, names)
+                           self.config.ner_shift, names, min_confidence=floor)
 
     def _answer_first(self, rec: ChunkRecord, profile: str, entities: Sequence[Any],
                       out: _ChunkOutcome) -> None:
@@ -381,8 +386,17 @@ class QAGenerator:
         inside = [e for e in map(_as_entity, entities)
                   if e.start is not None and e.end is not None
                   and q.focus[0] <= e.start < q.focus[1]]
-        default = max(inside, key=lambda e: e.confidence).label if inside else "GENERAL_INFO"
-        return best_type(f"{q.subject} {answer}", self.config.answer_types, default)
+        text = f"{q.subject} {answer}"
+        rules = self.config.answer_types
+        # the type whose lexicon the sentence meets at least twice ("запасы ... млн т"), else
+        # the NER's type of an entity in the answer when the answer fits it, else the profile's
+        by_words = best_type(text, rules, "", min_hits=MIN_TYPE_HITS)
+        if by_words:
+            return by_words
+        for e in sorted(inside, key=lambda e: -e.confidence):
+            if e.label in rules and type_problem(text, e.label, rules) is None:
+                return e.label
+        return PROFILE_LABELS.get(profile, profile.upper())
 
     def _reject(self, rec: ChunkRecord, ent: _Entity, rule: str, reason: str) -> Reject:
         return Reject(stage="qa", rule=rule, reason=reason, chunk_id=rec.chunk_id,
@@ -658,14 +672,15 @@ def synthesize_qa(
     ner_seconds: float = 0.0,
     progress: bool = False,
 ) -> StageResult[QASet, QASummary]:
-    """Make QA pairs from chunks and their entities; run the teacher; write the outputs.
+    """Make QA pairs (qa.mode); run the teacher and the judge (`run_llm_tasks`); write them.
 
     Writes `out_path` (qa_pairs.json), qa_rejects.jsonl and qa_summary.json next to it. Used
     by `generate_qa_pairs` (after its own NER pass) and by the pipeline's generate_qa step
     (with the entities of the extract_entities step).
 
     Raises:
-        TeacherError: teacher API errors exceed ``teacher.max_error_ratio`` (after writing).
+        TeacherError: teacher or judge API errors exceed ``teacher.max_error_ratio`` (after
+            writing).
     """
     out_path = Path(out_path)
     t_ner = time.perf_counter()
@@ -682,8 +697,8 @@ def synthesize_qa(
     t_gen = time.perf_counter()
 
     pairs, rejects = result.pairs, list(result.rejects)
-    llm = run_llm_tasks(chunks, pairs, cfg, out_path.parent, progress=progress) \
-        if uses_llm(cfg) else None
+    llm = (run_llm_tasks([as_chunk_record(c) for c in chunks], pairs, cfg, out_path.parent,
+                         progress=progress) if uses_llm(cfg) else None)
     if llm is not None:
         pairs = llm.pairs
         rejects.extend(llm.rejects)

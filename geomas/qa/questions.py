@@ -41,11 +41,19 @@ _CANDIDATE = re.compile(
     r"|понима[ею]тся|относит|относят|связан|контролиру|обязан|вправе|\s[—–-]\s",
     re.IGNORECASE,
 )
+# endings of abstract common nouns that slovnet may tag PROPN at a sentence start
+# ("Оруденение приурочено ..."); names do not end like this
+_COMMON_NOUN_END = re.compile(r"(?:ени[ея]|ани[ея]|ость|ация|изм|ство)$", re.IGNORECASE)
 _YEAR = re.compile(r"^(1[6-9]\d\d|20\d\d)(?:-(?:е|х|м|1[6-9]\d\d|20\d\d))?$")
 _DATE = re.compile(r"^\d{1,2}\.\d{1,2}\.(\d{2}|\d{4})$")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[А-Яа-яЁё]")
 _LIST_MARK = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[а-я]\)|[-•–—])\s*")
+_DEFINITION_MIN_WORDS = 6
+# a heading line run into the sentence ("Сроки введения ... Кодекса\nНастоящий Кодекс ...")
+_HEADING_BREAK = re.compile(r"[^\s.;:,!?)\-–—]\s*\n\s*[А-ЯЁ][а-яё]")
+# legal-database notes on the text itself, not law ("Часть вторая утратила силу с ...")
+_EDITORIAL = re.compile(r"утратил[аио]?\s+силу|в\s+ред\.\s", re.IGNORECASE)
 _DEFINITION = re.compile(
     r"^(?P<term>[А-ЯЁа-яё][А-ЯЁа-яё\- ,()]{2,80}?)\s+[—–-]\s+(?P<body>[а-яё].{20,})$", re.DOTALL
 )
@@ -83,6 +91,13 @@ _VAGUE_HEADS = frozenset({
     "значение", "показатель", "данные", "результат",
 })
 # "X должна составлять не менее 96 %" is a quantity, not a duty
+# verbs whose object is the person told ("известить работодателя о ..."): "Что" cannot ask it
+_ADDRESS = frozenset({
+    "проинформировать", "информировать", "известить", "извещать", "уведомить", "уведомлять",
+    "ознакомить", "знакомить", "предупредить", "предупреждать", "оповестить", "оповещать",
+})
+# objects of light-verb phrases ("принимать участие"): the phrase is the meaning, not the object
+_LIGHT_OBJECTS = frozenset({"участие"})
 _VAGUE_DUTIES = frozenset({
     "составлять", "превышать", "достигать", "быть", "равняться", "соответствовать", "являться",
     "иметь", "находиться", "располагаться", "обеспечиваться",
@@ -274,7 +289,7 @@ class QuestionBuilder:
         s = sentence.strip()
         if not (_MIN_SENTENCE_CHARS <= len(s) <= _MAX_SENTENCE_CHARS):
             return False
-        if "|" in s or s.count("\n") > 2:
+        if "|" in s or s.count("\n") > 2 or _HEADING_BREAK.search(s) or _EDITORIAL.search(s):
             return False
         letters = len(_LETTER.findall(s))
         if letters < 0.55 * len(s.replace(" ", "")):
@@ -343,7 +358,8 @@ class QuestionBuilder:
         first = s.tok(idxs[0])
         if first.i == 1 or s.tok(first.i - 1).pos == "PUNCT":
             word = first.text
-            name = first.pos == "PROPN" and not morph_analyzer().word_is_known(word.lower())
+            name = (first.pos == "PROPN" and not morph_analyzer().word_is_known(word.lower())
+                    and not _COMMON_NOUN_END.search(word))
             if not name and not _keeps_capital(word):
                 text = text[0].lower() + text[1:]
         return text
@@ -439,6 +455,8 @@ class QuestionBuilder:
         if not after or s.tok(after[0]).text.lower() != "не" or len(after) < 3 or \
                 not _LIMIT.match(f"{s.tok(after[0]).text} {s.tok(after[1]).text}"):
             return None
+        if s.tok(after[2]).text == ":":
+            return None  # "не менее:" and a list: the sentence holds only its first item
         if not any(_DIGIT.search(s.tok(k).text) for k in after[2:5]):
             return None
         agree = self._agreement(s, subj)
@@ -488,6 +506,8 @@ class QuestionBuilder:
             return None
 
         def when(s_: _Sentence, sub: list[int]) -> bool:
+            if any(s_.tok(k).pos == "VERB" for k in sub):
+                return False  # "на правоотношения, возникшие с 21.09.2022": the date is not when
             words = [s_.tok(k).text.lower() for k in sub]
             if any(_DATE.match(w) for w in words):
                 return True
@@ -536,15 +556,18 @@ class QuestionBuilder:
         if len(xcomps) != 1 or xcomps[0].pos != "VERB":
             return None
         verb = xcomps[0]
-        if morph_analyzer().parse(verb.text.lower())[0].normal_form in _VAGUE_DUTIES:
-            return None
+        if morph_analyzer().parse(verb.text.lower())[0].normal_form in _VAGUE_DUTIES | _ADDRESS:
+            return None  # "обязан известить работодателя": the object is whom, not what
         objs = s.kids(verb.i, "obj")
         if len(objs) != 1:
             return None
+        obj = morph_analyzer().parse(objs[0].text.lower())[0]
+        if obj.normal_form in _LIGHT_OBJECTS or obj.tag.animacy == "anim":
+            return None  # "принимать участие", "обязан уведомить работника": no "Что"
         fsub = s.subtree(objs[0].i)
         if not s.contiguous(fsub) or fsub[0] < verb.i:
             return None
-        pred = f"{root.text.lower()} {verb.text}"
+        pred = f"{root.text.lower()} {verb.text.lower()}"
         return self._build(s, "duty", "Что", pred, subj, fsub, [])
 
     def _definition(self, s: _Sentence, raw: str) -> Question | None:
@@ -564,20 +587,32 @@ class QuestionBuilder:
         words = term.split()
         if not 1 <= len(words) <= 6 or "(" in term and ")" not in term:
             return None
+        low = [w.lower() for w in words]
+        if len(low) % 2 == 0 and low[:len(low) // 2] == low[len(low) // 2:]:
+            return None  # "Нормы труда Нормы труда - ...": a heading run into its text
         tags = [_tag_of(w.strip("(),").lower()) for w in words]
         if any(t.POS in ("VERB", "INFN", "PRTS", "ADJS", "NPRO", "PRCL", "CONJ") for t in tags):
             return None
-        if not any(t.POS == "NOUN" for t in tags):
-            return None
+        if not any(t.POS == "NOUN" for t in tags) or tags[0].POS == "PREP":
+            return None  # "в случаях, предусмотренных ... - ..." is a clause, not a term
         if not any(p.tag.case == "nomn" for p in morph_analyzer().parse(words[0].lower())):
             return None  # "электрической сети - от ..." is the tail of a sentence, not a term
         first_clause = re.split(r"[,;:(]", m.group("body"), maxsplit=1)[0]
-        if any(_finite(w.lower()) for w in re.findall(r"[А-Яа-яЁё-]+", first_clause)):
-            return None  # "X - реле устанавливается ..." states a rule, it defines nothing
+        if any(_finite(w.lower()) or _tag_of(w.lower()).POS in ("ADJS", "PRTS")
+               for w in re.findall(r"[А-Яа-яЁё-]+", first_clause)):
+            return None  # "X - реле устанавливается ...", "X - лицо обязан": a rule, no definition
+        head = re.findall(r"[А-Яа-яЁё-]+", m.group("body"))[:1]
+        if not head or not any(p.tag.case in ("nomn", None) or p.tag.POS in ("ADJF", "PRTF")
+                               and p.tag.case == "nomn"
+                               for p in morph_analyzer().parse(head[0].lower())):
+            return None  # "... с работодателем - физическим лицом": a title, no definition
         if not (words[0][0].isupper() and _keeps_capital(words[0])):
             term = term[0].lower() + term[1:]
         focus_start = s.start + offset + m.start("body")
-        if "definition" in self.kinds:
+        # "Рудная формация - золото-кварцевая." states a value (property); a longer body
+        # ("Техническое руководство - непосредственное управление ...") defines the term
+        defines = len(m.group("body").split()) >= _DEFINITION_MIN_WORDS
+        if "definition" in self.kinds and (defines or "property" not in self.kinds):
             return Question(f"Что означает понятие «{term}»?", "definition", (s.start, s.end),
                             (focus_start, s.end), term)
         # a report's "Рудная формация - золото-кварцевая" states a value, not a definition

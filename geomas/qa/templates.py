@@ -160,6 +160,10 @@ TASK_DESCRIPTIONS: dict[str, str] = {
     "FORMATION_CONDITIONS": "Опиши условия формирования оруденения.",
     "STUDY_INFO": "Опиши историю и степень изученности месторождения.",
     "INFO_SOURCES": "Укажи источники геологической информации о месторождении.",
+    # answer-first pairs that no geological type fits, per document profile (geomas.qa.generate)
+    "GEOLOGY": "Ответь на вопрос по фрагменту документа по геологии и недропользованию.",
+    "LEGAL": "Ответь на вопрос по фрагменту нормативного правового акта.",
+    "GENERAL": "Ответь на вопрос по фрагменту документа.",
 }
 
 #: Instruction prefix for an entity type without its own description (custom templates).

@@ -1,6 +1,10 @@
-"""Data validation with Great Expectations: suites, HTML reports and the fail/warn policy."""
+"""Data validation with Great Expectations: suites, HTML reports, the policy.
 
-from geomas.validate.chunks import CHUNK_SUITE, validate_chunks
-from geomas.validate.suite import ValidationSummary, run_suite
+Policies: exclude_document (chunks judged per document), fail, warn.
+"""
 
-__all__ = ["CHUNK_SUITE", "ValidationSummary", "run_suite", "validate_chunks"]
+from geomas.validate.chunks import CHUNK_SUITE, validate_chunk_set, validate_chunks
+from geomas.validate.suite import DocumentFailure, ValidationSummary, run_suite
+
+__all__ = ["CHUNK_SUITE", "DocumentFailure", "ValidationSummary", "run_suite",
+           "validate_chunk_set", "validate_chunks"]

@@ -9,13 +9,21 @@ under ``report_dir``, so a run never creates a ``gx/`` project folder in the wor
 and never writes anything outside ``report_dir``. Analytics are switched off in the context
 config, which GX 1.x honours like ``GX_ANALYTICS_ENABLED=false`` (either one set to false
 disables them; GX 1.24 ships no analytics client at all), so a run makes no network calls.
+
+Records that come from documents (chunks) can be judged per document (`DocumentRule`): GX
+returns every offending row with its document, geomas groups them, and each document with
+failing records is named with the expectation, its count and what to do. Under policy
+``exclude_document`` a failing document is left out and the run goes on; under ``fail`` the
+error names the files.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Policy = Literal["fail", "warn"]
+Policy = Literal["exclude_document", "fail", "warn"]
 
 SUMMARY_FILE = "validation_summary.json"
 NO_RECORDS_PAGE = "no_records.html"
@@ -43,6 +51,52 @@ DOCS_SITE = "geomas"
 N_EXAMPLES = 5
 # GX keeps this many offending rows per expectation for Data Docs; the summary shows fewer.
 _PARTIAL_UNEXPECTED = 20
+# An error message names at most this many documents (all of them are in the summary).
+_NAMED_DOCUMENTS = 10
+
+
+@dataclass(frozen=True)
+class DocumentRule:
+    """How a suite's records are judged per document.
+
+    Attributes:
+        column: Frame column naming each record's document (its file path).
+        doc_id_column: Frame column with the document's id, copied into the summary.
+        tolerance: Checked column -> share of a document's records with a value in that column
+            that may fail before the document fails; columns left out tolerate none.
+        hints: Checked column -> what to do about a failure, ending each failure line.
+        max_excluded_ratio: ``exclude_document`` stops when excluded / all documents exceeds
+            this (and always when every document would be excluded).
+        record_noun: Plural noun of the records in failure lines ("chunks").
+    """
+
+    column: str
+    doc_id_column: str | None = None
+    tolerance: Mapping[str, float] = field(default_factory=dict)
+    hints: Mapping[str, str] = field(default_factory=dict)
+    max_excluded_ratio: float = 0.5
+    record_noun: str = "records"
+
+
+class DocumentFailure(BaseModel):
+    """A document with records that failed expectations, named by its file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The document's file (path in the source folder).")
+    doc_id: str | None = None
+    n_records: int = Field(ge=0, description="Its records in the validated table.")
+    excluded: bool = Field(
+        description="Left out of the downstream data (policy exclude_document)."
+    )
+    failures: list[str] = Field(
+        description="One line per expectation its records failed: how many of its records, "
+        "example ids, and what to do (or that the share is tolerated)."
+    )
+
+    def describe(self) -> str:
+        """One line naming the file and what failed in it."""
+        return f"{self.source}: {'; '.join(self.failures)}"
 
 
 class ExpectationOutcome(BaseModel):
@@ -79,10 +133,22 @@ class ValidationSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: str
-    success: bool
+    success: bool = Field(
+        description="fail/warn: every expectation passed. exclude_document with a document "
+        "rule: no document was excluded (`results` keep GX's verdict per expectation, which "
+        "also counts tolerated records)."
+    )
     policy: Policy
     n_records: int = Field(ge=0, description="Rows validated (chunks for the chunk suite).")
     results: list[ExpectationOutcome] = Field(default_factory=list)
+    n_documents: int | None = Field(
+        default=None, description="Documents the records come from (suites judged per document)."
+    )
+    documents: list[DocumentFailure] = Field(
+        default_factory=list,
+        description="Documents with failing records, each named by its file: excluded ones "
+        "and (exclude_document) ones whose failures were tolerated.",
+    )
     report_path: Path = Field(
         description=(
             "HTML report of this run: the Data Docs validation page, or a short page saying "
@@ -100,6 +166,11 @@ class ValidationSummary(BaseModel):
         """The expectations that did not pass."""
         return [r for r in self.results if not r.success]
 
+    @property
+    def excluded(self) -> list[DocumentFailure]:
+        """The documents left out under policy exclude_document."""
+        return [d for d in self.documents if d.excluded]
+
 
 def run_suite(
     frame: pd.DataFrame,
@@ -110,6 +181,7 @@ def run_suite(
     policy: Policy,
     id_column: str,
     record_kind: str = "records",
+    documents: DocumentRule | None = None,
 ) -> ValidationSummary:
     """Validate ``frame`` with ``expectations`` and apply ``policy``.
 
@@ -125,15 +197,22 @@ def run_suite(
         suite_name: Suite name; also names the Data Docs pages.
         report_dir: Folder for the report; created when missing.
         policy: ``fail`` raises `ValidationFailed` when any expectation fails or there are no
-            records; ``warn`` logs a warning and returns a summary with ``success=False``.
+            records; ``warn`` logs a warning and returns a summary with ``success=False``;
+            ``exclude_document`` (with ``documents``) judges each document and marks the failing
+            ones excluded in the summary, and without ``documents`` acts as ``fail``.
         id_column: Column whose values identify offending records in the summary.
         record_kind: Plural noun for the records, used in messages ("chunks").
+        documents: Judge the records per document (the summary names each document with
+            failing records); None: the suite is judged as a whole.
 
     Returns:
         The summary of the run.
 
     Raises:
-        ValidationFailed: Under policy ``fail``, when an expectation failed or ``frame`` is empty.
+        ValidationFailed: Under policy ``fail``, when an expectation failed or ``frame`` is empty;
+            under ``exclude_document``, when ``frame`` is empty, an expectation cannot be
+            judged per document (it errored), or more documents failed than
+            ``documents.max_excluded_ratio`` allows. Messages name the documents' files.
     """
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -152,23 +231,148 @@ def run_suite(
         return summary
 
     context = _gx_context(report_dir / DOCS_DIR)
-    result = _run_checkpoint(context, frame, expectations, suite_name, id_column)
+    group = documents.column if documents is not None else None
+    result = _run_checkpoint(context, frame, expectations, suite_name, id_column, group)
     order = {e.id: i for i, e in enumerate(expectations)}
-    summary = _summarize(context, result, suite_name, policy, len(frame), id_column, order)
+    summary, offending = _summarize(context, result, suite_name, policy, len(frame), id_column,
+                                    order, group)
+    if documents is not None:
+        summary = _judge_documents(summary, offending, frame, documents)
     write_json(report_dir / SUMMARY_FILE, summary, end="")
-    if summary.success:
+    if documents is not None and policy == "exclude_document":
+        _apply_document_policy(summary, documents, record_kind)
+    elif summary.success:
         logger.info("%s: %d expectations passed on %d %s; report: %s", suite_name,
                     len(summary.results), summary.n_records, record_kind, summary.report_path)
     else:
         failed = summary.failed
+        # failures traced to documents are named by file; the rest (errors) by expectation
+        untraced = failed if documents is None else _unjudged(summary)
+        details = "; ".join(filter(None, [_name_documents(summary.documents),
+                                          *(r.describe() for r in untraced)]))
+        in_documents = (f" in {len(summary.documents)} of {summary.n_documents} documents"
+                        if summary.documents else "")
         _apply_policy(
             summary,
             f"{suite_name}: {len(failed)} of {len(summary.results)} expectations failed on "
-            f"{summary.n_records} {record_kind}: "
-            + "; ".join(r.describe() for r in failed)
-            + f". HTML report: {summary.report_path}",
+            f"{summary.n_records} {record_kind}{in_documents}: {details}. HTML report: "
+            f"{summary.report_path}",
+            per_document=documents is not None,
         )
     return summary
+
+
+def _judge_documents(
+    summary: ValidationSummary,
+    offending: Sequence[Mapping[str, list[str]]],
+    frame: pd.DataFrame,
+    rule: DocumentRule,
+) -> ValidationSummary:
+    """The summary with each document that has failing records named.
+
+    Under exclude_document every expectation's offending rows count, and a document whose
+    failures exceed the rule's tolerance is marked excluded. Under fail/warn only the
+    expectations that failed as a whole are traced to documents, and nothing is tolerated or
+    excluded.
+    """
+    per_document = summary.policy == "exclude_document"
+    sizes = frame.groupby(rule.column, sort=False).size()
+    judged = {col: frame.groupby(rule.column, sort=False)[col].count()
+              for col in rule.tolerance if col in frame.columns}
+    doc_ids: dict[str, str] = {}
+    if rule.doc_id_column is not None:
+        firsts = frame.drop_duplicates(rule.column)
+        doc_ids = dict(zip(firsts[rule.column].astype(str), firsts[rule.doc_id_column].astype(str),
+                           strict=True))
+    lines: dict[str, list[str]] = defaultdict(list)
+    failing: set[str] = set()
+    for outcome, by_doc in zip(summary.results, offending, strict=True):
+        if not per_document and outcome.success:
+            continue
+        column = outcome.column or ""
+        tolerance = rule.tolerance.get(column, 0.0) if per_document else 0.0
+        for source, ids in by_doc.items():
+            counted = judged.get(column)
+            total = int((counted if counted is not None else sizes).get(source, len(ids)))
+            text = (f"{outcome.expectation}({column}) failed on {len(ids)} of {total} "
+                    f"{rule.record_noun}, e.g. {', '.join(ids[:3])}")
+            # a small epsilon: 1 of 2 chunks is within a tolerance of 0.5
+            if len(ids) > tolerance * total + 1e-9:
+                failing.add(source)
+                text += f": {rule.hints.get(column, 'see the HTML report')}"
+            else:
+                text += (f" (tolerated: up to {tolerance:.0%} of a document's "
+                         f"{rule.record_noun} may fail this check)")
+            lines[source].append(text)
+    found = [
+        DocumentFailure(source=source, doc_id=doc_ids.get(source),
+                        n_records=int(sizes.get(source, 0)),
+                        excluded=per_document and source in failing, failures=lines[source])
+        for source in sorted(lines)
+    ]
+    update: dict[str, Any] = {"n_documents": len(sizes), "documents": found}
+    if per_document:
+        update["success"] = not failing and not _unjudged(summary)
+    return summary.model_copy(update=update)
+
+
+def _unjudged(summary: ValidationSummary) -> list[ExpectationOutcome]:
+    """Failures no document can be blamed for (an error, or a failure without offending rows)."""
+    return [r for r in summary.results if r.error or (not r.success and not r.unexpected_count)]
+
+
+def _name_documents(documents: Sequence[DocumentFailure]) -> str:
+    named = "; ".join(d.describe() for d in documents[:_NAMED_DOCUMENTS])
+    if len(documents) > _NAMED_DOCUMENTS:
+        named += f"; and {len(documents) - _NAMED_DOCUMENTS} more documents ({SUMMARY_FILE})"
+    return named
+
+
+def _apply_document_policy(
+    summary: ValidationSummary, rule: DocumentRule, record_kind: str
+) -> None:
+    """Apply exclude_document: log each excluded document by its file, or stop.
+
+    It stops when the suite cannot be judged per document or too many documents failed.
+    """
+    suite = summary.suite
+    unjudged = _unjudged(summary)
+    if unjudged:
+        raise ValidationFailed(
+            f"{suite}: {'; '.join(r.describe() for r in unjudged)}: this cannot be traced to "
+            f"documents, so no document can be excluded for it. HTML report: "
+            f"{summary.report_path}. Fix the data or settings, or set validation.policy to "
+            "'warn' to continue anyway"
+        )
+    for doc in summary.documents:
+        if not doc.excluded:
+            logger.info("%s: kept %s", suite, doc.describe())
+    excluded = summary.excluded
+    if not excluded:
+        logger.info("%s: %d documents (%d %s) passed; report: %s", suite, summary.n_documents,
+                    summary.n_records, record_kind, summary.report_path)
+        return
+    n_documents = summary.n_documents or len(excluded)
+    ratio = len(excluded) / n_documents
+    if len(excluded) == n_documents or ratio > rule.max_excluded_ratio:
+        limit = ("every document failed" if len(excluded) == n_documents else
+                 f"{ratio:.0%} is above validation.max_excluded_ratio "
+                 f"{rule.max_excluded_ratio:.0%}")
+        raise ValidationFailed(
+            f"{suite}: {len(excluded)} of {n_documents} documents failed ({limit}): "
+            f"{_name_documents(excluded)}. So many failing documents point at the corpus or "
+            "the settings (validation.profile?) rather than a few bad files: fix them, raise "
+            "validation.max_excluded_ratio, or set validation.policy to 'warn'. HTML report: "
+            f"{summary.report_path}"
+        )
+    for doc in excluded:
+        logger.warning("%s: excluded %s", suite, doc.describe())
+    names = ", ".join(d.source for d in excluded[:_NAMED_DOCUMENTS])
+    if len(excluded) > _NAMED_DOCUMENTS:
+        names += f" and {len(excluded) - _NAMED_DOCUMENTS} more"
+    logger.warning("%s: %d of %d documents excluded (%s; policy exclude_document), the run "
+                   "goes on; report: %s", suite, len(excluded), n_documents, names,
+                   summary.report_path)
 
 
 def _gx_context(docs_dir: Path) -> EphemeralDataContext:
@@ -206,6 +410,7 @@ def _run_checkpoint(
     expectations: Sequence[Expectation],
     suite_name: str,
     id_column: str,
+    group_column: str | None = None,
 ) -> CheckpointResult:
     import great_expectations as gx
 
@@ -225,9 +430,12 @@ def _run_checkpoint(
             name=suite_name,
             validation_definitions=[definition],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            # COMPLETE lists every offending row (with its document) so that a suite judged per
+            # document sees all of them; SUMMARY keeps only the first few.
             result_format={
-                "result_format": "SUMMARY",
-                "unexpected_index_column_names": [id_column],
+                "result_format": "SUMMARY" if group_column is None else "COMPLETE",
+                "unexpected_index_column_names": [id_column]
+                + ([group_column] if group_column else []),
                 "partial_unexpected_count": _PARTIAL_UNEXPECTED,
             },
         )
@@ -243,8 +451,11 @@ def _summarize(
     n_records: int,
     id_column: str,
     order: dict[str | None, int],
-) -> ValidationSummary:
+    group_column: str | None = None,
+) -> tuple[ValidationSummary, list[dict[str, list[str]]]]:
+    """The summary, and per expectation the ids of its offending rows by ``group_column``."""
     outcomes: list[ExpectationOutcome] = []
+    offending: list[dict[str, list[str]]] = []
     report_path: Path | None = None
     for identifier, suite_result in result.run_results.items():
         # GX returns results in its own order; keep the caller's, which the report reads in.
@@ -252,15 +463,30 @@ def _summarize(
             suite_result.results,
             key=lambda r: order.get(r.expectation_config.id if r.expectation_config else None, 0),
         )
-        outcomes.extend(_outcome(r.to_json_dict(), id_column) for r in results)
+        for r in results:
+            raw = r.to_json_dict()
+            outcomes.append(_outcome(raw, id_column))
+            offending.append(_by_group(raw, id_column, group_column) if group_column else {})
         report_path = _docs_page(context, identifier)
     if report_path is None:
         raise RuntimeError(
             f"Great Expectations built no Data Docs page for suite {suite_name!r} under "
             f"site {DOCS_SITE!r}; this is a bug in geomas.validate"
         )
-    return ValidationSummary(suite=suite_name, success=bool(result.success), policy=policy,
-                             n_records=n_records, results=outcomes, report_path=report_path)
+    summary = ValidationSummary(suite=suite_name, success=bool(result.success), policy=policy,
+                                n_records=n_records, results=outcomes, report_path=report_path)
+    return summary, offending
+
+
+def _by_group(raw: dict[str, Any], id_column: str, group_column: str) -> dict[str, list[str]]:
+    """Ids of every offending row (result format COMPLETE), grouped by ``group_column``."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for row in (raw.get("result") or {}).get("unexpected_index_list") or []:
+        if isinstance(row, dict):
+            group, value = row.get(group_column), row.get(id_column)
+            groups["<unknown>" if group is None else str(group)].append(
+                "<null>" if value is None else str(value))
+    return dict(groups)
 
 
 def _outcome(raw: dict[str, Any], id_column: str) -> ExpectationOutcome:
@@ -321,9 +547,13 @@ def _write_no_records_page(report_dir: Path, suite_name: str, record_kind: str) 
     return page
 
 
-def _apply_policy(summary: ValidationSummary, message: str) -> None:
-    if summary.policy == "fail":
+def _apply_policy(summary: ValidationSummary, message: str, *, per_document: bool = False
+                  ) -> None:
+    # exclude_document reaches here only for suites not judged per document: it acts as fail
+    if summary.policy in ("fail", "exclude_document"):
+        alternative = ("'exclude_document' to leave the failing documents out, or 'warn' to "
+                       "continue with them" if per_document else "'warn' to continue anyway")
         raise ValidationFailed(
-            f"{message}. Fix the data, or set validation.policy to 'warn' to continue anyway"
+            f"{message}. Fix the data, or set validation.policy to {alternative}"
         )
     logger.warning("%s (policy 'warn': continuing)", message)

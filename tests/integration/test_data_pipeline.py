@@ -6,11 +6,14 @@ project gets its own data dir.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,12 +47,11 @@ def project(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     train_ner(models / "bio", NerTrainConfig(model_name=str(base), output_dir=models / "ner",
                                              epochs=20, learning_rate=2e-3,
                                              register_model=False), progress=False)
+    # paths only: every stage runs on the config models' defaults, which the CLI shares
     (root / "run.yaml").write_text(
         "project:\n  data_dir: .geomas\n  experiment_name: geomas-test\n"
         f"data:\n  source_dir: {sample_corpus / 'docs'}\n  output_dir: out\n"
-        "  ingest:\n    workers: 2\n"
-        f"  ner:\n    model_path: {models / 'ner'}\n    min_confidence: 0.5\n"
-        "  qa:\n    num_pairs: 2\n",
+        f"  ner:\n    model_path: {models / 'ner'}\n",
         encoding="utf-8",
     )
     first = _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=root)
@@ -157,36 +159,45 @@ def test_entities_keep_lineage(project: Path) -> None:
 
 
 def test_cli_flow_gives_the_pipelines_qa_pairs(project: Path, tmp_path: Path) -> None:
-    """makedataset -> generate-qa-pairs -> format-instruct-dataset with the run config gives
-    the QA pairs `geomas run data` gave: one stage function, one config, one set of defaults."""
+    """makedataset -> generate-qa-pairs -> clean-dataset / format-instruct-dataset, with no
+    config at all, give the chunks, QA pairs, cleaning and examples `geomas run data` gave with
+    a run config of paths only: one stage function, one config model, one set of defaults."""
     import yaml
 
     cfg = yaml.safe_load((project / "run.yaml").read_text("utf-8"))
     ner_model = cfg["data"]["ner"]["model_path"]
-    config = str(project / "run.yaml")
-    _run([*GEOMAS, "makedataset", cfg["data"]["source_dir"], "cli", "--config", config],
+    _run([*GEOMAS, "makedataset", cfg["data"]["source_dir"], "cli"], cwd=tmp_path)
+    _run([*GEOMAS, "generate-qa-pairs", "cli/chunks.json", ner_model, "cli/qa_pairs.json"],
          cwd=tmp_path)
-    _run([*GEOMAS, "generate-qa-pairs", "cli/chunks.json", ner_model, "cli/qa_pairs.json",
-          "--config", config], cwd=tmp_path)
-    _run([*GEOMAS, "format-instruct-dataset", "cli/qa_pairs.json", "cli/instruct_dataset.json",
-          "--config", config], cwd=tmp_path)
+    _run([*GEOMAS, "clean-dataset", "cli/qa_pairs.json", "cli/clean/qa_pairs.json"],
+         cwd=tmp_path)
+    _run([*GEOMAS, "format-instruct-dataset", "cli/qa_pairs.json", "cli/instruct_dataset.json"],
+         cwd=tmp_path)
+    cli, run = tmp_path / "cli", project / "out"
 
-    def pairs(path: Path) -> list[tuple[str, str, str, str]]:
-        return sorted((p["qa_id"], p["question"], p["answer"], p["entity_type"])
-                      for p in json.loads(path.read_text("utf-8")))
+    def load(path: Path) -> Any:
+        return json.loads(path.read_text("utf-8"))
 
-    pipeline_pairs = pairs(project / "out/qa_pairs.json")
-    assert pipeline_pairs and pairs(tmp_path / "cli/qa_pairs.json") == pipeline_pairs
-    # the low-confidence entities are dropped the same way (min_confidence 0.5 in both)
-    ents = json.loads((project / "out/entities.json").read_text("utf-8"))
+    # validated chunks (the input of NER) and the QA pairs, field by field and in order
+    assert load(cli / "chunks.json") == load(run / "chunks.json")
+    fields = ("qa_id", "chunk_id", "doc_id", "question", "answer", "entity_type", "context")
+    cli_pairs = [tuple(p[f] for f in fields) for p in load(cli / "qa_pairs.json")]
+    assert cli_pairs and cli_pairs == [tuple(p[f] for f in fields)
+                                       for p in load(run / "qa_pairs.json")]
+    # the low-confidence entities are dropped the same way (ner.min_confidence, default 0.5)
+    ents = load(run / "entities.json")
     assert all(e["confidence"] >= 0.5 for i in ents["items"] for e in i["entities"])
-    # and both flows clean: every kept example of the CLI flow was kept by the pipeline
-    cli_train = json.loads((tmp_path / "cli/instruct_dataset_train.json").read_text("utf-8"))
-    cli_val = json.loads((tmp_path / "cli/instruct_dataset_val.json").read_text("utf-8"))
-    run_train = json.loads((project / "out/instruct_dataset_train.json").read_text("utf-8"))
-    run_val = json.loads((project / "out/instruct_dataset_val.json").read_text("utf-8"))
-    key = lambda r: (r["instruction"], r["output"])  # noqa: E731
-    assert sorted(map(key, cli_train + cli_val)) == sorted(map(key, run_train + run_val))
+    # clean-dataset removes the pairs the pipeline's clean step removed, by the same rules
+    def rules(path: Path) -> list[tuple[str, str]]:
+        return sorted((r["id"], r["rule"]) for r in map(json.loads,
+                                                         path.read_text("utf-8").splitlines()))
+
+    assert rules(cli / "clean/qa_pairs_rejects.jsonl") == rules(run / "clean_rejects.jsonl")
+    assert len(load(cli / "clean/qa_pairs.json")) == load(run / "clean_report.json")["kept"]
+    # format-instruct-dataset cleans and splits as the pipeline does: the same files
+    for split in ("train", "val"):
+        assert load(cli / f"instruct_dataset_{split}.json") == load(
+            run / f"instruct_dataset_{split}.json"), split
 
 
 def test_nothing_written_outside_project(project: Path) -> None:
@@ -230,7 +241,73 @@ def test_validation_policy_fail_stops_the_run(project: Path, tmp_path: Path) -> 
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "step validate_chunks failed" in lines[-1], lines
+    assert "english.md: expect_column_values_to_be_between(cyrillic_share)" in lines[-1], lines
     summary = json.loads((tmp_path / "out/validation/validation_summary.json").read_text("utf-8"))
     assert summary["success"] is False
     assert any("cyrillic" in str(r["column"]).lower()
                for r in summary["results"] if not r["success"])
+
+
+ENGLISH = "\n\n".join(
+    "The Kedrovoe deposit is hosted by Devonian volcanic rocks; the ore bodies are quartz "
+    f"veins {n} to {n + 3} m thick with silver grades of {100 + 10 * n} g/t." for n in range(12))
+REFERENCES = "\n\n".join(
+    f"{n}. Smith J., Brown K. Epithermal silver deposits of the North-East. Economic Geology, "
+    f"{1990 + n}, vol. {80 + n}, pp. {100 + n}-{120 + n}." for n in range(1, 13))
+
+
+def run_config_for(project: Path, src: Path, out: Path) -> Path:
+    """A run config on `project`'s data dir and NER model, for another source folder."""
+    import yaml
+
+    ner = yaml.safe_load((project / "run.yaml").read_text("utf-8"))["data"]["ner"]
+    cfg = out.parent / "run.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "project": {"data_dir": str(project / ".geomas"), "experiment_name": "geomas-test"},
+        "data": {"source_dir": str(src), "output_dir": str(out), "ner": ner},
+    }), encoding="utf-8")
+    return cfg
+
+
+def test_failing_document_is_excluded_and_the_rest_flows_on(
+    project: Path, sample_corpus: Path, tmp_path: Path
+) -> None:
+    """Under the default policy a document in the wrong language is named, left out of NER and
+    QA, and recorded; a Russian thesis whose bibliography is English is kept."""
+    src = tmp_path / "docs"
+    src.mkdir()
+    for name in ("report_003_kumrochskoe.docx", "report_005_utyosnoe.docx"):
+        shutil.copy(sample_corpus / "docs" / name, src / name)
+    tasks = json.loads((sample_corpus / "annotations/label_studio_export.json").read_text("utf-8"))
+    body = "\n\n".join(t["data"]["text"] for t in tasks
+                        if t["data"]["doc_name"] == "report_001_kedrovoe.pdf")
+    (src / "thesis.md").write_text(f"# Диссертация\n\n{body}\n\n## References\n\n{REFERENCES}\n",
+                                   encoding="utf-8")
+    (src / "english.md").write_text(f"# Report\n\n{ENGLISH}\n", encoding="utf-8")
+    english_id = hashlib.sha256((src / "english.md").read_bytes()).hexdigest()
+    cfg = run_config_for(project, src, tmp_path / "out")
+
+    proc = _run([*GEOMAS, "run", "data", "--config", str(cfg)], cwd=tmp_path)
+
+    out = tmp_path / "out"
+    assert "geomas_chunks    : 1 of 4 documents excluded" in proc.stdout
+    assert "excluded english.md: expect_column_values_to_be_between(cyrillic_share)" in (
+        proc.stdout)
+    rejects = [json.loads(x) for x in (out / "validation/rejects.jsonl").read_text().splitlines()]
+    assert [(r["source"], r["doc_id"], r["stage"], r["rule"]) for r in rejects] == [
+        ("english.md", english_id, "validate", "chunk_validation")]
+    summary = json.loads((out / "validation/validation_summary.json").read_text("utf-8"))
+    documents = {d["source"]: d for d in summary["documents"]}
+    assert documents["english.md"]["excluded"] is True
+    # the thesis's English references fail the Cyrillic check, within the tolerance
+    assert documents["thesis.md"]["excluded"] is False
+    assert "tolerated" in documents["thesis.md"]["failures"][0]
+    # the excluded document reaches neither NER nor QA; the others do
+    chunks = json.loads((out / "chunks.json").read_text("utf-8"))
+    assert {c["source"] for c in chunks} == {"report_003_kumrochskoe.docx",
+                                            "report_005_utyosnoe.docx", "thesis.md"}
+    entities = json.loads((out / "entities.json").read_text("utf-8"))["items"]
+    by_doc = {c["doc_id"]: c["source"] for c in chunks}
+    assert {by_doc[i["doc_id"]] for i in entities} == set(by_doc.values())
+    pairs = json.loads((out / "qa_pairs.json").read_text("utf-8"))
+    assert pairs and english_id not in {p["doc_id"] for p in pairs}

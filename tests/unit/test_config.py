@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +85,26 @@ def test_training_fields_use_hugging_face_names_and_old_names_still_load() -> No
     assert legal.precision == "fp16" and legal.save_strategy == "steps"
     with pytest.raises(ConfigError, match="training_args.evaluation_strategy is not supported"):
         parse_sft_config({"training_args": {"evaluation_strategy": "epoch"}})
+
+
+def _leaves(tree: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*path, key))
+        else:
+            yield ".".join((*path, key)), value
+
+
+@pytest.mark.parametrize("name", ["local.yaml", "k8s.yaml"])
+def test_run_configs_do_not_repeat_the_data_defaults(name: str) -> None:
+    """A data-stage default lives in its config model only, so the CLI commands (which read
+    the same models) and `geomas run data` cannot drift apart: YAML gives only the values it
+    changes."""
+    from geomas.config import DataPipelineConfig, load_yaml
+
+    data = load_yaml(CONFIGS / name)["data"]
+    defaults = dict(_leaves(DataPipelineConfig(source_dir=Path("s"), output_dir=Path("o"))
+                            .model_dump(mode="json")))
+    repeated = [key for key, value in _leaves(data)
+                if key not in ("source_dir", "output_dir") and defaults.get(key) == value]
+    assert repeated == [], f"configs/{name} repeats model defaults under data: {repeated}"

@@ -24,8 +24,9 @@ def trained(sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     root = tmp_path_factory.mktemp("ner")
     convert_annotations(sample_corpus / "annotations", root / "bio", progress=False)
     base = make_tiny("ner", root / "tiny", corpus_dir=sample_corpus, seed=0)
-    cfg = NerTrainConfig(model_name=str(base), output_dir=root / "model", epochs=3,
-                         batch_size=16, learning_rate=1e-3, early_stopping_patience=2)
+    # enough epochs that the model tags entities on held-out text (its density reference)
+    cfg = NerTrainConfig(model_name=str(base), output_dir=root / "model", epochs=8,
+                         batch_size=16, learning_rate=3e-3, early_stopping_patience=3)
     result = train_and_log(root / "bio", cfg, data_dir=root / ".geomas", progress=False)
     (root / "result.json").write_text(result.model_dump_json(), encoding="utf-8")
     return {"root": root, "model": root / "model", "base": base, "data": root / ".geomas"}
@@ -158,3 +159,77 @@ def test_tiny_ner_generalises_to_unseen_documents(tmp_path: Path) -> None:
     result = train_and_log(tmp_path / "bio", cfg, data_dir=tmp_path / ".geomas", progress=False)
     assert result.eval_split == "test" and result.n_test > 0
     assert result.micro_f1 >= 0.80, result.per_type
+
+
+def test_training_records_the_models_own_entity_density(trained: dict[str, Path]) -> None:
+    from geomas.ner.shift import load_ner_profile
+
+    profile = load_ner_profile(trained["model"])
+    assert profile is not None
+    results = json.loads((trained["model"] / "evaluation_results.json").read_text("utf-8"))
+    assert profile.texts == results["n_test"] and profile.chars > 0
+    assert profile.density == pytest.approx(1000 * profile.entities / profile.chars, abs=1e-3)
+    assert profile.density > 0 and profile.gold_density and profile.gold_density > 0
+    # densities per confidence floor: what a document tagged at that floor is compared with
+    at = [profile.density_at[k] for k in ("0.0", "0.3", "0.5", "0.7", "0.9")]
+    assert at[0] == profile.density and at == sorted(at, reverse=True)
+    assert profile.reference_density(0.5) == profile.density_at["0.5"]
+    assert profile.reference_density(0.6) == profile.density_at["0.5"]
+    assert 0 < profile.confidence["p10"] <= profile.confidence["p50"] <= profile.confidence[
+        "p90"] <= 1
+
+
+def test_domain_shift_warns_and_skips_ner_templates(
+    real_ru: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The demo's NER (trained as `make demo` trains it) on a real decree and on two reports."""
+    from geomas.config import IngestConfig, NerInferenceConfig, QAConfig
+    from geomas.ingest.run import ingest_folder
+    from geomas.models import make_tiny
+    from geomas.qa.generate import generate_qa_pairs
+    from geomas.sample import generate_sample_corpus
+
+    corpus = tmp_path / "corpus"
+    generate_sample_corpus(corpus, docs=24, seed=0)
+    convert_annotations(corpus / "annotations", tmp_path / "bio", progress=False)
+    base = make_tiny("ner", tmp_path / "tiny", corpus_dir=corpus, seed=0)
+    model = tmp_path / "model"
+    train_and_log(tmp_path / "bio", NerTrainConfig(
+        model_name=str(base), output_dir=model, epochs=40, batch_size=16, learning_rate=1e-3,
+        register_model=False), data_dir=tmp_path / ".geomas", progress=False)
+    src = tmp_path / "src"
+    src.mkdir()
+    reports = sorted(p.name for p in (corpus / "docs").glob("report_*"))[:2]
+    for name in reports:
+        (src / name).write_bytes((corpus / "docs" / name).read_bytes())
+    # a government decree on project documentation: real Russian, far from the sample reports
+    (src / "pp87_project_docs.docx").write_bytes((real_ru / "pp87_project_docs.docx").read_bytes())
+    ingest_folder(src, tmp_path / "out", IngestConfig(), progress=False)
+    ner_cfg = NerInferenceConfig()  # the CLI's and the pipeline's floor, 0.5
+    out = tmp_path / "qa" / "qa_pairs.json"
+    with caplog.at_level("WARNING", logger="geomas.ner.shift"):
+        summary = generate_qa_pairs(tmp_path / "out" / "chunks.json", model, out,
+                                    config=QAConfig(), ner_config=ner_cfg, progress=False).report
+    on_disk = json.loads((out.parent / "qa_summary.json").read_text("utf-8"))["ner_shift"]
+    docs = json.loads((tmp_path / "out" / "documents.json").read_text("utf-8"))
+    by_name = {d["source"]: d["doc_id"] for d in docs}
+    law = on_disk[by_name["pp87_project_docs.docx"]]
+    assert law["shifted"] and law["action"] == "ner_templates_skipped", (law, on_disk)
+    assert law["ratio"] > QAConfig().ner_shift.max_ratio
+    assert any("NER DOMAIN SHIFT" in r.message and "pp87_project_docs.docx" in r.message
+               for r in caplog.records)
+    for name in reports:
+        assert not on_disk[by_name[name]]["shifted"], (name, on_disk[by_name[name]])
+    pairs = json.loads(out.read_text("utf-8"))
+    law_id = by_name["pp87_project_docs.docx"]
+    assert not [p for p in pairs if p["doc_id"] == law_id and p["generator"] == "template"]
+    assert [p for p in pairs if p["doc_id"] != law_id and p["generator"] == "template"]
+    assert summary.rejects_by_rule.get("off_profile", 0) > 0  # a decree is off-profile too
+    # with legal templates allowed, the shift alone keeps the decree's NER entities out
+    legal_too = QAConfig(template_profiles=("geology", "legal"))
+    again = generate_qa_pairs(tmp_path / "out" / "chunks.json", model, tmp_path / "qa2" / "q.json",
+                              config=legal_too, ner_config=ner_cfg, progress=False)
+    assert not [p for p in again.kept.pairs if p.doc_id == law_id and p.generator == "template"]
+    assert again.report.rejects_by_rule.get("ner_domain_shift", 0) > 0
+    assert {r.rule for r in again.rejects if r.doc_id == law_id and r.entity} <= {
+        "ner_domain_shift", "low_confidence"}

@@ -1,4 +1,5 @@
-"""validate_chunks on the real Great Expectations: pass/fail per check, policy, report files."""
+"""validate_chunks on the real Great Expectations: pass/fail per check, policies (per document,
+fail, warn), report files, rejects."""
 
 from __future__ import annotations
 
@@ -15,9 +16,18 @@ import pytest
 
 from geomas.config import ValidationConfig
 from geomas.errors import InputError, ValidationFailed
-from geomas.validate import CHUNK_SUITE, ValidationSummary, run_suite, validate_chunks
-from geomas.validate.chunks import chunk_frame
-from geomas.validate.suite import N_EXAMPLES, NO_RECORDS_PAGE, SUMMARY_FILE
+from geomas.ingest import ChunkSet
+from geomas.ingest.records import Chunk
+from geomas.records import StageResult
+from geomas.validate import (
+    CHUNK_SUITE,
+    ValidationSummary,
+    run_suite,
+    validate_chunk_set,
+    validate_chunks,
+)
+from geomas.validate.chunks import REJECTS_FILE, chunk_frame
+from geomas.validate.suite import N_EXAMPLES, NO_RECORDS_PAGE, SUMMARY_FILE, DocumentRule
 
 DOC_A = hashlib.sha256(b"report-a.pdf").hexdigest()
 DOC_B = hashlib.sha256(b"report-b.docx").hexdigest()
@@ -80,9 +90,10 @@ def report_dir(tmp_path: Path) -> Path:
 
 
 def run(chunks: list[dict[str, Any]], report_dir: Path, **config: Any) -> ValidationSummary:
+    """The suite under policy fail unless told otherwise (per-document tests name theirs)."""
     return validate_chunks(
         chunks,
-        ValidationConfig(**config),
+        ValidationConfig(**{"policy": "fail", **config}),
         max_tokens=256,
         report_dir=report_dir,
         page_counts=PAGE_COUNTS,
@@ -172,7 +183,10 @@ def test_n_tokens_over_max_fails(report_dir: Path) -> None:
 
     with pytest.raises(ValidationFailed) as raised:
         run(chunks, report_dir)
-    assert "expect_column_values_to_be_between(n_tokens): 1 unexpected" in str(raised.value)
+    # the failure line names the file, the check, the count and what to do
+    assert ("a/report-a.pdf: expect_column_values_to_be_between(n_tokens) failed on 1 of 8 "
+            "chunks") in str(raised.value)
+    assert "rerun makedataset" in str(raised.value)
     assert chunks[7]["chunk_id"] in str(raised.value)
 
 
@@ -318,3 +332,159 @@ def test_run_suite_reports_an_expectation_that_errors(report_dir: Path) -> None:
     assert not missing.success
     assert missing.error and "no_such_column" in missing.error
     assert "geomas_test_records" in summary.report_path.read_text(encoding="utf-8")
+
+
+# --- per document: policy exclude_document (the default) --------------------------------------
+
+DOC_C = hashlib.sha256(b"report-c.md").hexdigest()
+
+
+def in_english(chunk: dict[str, Any]) -> dict[str, Any]:
+    chunk["text"] = EN_TEXT
+    chunk["char_end"] = chunk["char_start"] + len(EN_TEXT)
+    return chunk
+
+
+def chunk_set(chunks: list[dict[str, Any]]) -> ChunkSet:
+    return ChunkSet(chunks=[Chunk(**c) for c in chunks], page_counts=PAGE_COUNTS)
+
+
+def validate_set(chunks: list[dict[str, Any]], report_dir: Path, chunks_path: Path | None = None,
+                 **config: Any) -> StageResult[ChunkSet, ValidationSummary]:
+    return validate_chunk_set(chunk_set(chunks), ValidationConfig(**config), max_tokens=256,
+                              report_dir=report_dir, chunks_path=chunks_path)
+
+
+def test_failing_document_is_named_excluded_and_the_run_goes_on(
+    report_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chunks = [in_english(c) if c["doc_id"] == DOC_B else c for c in good_chunks()]
+    chunks_path = tmp_path / "chunks.json"
+    chunks_path.write_text(json.dumps(chunks), encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="geomas.validate"):
+        result = validate_set(chunks, report_dir, chunks_path)
+
+    summary = result.report
+    assert summary.policy == "exclude_document" and not summary.success
+    assert summary.n_documents == 2
+    (doc,) = summary.excluded
+    assert (doc.source, doc.doc_id, doc.n_records) == ("report-b.docx", DOC_B, 4)
+    (line,) = doc.failures
+    assert line.startswith(
+        "expect_column_values_to_be_between(cyrillic_share) failed on 4 of 4 chunks")
+    assert "take the file out of the corpus" in line
+    # the good document flows on; the bad one's chunks reach neither NER nor QA
+    assert [c.chunk_id for c in result.kept.chunks] == [
+        c["chunk_id"] for c in chunks if c["doc_id"] == DOC_A]
+    assert result.kept.page_counts == PAGE_COUNTS
+    assert json.loads(chunks_path.read_text("utf-8")) == [
+        c.model_dump() for c in result.kept.chunks]
+    # recorded in the stage's rejects and in the summary, the file named
+    rejects = [json.loads(x) for x in (report_dir / REJECTS_FILE).read_text("utf-8").splitlines()]
+    assert [(r["source"], r["doc_id"], r["stage"], r["rule"]) for r in rejects] == [
+        ("report-b.docx", DOC_B, "validate", "chunk_validation")]
+    assert "cyrillic_share" in rejects[0]["reason"]
+    assert result.rejects[0].source == "report-b.docx"
+    saved = ValidationSummary.model_validate_json((report_dir / SUMMARY_FILE).read_text())
+    assert saved.excluded == [doc]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings and all("report-b.docx" in w for w in warnings)
+
+
+def test_policy_fail_stops_naming_the_file(report_dir: Path) -> None:
+    chunks = [in_english(c) if c["doc_id"] == DOC_B else c for c in good_chunks()]
+
+    with pytest.raises(ValidationFailed) as raised:
+        validate_set(chunks, report_dir, policy="fail")
+
+    message = str(raised.value)
+    assert ("report-b.docx: expect_column_values_to_be_between(cyrillic_share) failed on 4 of 4 "
+            "chunks") in message
+    assert "a/report-a.pdf" not in message and "'exclude_document'" in message
+    # warn names the file too and keeps every chunk
+    warned = validate_set(chunks, report_dir / "warn", policy="warn")
+    assert not warned.report.success and len(warned.kept.chunks) == len(chunks)
+    assert [(d.source, d.excluded) for d in warned.report.documents] == [
+        ("report-b.docx", False)]
+
+
+def test_russian_thesis_with_an_english_bibliography_is_kept(report_dir: Path) -> None:
+    # 8 chunks of Russian text, then the references in English (3 chunks)
+    thesis = [make_chunk(i, doc_id=DOC_A, source="thesis.pdf", pages=[i + 1]) for i in range(11)]
+    for chunk in thesis[8:]:
+        in_english(chunk)
+    chunks = [*thesis, make_chunk(11, doc_id=DOC_B, source="report-b.docx", pages=[])]
+
+    result = validate_set(chunks, report_dir)
+
+    assert result.report.success and result.report.excluded == []
+    assert len(result.kept.chunks) == len(chunks)
+    (doc,) = result.report.documents  # recorded, not excluded
+    assert (doc.source, doc.excluded) == ("thesis.pdf", False)
+    assert "failed on 3 of 11 chunks" in doc.failures[0] and "tolerated" in doc.failures[0]
+    # judged over the whole run instead (policy fail, mostly 1.0) the thesis stops the run
+    with pytest.raises(ValidationFailed, match=r"thesis\.pdf: .*\(cyrillic_share\)"):
+        validate_set(chunks, report_dir / "fail", policy="fail")
+
+
+@pytest.mark.parametrize(("n_english", "excluded"), [(5, False), (6, True)])
+def test_document_mostly_is_the_share_of_its_chunks_that_must_be_russian(
+    report_dir: Path, n_english: int, excluded: bool
+) -> None:
+    doc = [make_chunk(i, doc_id=DOC_A, source="mixed.pdf", pages=[1]) for i in range(10)]
+    for chunk in doc[:n_english]:
+        in_english(chunk)
+    chunks = [*doc, *(make_chunk(i, doc_id=DOC_B, source="report-b.docx", pages=[])
+                      for i in range(10, 13))]
+
+    result = validate_set(chunks, report_dir)  # document_mostly 0.5
+
+    assert [d.source for d in result.report.excluded] == (["mixed.pdf"] if excluded else [])
+    assert len(result.kept.chunks) == (3 if excluded else 13)
+
+
+def test_one_broken_chunk_excludes_its_document(report_dir: Path) -> None:
+    chunks = good_chunks()
+    chunks[4]["n_tokens"] = 999  # a chunk of report-a.pdf
+
+    result = validate_set(chunks, report_dir)
+
+    (doc,) = result.report.excluded
+    assert doc.source == "a/report-a.pdf"
+    assert doc.failures == [
+        f"expect_column_values_to_be_between(n_tokens) failed on 1 of 8 chunks, e.g. "
+        f"{chunks[4]['chunk_id']}: chunks longer than ingest.max_tokens (256); rerun makedataset "
+        "with the max_tokens of this run"]
+    assert {c.doc_id for c in result.kept.chunks} == {DOC_B}
+
+
+def test_too_many_failing_documents_stop_the_run(report_dir: Path) -> None:
+    chunks = good_chunks(6) + [make_chunk(i, doc_id=DOC_C, source="report-c.md", pages=[])
+                               for i in range(6, 9)]
+    for chunk in chunks:
+        if chunk["doc_id"] != DOC_A:
+            in_english(chunk)
+
+    with pytest.raises(ValidationFailed) as raised:
+        validate_set(chunks, report_dir)
+    message = str(raised.value)
+    assert "2 of 3 documents failed (67% is above validation.max_excluded_ratio 50%)" in message
+    assert "report-b.docx: " in message and "report-c.md: " in message
+    assert not (report_dir / REJECTS_FILE).exists()
+
+    assert len(validate_set(chunks, report_dir / "r", max_excluded_ratio=1.0).kept.chunks) == 4
+    everything = [in_english(c) for c in good_chunks(6)]
+    with pytest.raises(ValidationFailed, match="2 of 2 documents failed .every document failed"):
+        validate_set(everything, report_dir / "all", max_excluded_ratio=1.0)
+
+
+def test_a_check_that_errors_cannot_exclude_documents(report_dir: Path) -> None:
+    import great_expectations.expectations as gxe
+
+    frame = pd.DataFrame({"record_id": ["r1", "r2"], "source": ["a.md", "b.md"]})
+    with pytest.raises(ValidationFailed, match="cannot be traced to documents"):
+        run_suite(frame, [gxe.ExpectColumnValuesToNotBeNull(column="no_such_column")],
+                  suite_name="geomas_test_records", report_dir=report_dir,
+                  policy="exclude_document", id_column="record_id",
+                  documents=DocumentRule(column="source"))
