@@ -50,6 +50,11 @@ _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[А-Яа-яЁё]")
 _LIST_MARK = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[а-я]\)|[-•–—])\s*")
 _DEFINITION_MIN_WORDS = 6
+_ANAPHORIC = re.compile(r"^(данн|указанн|вышеуказанн|названн|упомянут|такой|такая|такое|такие)",
+                        re.IGNORECASE)
+# a dash followed by a rule or a value, not by what the term means
+_NOT_DEFINING = re.compile(r"\b(обязан[аоы]?|вправе|должн[аоы]?|должен)\b|^\s*не\s+(более|менее)\b",
+                           re.IGNORECASE)
 # a heading line run into the sentence ("Сроки введения ... Кодекса\nНастоящий Кодекс ...")
 _HEADING_BREAK = re.compile(r"[^\s.;:,!?)\-–—]\s*\n\s*[А-ЯЁ][а-яё]")
 # legal-database notes on the text itself, not law ("Часть вторая утратила силу с ...")
@@ -347,6 +352,8 @@ class QuestionBuilder:
                                          "которых", "этот", "эта", "это", "эти", "их", "его",
                                          "её", "ее") for k in idxs):
             return None
+        if _ANAPHORIC.match(s.tok(idxs[0]).text):
+            return None  # "данное лицо", "указанный работник": who it is lies outside the sentence
         if any(_DIGIT.search(s.tok(k).text) for k in idxs) and head.pos != "PROPN":
             # "Запасы 12 млн т ..." puts the answer in the subject; names like "ЮВ1" are fine
             if not any(re.match(r"^[А-ЯЁA-Z]{1,4}[-\d]", s.tok(k).text) for k in idxs):
@@ -612,6 +619,8 @@ class QuestionBuilder:
         # "Рудная формация - золото-кварцевая." states a value (property); a longer body
         # ("Техническое руководство - непосредственное управление ...") defines the term
         defines = len(m.group("body").split()) >= _DEFINITION_MIN_WORDS
+        if _NOT_DEFINING.search(m.group("body")) or not defines and "property" not in self.kinds:
+            return None  # "Работодатель - физическое лицо ... обязан ...", "Потери - не более 1%"
         if "definition" in self.kinds and (defines or "property" not in self.kinds):
             return Question(f"Что означает понятие «{term}»?", "definition", (s.start, s.end),
                             (focus_start, s.end), term)

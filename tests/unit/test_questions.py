@@ -88,6 +88,11 @@ def test_question_is_built_from_the_answer_sentence(
     "февраля 2002 года.",
     "Часть вторая утратила силу с 1 сентября 2007 года.",
     "При навеске запасы прочности должны быть не менее:\n13-кратного - для подвесных устройств;",
+    # a duty or a value after a dash is no definition; an anaphoric subject asks about no one
+    "Работодатель - физическое лицо, не являющийся индивидуальным предпринимателем, при "
+    "прекращении договора обязан зарегистрировать факт прекращения договора.",
+    "Потери пакетов – не более 0,5% за месяц.",
+    "По требованию работодателя данное лицо обязано представить ему копии документов.",
     # a heading run into its text
     "Нормы труда Нормы труда - нормы выработки, времени и другие нормы труда работников.",
 ])
@@ -98,7 +103,11 @@ def test_no_question_where_none_fits(sentence: str) -> None:
 def test_kinds_follow_the_profile() -> None:
     text = "Рудная формация - золото-кварцевая формация."
     assert QuestionBuilder(GEOLOGY).questions(text)[0].kind == "property"
-    (q,) = QuestionBuilder(("definition",)).questions(text)
+    # a two-word value is no definition: without the property kind it gives no question
+    assert QuestionBuilder(("definition",)).questions(text) == []
+    longer = ("Рудная формация - устойчивая совокупность руд и вмещающих пород, повторяющаяся "
+              "в разных районах.")
+    (q,) = QuestionBuilder(("definition",)).questions(longer)
     assert q.question == "Что означает понятие «рудная формация»?"
     assert QuestionBuilder(()).questions(text) == []
     with pytest.raises(ValueError, match="unknown question kinds"):
