@@ -429,6 +429,8 @@ class QuestionBuilder:
         ranged = bool(_RANGE_VERB.match(word))
         if not (_QUANTITY_VERB.match(word) or ranged):
             return None
+        if word.startswith("составл") and word.endswith(("ся", "сь")):
+            return None  # "протоколы составляются должностными лицами": drawn up, no amount
         focus = self._focus(s, root, ("obj", "obl", "nummod", "nsubj", "xcomp", "advmod"),
                             lambda s_, sub: self._has_number(s_, sub) and sub[0] > subj[-1])
         if focus is None:
