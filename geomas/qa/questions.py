@@ -56,7 +56,7 @@ _ANAPHORIC = re.compile(r"^(данн|указанн|вышеуказанн|на�
 _NOT_DEFINING = re.compile(r"\b(обязан[аоы]?|вправе|должн[аоы]?|должен)\b|^\s*не\s+(более|менее)\b",
                            re.IGNORECASE)
 # a heading line run into the sentence ("Сроки введения ... Кодекса\nНастоящий Кодекс ...")
-_HEADING_BREAK = re.compile(r"[^\s.;:,!?)\-–—]\s*\n\s*[А-ЯЁ][а-яё]")
+_HEADING_BREAK = re.compile(r"[^\s.;:,!?)\-–—]\s*\n\s*[А-ЯЁ](?:[а-яё]|\s)")
 # legal-database notes on the text itself, not law ("Часть вторая утратила силу с ...")
 _EDITORIAL = re.compile(r"утратил[аио]?\s+силу|в\s+ред\.\s", re.IGNORECASE)
 _DEFINITION = re.compile(
