@@ -551,7 +551,8 @@ class QAGenerator:
         self, rec: ChunkRecord, c: _Candidate, deposit: str | None, used: set[str]
     ) -> tuple[str, str] | None:
         variants = self.templates[c.entity.label]
-        usable = usable_templates(variants, c.entity.text, deposit)
+        usable = usable_templates(variants, c.entity.text, deposit,
+                                  rec.text[c.answer[0]:c.answer[1]])
         if not usable:
             return None
         key = f"{self.config.seed}|{rec.chunk_id}|{c.start}|{c.end}|{c.entity.label}"

@@ -50,6 +50,7 @@ _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[А-Яа-яЁё]")
 _LIST_MARK = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[а-я]\)|[-•–—])\s*")
 _DEFINITION_MIN_WORDS = 6
+_VERBISH = frozenset({"VERB", "INFN", "PRTF", "PRTS", "GRND"})
 _ANAPHORIC = re.compile(r"^(данн|указанн|вышеуказанн|названн|упомянут|такой|такая|такое|такие)",
                         re.IGNORECASE)
 # a dash followed by a rule or a value, not by what the term means
@@ -234,6 +235,13 @@ def _verbal(word: str) -> bool:
 def _finite(word: str) -> bool:
     """Whether the word's likeliest reading is a finite verb."""
     return morph_analyzer().parse(word)[0].tag.POS == "VERB"
+
+
+@lru_cache(maxsize=65536)
+def _verbish(word: str) -> bool:
+    """Whether a dictionary word can be a verb, participle or gerund ("определенных")."""
+    morph = morph_analyzer()
+    return morph.word_is_known(word) and any(p.tag.POS in _VERBISH for p in morph.parse(word))
 
 
 @lru_cache(maxsize=65536)
@@ -620,7 +628,13 @@ class QuestionBuilder:
         focus_start = s.start + offset + m.start("body")
         # "Рудная формация - золото-кварцевая." states a value (property); a longer body
         # ("Техническое руководство - непосредственное управление ...") defines the term
-        defines = len(m.group("body").split()) >= _DEFINITION_MIN_WORDS
+        # a definition says what the thing is and does ("полость, образуемая ...", "лицо,
+        # вступившее ..."); a list or a name after the dash is the value of a property
+        # ("Главные рудные минералы - самородное золото, пирит ...", "Ближайший пункт - с. Аян")
+        body_words = re.findall(r"[А-Яа-яЁё-]+\.?", m.group("body"))
+        defines = (len(body_words) >= _DEFINITION_MIN_WORDS
+                   and not body_words[0].endswith(".") and not body_words[0][0].isupper()
+                   and any(_verbish(w.rstrip(".").lower()) for w in body_words))
         if _NOT_DEFINING.search(m.group("body")) or not defines and "property" not in self.kinds:
             return None  # "Работодатель - физическое лицо ... обязан ...", "Потери - не более 1%"
         if "definition" in self.kinds and (defines or "property" not in self.kinds):

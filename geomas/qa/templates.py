@@ -169,6 +169,9 @@ TASK_DESCRIPTIONS: dict[str, str] = {
 #: Instruction prefix for an entity type without its own description (custom templates).
 DEFAULT_TASK_DESCRIPTION = "Ответь на вопрос по фрагменту геологического отчёта."
 
+#: Share of its answer's characters above which an entity is not put into the question.
+ANSWER_IN_QUESTION = 0.6
+
 #: Longest entity text put into a question; longer entities use templates without {entity}.
 MAX_ENTITY_IN_QUESTION = 80
 
@@ -187,13 +190,21 @@ def template_id(label: str, index: int) -> str:
 
 
 def usable_templates(
-    variants: Sequence[str], entity_text: str, deposit: str | None
+    variants: Sequence[str], entity_text: str, deposit: str | None, answer_text: str = ""
 ) -> list[int]:
-    """Indices of the variants that can be filled for this entity and document."""
+    """Indices of the variants that can be filled for this entity and document.
+
+    An entity that is most of its answer (``ANSWER_IN_QUESTION`` of its characters) is not put
+    into the question: "Что сообщается о работах: «Разведка выполнялась в 1983 г.»?" gives its
+    answer away.
+    """
     out = []
+    gives_away = bool(answer_text) and len(entity_text) >= ANSWER_IN_QUESTION * len(answer_text)
     for k, t in enumerate(variants):
         names = placeholders(t)
         if "deposit" in names and not deposit:
+            continue
+        if "entity" in names and gives_away:
             continue
         if "entity" in names and not 0 < len(question_entity(entity_text)) <= (
             MAX_ENTITY_IN_QUESTION

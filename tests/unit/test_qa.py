@@ -230,6 +230,21 @@ def test_every_rejected_candidate_has_a_rule_and_reason() -> None:
     assert "max_context_length=120" in too_long.reason
 
 
+def test_an_entity_that_is_most_of_its_answer_stays_out_of_the_question() -> None:
+    text = "Предварительная разведка выполнялась в 1983–1985 гг. Работы продолжались."
+    templates = {"STUDY_INFO": ("Что сообщается о работах: «{entity}»?",
+                                "Когда и какими работами изучалось месторождение?")}
+    qa = QAGenerator(templates=templates, config=QAConfig(question_kinds={}, answer_types={}))
+    whole = [{"label": "STUDY_INFO", "text": "Предварительная разведка выполнялась в 1983–1985 гг"}]
+    (pair,) = qa.generate_from_text(text, whole).pairs
+    assert pair.question == "Когда и какими работами изучалось месторождение?"
+    # a short entity may still be named in the question
+    short = [{"label": "STUDY_INFO", "text": "Предварительная разведка"}]
+    assert any("«Предварительная разведка»" in p.question for seed in range(8) for p in QAGenerator(
+        templates=templates, config=QAConfig(question_kinds={}, answer_types={}, seed=seed),
+    ).generate_from_text(text, short).pairs)
+
+
 def test_duplicate_questions_in_a_chunk_are_rejected() -> None:
     text = "Из жильных минералов преобладают кварц и хлорит. Отмечаются кальцит и барит."
     ents = [{"label": "MINERALOGICAL", "text": t} for t in ("кварц", "хлорит", "кальцит")]
