@@ -9,9 +9,8 @@ from zenml import step
 
 from geomas.config import ValidationConfig
 from geomas.names import TRACKER_NAME
-from geomas.ner.labels import GEO_LABELS
 from geomas.qa import QASet
-from geomas.qa.teacher import TEACHER_ENTITY_TYPE
+from geomas.qa.generate import PAIR_ENTITY_TYPES
 from geomas.tracking import log_artifacts, log_stage_metrics
 from geomas.validate import ValidationSummary
 from geomas.validate.records import validate_qa_pairs as run_qa_suite
@@ -34,7 +33,7 @@ def validate_qa_pairs(
     """
     summary = run_qa_suite(
         [p.model_dump() for p in qa_pairs.pairs], config,
-        entity_types=(*GEO_LABELS, TEACHER_ENTITY_TYPE), max_context_length=max_context_length,
+        entity_types=PAIR_ENTITY_TYPES, max_context_length=max_context_length,
         report_dir=Path(report_dir),
     )
     log_stage_metrics("validate_qa", {"success": summary.success,

@@ -28,6 +28,7 @@ from geomas.errors import InputError
 from geomas.ingest.records import Chunk
 from geomas.io import write_json
 from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
+from geomas.ner.labels import GEO_LABELS
 from geomas.ner.shift import DocumentShift, check_shift, load_ner_profile
 from geomas.qa.answer_types import best_type, debris_problem, type_problem
 from geomas.qa.profiles import DocumentProfile, profile_text
@@ -42,6 +43,7 @@ from geomas.qa.records import (
     stable_id,
     write_qa_pairs,
 )
+from geomas.qa.teacher import TEACHER_ENTITY_TYPE
 from geomas.qa.templates import TEMPLATES, render, template_id, usable_templates
 from geomas.qa.text import (
     Span,
@@ -60,6 +62,8 @@ TEMPLATE_GENERATOR = "template"
 ANSWER_FIRST_GENERATOR = "answer_first"
 #: entity_type of answer-first pairs that no geological type fits, per document profile
 PROFILE_LABELS = {"geology": "GEOLOGY", "legal": "LEGAL", "other": "GENERAL"}
+#: every entity_type a QA pair may carry: the 17 types, the profile labels, the teacher's
+PAIR_ENTITY_TYPES: tuple[str, ...] = (*GEO_LABELS, *PROFILE_LABELS.values(), TEACHER_ENTITY_TYPE)
 #: lexicon lemmas an answer-first pair needs to be given one of the 17 types by its words alone
 MIN_TYPE_HITS = 2
 _TERMINAL = ".!?…»\")"

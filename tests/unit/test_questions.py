@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from geomas.config import QAConfig
@@ -150,3 +152,23 @@ def test_law_gets_legal_answer_first_pairs_and_no_geology_templates() -> None:
         assert p.answer in p.context and p.answer in LAW
         assert p.entity_text and p.entity_text in p.answer
         assert p.template_id and p.template_id.startswith("answer_first.")
+
+
+def test_answer_first_labels_pass_the_qa_suite(tmp_path: Path) -> None:
+    """The pipeline's validate_qa_pairs knows LEGAL, GENERAL and GEOLOGY (it failed on them)."""
+    from geomas.config import ValidationConfig
+    from geomas.qa.generate import PAIR_ENTITY_TYPES
+    from geomas.validate.records import validate_qa_pairs
+
+    report = ("Месторождение золота расположено в Тенькинском районе Магаданской области. "
+              "Рудные тела сложены кварцем, запасы руды учтены. Ширина прохода для людей должна "
+              "быть не менее 0,7 м.")
+    chunks = [ChunkRecord(chunk_id="c1", doc_id="law", text=LAW),
+              ChunkRecord(chunk_id="c2", doc_id="x", text=report)]
+    pairs = QAGenerator(config=QAConfig(num_pairs=5)).generate(
+        chunks, EntitySet(model_path=None)).pairs
+    assert {"LEGAL", "GEOLOGY"} <= {p.entity_type for p in pairs}
+    summary = validate_qa_pairs([p.model_dump() for p in pairs], ValidationConfig(policy="warn"),
+                                entity_types=PAIR_ENTITY_TYPES, max_context_length=300,
+                                report_dir=tmp_path)
+    assert summary.success, summary.failed
