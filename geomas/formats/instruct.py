@@ -121,7 +121,7 @@ def format_instruct_dataset(
         ConfigError: The options contradict each other (vertex as a JSON list...).
         InputError: The source cannot be read, holds no valid records, or cannot be split.
     """
-    from geomas.split import split_examples
+    from geomas.split import LEDGER_NAME, split_with_ledger
 
     started = time.perf_counter()
     overrides = {"format_type": format_type, "split_ratio": split_ratio, "jsonl": jsonl,
@@ -144,13 +144,17 @@ def format_instruct_dataset(
         cleaned = clean_examples(examples, clean)
         examples = cleaned.kept
         rejects.extend(cleaned.rejects)
-    result = split_examples(examples, split_cfg)
+    # the split ledger lives next to the train file: documents keep their split across runs
+    first = output_paths(Path(out), jsonl=cfg.jsonl, splits=("train",))["train"]
+    ledger = first.with_name(f"{dataset_stem(first)[: -len('_train')]}_{LEDGER_NAME}")
+    result = split_with_ledger(examples, split_cfg, ledger)
     rejects.extend(result.rejects)
 
     files = {name: Path(path) for name, path in write_splits(result, Path(out), cfg).items()}
     train = files["train"]
     prefix = f"{dataset_stem(train)[: -len('_train')]}_"
     files.update(result.write_reports(train.parent, prefix=prefix, rejects=False))
+    files["split_ledger"] = ledger
     # One rejects file for the whole command: invalid pairs and the split's small-class drops.
     files["rejects"] = write_rejects(train.with_name(f"{prefix}rejects.jsonl"), rejects)
     return FormatReport(

@@ -40,6 +40,14 @@ from geomas.errors import InputError
 from geomas.formats.example import Example
 from geomas.io import write_json
 from geomas.records import Reject, write_rejects
+from geomas.split.ledger import (
+    SplitLedger,
+    group_key,
+    load_ledger,
+    place_new_groups,
+    stamp,
+    write_ledger,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +126,10 @@ class SplitReport(BaseModel):
     share_tolerance: float
     share_violations: list[ShareViolation]
     warnings: list[str]
+    ledger_groups: int = Field(
+        default=0, description="Groups (documents) that kept the split the ledger gave them.")
+    new_groups: dict[str, int] = Field(
+        default_factory=dict, description="Groups (documents) new to the ledger, per split.")
 
 
 class SplitResult(BaseModel):
@@ -133,6 +145,7 @@ class SplitResult(BaseModel):
         description="w_i = n / (k * n_i) over the final train split, by class label."
     )
     report: SplitReport
+    ledger: SplitLedger = Field(description="Where every group went, for the next run.")
 
     def splits(self) -> dict[str, list[Example]]:
         """The non-empty splits by name (test only when it has records)."""
@@ -189,7 +202,8 @@ def class_weights(examples: Iterable[Example]) -> dict[str, float]:
 
 
 def split_examples(
-    examples: Sequence[Example], config: SplitConfig | None = None
+    examples: Sequence[Example], config: SplitConfig | None = None,
+    ledger: SplitLedger | None = None,
 ) -> SplitResult:
     """Split examples into train/val(/test): grouped, stratified, seeded.
 
@@ -197,16 +211,22 @@ def split_examples(
         examples: The examples; ids must be unique.
         config: Ratios, seed, stratification and grouping fields, small-class policy.
             ``None`` uses the `SplitConfig` defaults.
+        ledger: Where earlier runs put each group (`geomas.split.ledger`): those groups keep
+            their split and only new ones are placed. ``None`` or empty: a fresh split. The
+            result carries the updated ledger either way.
 
     Returns:
         The splits (each in input order; oversampled duplicates at the end of train), rejects,
         class weights of the final train split and a report.
 
     Raises:
-        InputError: ``examples`` is empty, ids repeat, or a split with a non-zero ratio would be
-            empty (too few groups; the message says how many there are).
+        InputError: ``examples`` is empty, ids repeat, a split with a non-zero ratio would be
+            empty (too few groups; the message says how many there are), or the ledger was
+            made with other ratios, seed or grouping.
     """
     cfg = config if config is not None else SplitConfig()
+    if ledger is not None:
+        ledger.check_compatible(cfg)
     if not examples:
         raise InputError("no examples to split; the input holds no valid records")
     _check_unique_ids(examples)
@@ -221,7 +241,17 @@ def split_examples(
     strata = [class_key(ex) if cfg.stratify_by == "label" else "all" for ex in kept]
     groups = [ex.group if cfg.group_by == "group" else None for ex in kept]
 
-    assignment, folds = _assign(kept, strata, groups, ratios, cfg.seed)
+    keys = [group_key(ex.id, g) for ex, g in zip(kept, groups, strict=True)]
+    if ledger is not None and ledger.assignments:
+        assignment, new = _assign_with_ledger(keys, strata, ratios, cfg.seed, ledger)
+        folds = 0
+    else:
+        assignment, folds = _assign(kept, strata, groups, ratios, cfg.seed)
+        new = dict(zip(keys, assignment, strict=True))
+    updated = (ledger or SplitLedger.new(cfg)).model_copy(deep=True)
+    updated.assignments.update(new)
+    updated.assignments = dict(sorted(updated.assignments.items()))
+    stamp(updated, [ex.id for ex in kept], new)
     placed: dict[str, list[Example]] = {name: [] for name in SPLITS}
     for ex, split in zip(kept, assignment, strict=True):
         placed[split].append(ex)
@@ -247,6 +277,13 @@ def split_examples(
         cfg, ratios, examples, kept, placed, groups, assignment, folds, rejects, merged,
         dropped, oversampled, notes,
     )
+    report = report.model_copy(update={
+        "ledger_groups": len(set(keys) - set(new)),
+        "new_groups": {s: n for s, n in sorted(Counter(new.values()).items())},
+    })
+    if ledger is not None and ledger.assignments:
+        logger.info("split: %d documents kept their split from the ledger; %d new: %s",
+                    report.ledger_groups, len(new), report.new_groups or "none")
     for note in report.warnings:
         logger.warning("split: %s", note)
     for violation in report.share_violations:
@@ -257,8 +294,39 @@ def split_examples(
         )
     return SplitResult(
         train=placed["train"], val=placed["val"], test=placed["test"], rejects=rejects,
-        class_weights=weights, report=report,
+        class_weights=weights, report=report, ledger=updated,
     )
+
+
+def split_with_ledger(
+    examples: Sequence[Example], config: SplitConfig, ledger_path: Path
+) -> SplitResult:
+    """`split_examples` with the ledger at `ledger_path` read first and written after."""
+    result = split_examples(examples, config, load_ledger(ledger_path, config))
+    write_ledger(ledger_path, result.ledger)
+    return result
+
+
+def _assign_with_ledger(
+    keys: list[str], strata: list[str], ratios: dict[str, float], seed: int,
+    ledger: SplitLedger,
+) -> tuple[list[SplitName], dict[str, SplitName]]:
+    """Ledger groups keep their split; new groups go where their classes are short."""
+    have: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
+    assignment: list[SplitName | None] = [None] * len(keys)
+    new_groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for i, key in enumerate(keys):
+        known = ledger.assignments.get(key)
+        if known is not None:
+            assignment[i] = known
+            have[known][strata[i]] += 1
+        else:
+            new_groups[key][strata[i]] += 1
+    new = place_new_groups(new_groups, have, ratios, seed)
+    for i, key in enumerate(keys):
+        if assignment[i] is None:
+            assignment[i] = new[key]
+    return cast(list[SplitName], assignment), cast(dict[str, SplitName], new)
 
 
 def _check_unique_ids(examples: Sequence[Example]) -> None:

@@ -296,3 +296,95 @@ def test_a_split_far_from_its_ratio_is_reported_with_the_reason(
             for i in range(100)]
     fine = split_examples(even, SplitConfig(val_ratio=0.1, test_ratio=0.0))
     assert not [w for w in fine.report.warnings if "asked" in w]
+
+
+def _check_growth(old: list[Example], grown: list[Example], cfg: SplitConfig,
+                  tmp_path: Path) -> SplitResult:
+    """Split `old`, then `grown` (old + new documents) with the ledger; check the promises."""
+    from geomas.split import LEDGER_NAME, split_with_ledger
+
+    ledger = tmp_path / LEDGER_NAME
+    first = split_with_ledger(old, cfg, ledger)
+    assert ledger.is_file() and first.report.ledger_groups == 0
+    second = split_with_ledger(grown, cfg, ledger)
+    before, after = by_id(first), by_id(second)
+    # every old document keeps its split
+    assert all(after[i] == s for i, s in before.items())
+    # no document spans two splits
+    doc_split: dict[str | None, set[str]] = {}
+    for ex in grown:
+        doc_split.setdefault(ex.group, set()).add(after[ex.id])
+    assert all(len(s) == 1 for s in doc_split.values())
+    # the report says how many documents were new and where they went
+    new_docs = {ex.group for ex in grown} - {ex.group for ex in old}
+    assert sum(second.report.new_groups.values()) == len(new_docs)
+    assert second.report.ledger_groups == len({ex.group for ex in old})
+    assert len(second.ledger.history) == 2
+    # a third run with nothing new moves nothing and adds no history
+    third = split_with_ledger(grown, cfg, ledger)
+    assert by_id(third) == after and third.report.new_groups == {}
+    assert len(third.ledger.history) == 2
+    return second
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_old_documents_keep_their_split_when_30_percent_new_arrive(
+    seed: int, tmp_path: Path
+) -> None:
+    examples = corpus(seed)
+    docs = sorted({ex.group for ex in examples if ex.group})
+    new = set(random.Random(seed).sample(docs, k=round(0.3 * len(docs))))
+    old = [ex for ex in examples if ex.group not in new]
+    cfg = SplitConfig(val_ratio=0.1, test_ratio=0.1, seed=seed, min_samples_per_class=0)
+    second = _check_growth(old, examples, cfg, tmp_path)
+    n = len(examples)
+    overall = Counter(ex.label for ex in examples)
+    for name, rows in second.splits().items():
+        counts = Counter(ex.label for ex in rows)
+        for label, total in overall.items():
+            gap = abs(counts[label] / len(rows) - total / n)
+            assert gap <= cfg.share_tolerance, (name, label, gap)
+    assert abs(len(second.val) - 0.1 * n) <= 30 and abs(len(second.test) - 0.1 * n) <= 30
+
+
+def test_sample_corpus_grows_and_old_documents_stay(tmp_path: Path) -> None:
+    from geomas.ner.extract import ChunkEntities, ChunkEntity, EntitySet
+    from geomas.qa.generate import ChunkRecord, QAGenerator
+    from geomas.qa.records import qa_to_example
+    from geomas.sample import generate_sample_corpus
+
+    generate_sample_corpus(tmp_path / "corpus", docs=30, seed=3)
+    tasks = json.loads((tmp_path / "corpus" / "annotations" / "label_studio_export.json")
+                       .read_text(encoding="utf-8"))
+    chunks, items = [], []
+    for task in tasks:
+        cid, doc = f"task-{task['id']}", task["data"]["doc_name"]
+        chunks.append(ChunkRecord(chunk_id=cid, doc_id=doc, text=task["data"]["text"]))
+        items.append(ChunkEntities(chunk_id=cid, doc_id=doc, entities=[
+            ChunkEntity(label=r["value"]["labels"][0], text=r["value"]["text"], confidence=1.0,
+                        start=r["value"]["start"], end=r["value"]["end"])
+            for r in task["annotations"][0]["result"]]))
+    pairs = QAGenerator().generate(chunks, EntitySet(model_path=None, items=items)).pairs
+    examples = [qa_to_example(p) for p in pairs]
+    docs = sorted({ex.group for ex in examples if ex.group})
+    assert len(docs) == 30
+    new = set(docs[-9:])  # the last 9 of 30 reports arrive later: 30 %
+    old = [ex for ex in examples if ex.group not in new]
+    cfg = SplitConfig(val_ratio=0.15, test_ratio=0.15, seed=0)
+    second = _check_growth(old, examples, cfg, tmp_path)
+    assert second.report.share_violations == [], second.report.share_violations
+
+
+def test_ledger_refuses_other_ratios_and_bad_files(tmp_path: Path) -> None:
+    from geomas.split import LEDGER_NAME, load_ledger, split_with_ledger
+
+    examples = corpus(0, n_classes=5)
+    cfg = SplitConfig(val_ratio=0.1, test_ratio=0.1, min_samples_per_class=0)
+    ledger = tmp_path / LEDGER_NAME
+    split_with_ledger(examples, cfg, ledger)
+    other = SplitConfig(val_ratio=0.2, test_ratio=0.1, min_samples_per_class=0)
+    with pytest.raises(InputError, match=r"split_assignments.json.*val 0.1 -> 0.2.*delete"):
+        split_with_ledger(examples, other, ledger)
+    ledger.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="not a split ledger"):
+        load_ledger(ledger)
