@@ -139,7 +139,10 @@ def check_training_inputs(config: RunConfig) -> None:
         raise ConfigError("the run config has no `training:` section; add one (see "
                           "configs/local.yaml)")
     t = config.training
-    for field, path in (("training.train_file", t.train_file), ("training.val_file", t.val_file)):
+    files = [("training.train_file", t.train_file), ("training.val_file", t.val_file)]
+    if t.test_file is not None:
+        files.append(("training.test_file", t.test_file))
+    for field, path in files:
         if not Path(path).is_file():
             raise InputError(f"{field} {path} does not exist; run `geomas run data` first or "
                              "fix the path")
@@ -287,6 +290,7 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
         model=t.model,
         train_file=str(Path(t.train_file).resolve()),
         val_file=str(Path(t.val_file).resolve()),
+        test_file=str(Path(t.test_file).resolve()) if t.test_file is not None else None,
         output_dir=str(run_dir),
         sft=t.sft,
         evaluation=t.evaluation,

@@ -22,13 +22,14 @@ def training_pipeline(
     promotion: PromotionConfig,
     registered_model_name: str = "geomas-sft",
     dataset_dir: str | None = None,
+    test_file: str | None = None,
 ) -> None:
     """Fine-tune, evaluate against the base, register @challenger, promote through the gate.
 
     Args:
         model: Alias or local model folder.
         train_file: Train split.
-        val_file: Val split.
+        val_file: Val split: early stopping and the checkpoint choice.
         output_dir: Adapter output folder.
         sft: Training settings.
         evaluation: Evaluation settings.
@@ -36,10 +37,13 @@ def training_pipeline(
         registered_model_name: MLflow registered model.
         dataset_dir: The data pipeline's output folder; its documents and QA pairs become the
             version's data watermark (what `geomas retrain check` compares against).
+        test_file: Test split, which training never sees: the evaluation and the gate score on
+            it (val when None).
     """
     result = train_model(model=model, train_file=train_file, val_file=val_file, config=sft,
                          output_dir=output_dir)
-    scores = evaluate_model(sft_result=result, val_file=val_file, config=evaluation)
+    scores = evaluate_model(sft_result=result, val_file=test_file or val_file, config=evaluation,
+                            eval_split="test" if test_file else "val")
     version = register_model(sft_result=result, evaluation=scores, train_file=train_file,
                              val_file=val_file, registered_model_name=registered_model_name,
                              dataset_dir=dataset_dir)

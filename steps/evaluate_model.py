@@ -1,4 +1,4 @@
-"""Step: base vs tuned answer scores on the val set, and the forgetting probe."""
+"""Step: base vs tuned answer scores on the test split (val without one), forgetting probe."""
 
 from __future__ import annotations
 
@@ -16,19 +16,21 @@ from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
 def evaluate_model(
-    sft_result: SFTResult, val_file: str, config: EvalConfig
+    sft_result: SFTResult, val_file: str, config: EvalConfig, eval_split: str = "val"
 ) -> Annotated[AdapterEval, "evaluation"]:
     """Score base and tuned model on the same examples; perplexity on general text.
 
     Args:
         sft_result: The training result (adapter folder).
-        val_file: Validation examples with reference answers.
+        val_file: Held-out examples with reference answers (the test split when there is one).
         config: Generation and forgetting-probe settings.
+        eval_split: Which split `val_file` is.
 
     Returns:
         The evaluation.
     """
-    evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config)
+    evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config,
+                                  eval_split=eval_split)
     plots = evaluation_plots(evaluation, Path(sft_result.output_dir) / "plots")
     log_eval_to_mlflow(evaluation, plots, stage="eval")
     metadata: dict[str, Any] = dict(evaluation.metrics())

@@ -557,7 +557,10 @@ class SplitConfig(StrictModel):
         description="Share of records for validation (the original --split-ratio 0.9 = 0.1 val).",
     )
     test_ratio: float = Field(
-        default=0.0, ge=0.0, lt=1.0, description="Share of records for a test split; 0: none."
+        default=0.1, ge=0.0, lt=1.0,
+        description="Share of records for a test split (held out from training and early "
+        "stopping; the promotion gate judges on it); 0: none. The original "
+        "`format-instruct-dataset --split-ratio R` gives train/val only unless this is set.",
     )
     seed: int = Field(default=42, description="Seed of the group shuffle and record allocation.")
     stratify_by: Literal["label"] | None = Field(
@@ -663,6 +666,9 @@ class FormatConfig(StrictModel):
         base = base if base is not None else SplitConfig()
         if self.split_ratio is None:
             return base
+        if "test_ratio" not in base.model_fields_set:
+            # the original command: --split-ratio 0.9 is train 90 %, val 10 %, no test file
+            base = SplitConfig.model_validate({**base.model_dump(), "test_ratio": 0.0})
         val = round(1.0 - self.split_ratio - base.test_ratio, 10)
         if val <= 0.0:
             raise ValueError(

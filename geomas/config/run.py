@@ -64,6 +64,7 @@ class RunConfig(StrictModel):
             paths |= {
                 "training.train_file": self.training.train_file,
                 "training.val_file": self.training.val_file,
+                "training.test_file": self.training.test_file,
                 "training.output_dir": self.training.output_dir,
             }
         for name, path in paths.items():

@@ -409,7 +409,13 @@ class TrainingPipelineConfig(StrictModel):
 
     model: str = Field(min_length=1, description="Alias from configs/models.yaml or a folder.")
     train_file: Path
-    val_file: Path
+    val_file: Path = Field(description="Val split: early stopping and checkpoint choice.")
+    test_file: Path | None = Field(
+        default=None,
+        description="Test split (the data pipeline writes it when split.test_ratio > 0): the "
+        "evaluate step and the promotion gate score on it, never on val. None: val is scored, "
+        "with a warning (early stopping already looked at it).",
+    )
     output_dir: Path = Field(
         description="Each run trains into a new folder run-<UTC time>-<id> under this one "
         "(adapter, checkpoints, plots, training_config.json)."

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from geomas.config import EvalConfig, PromotionConfig
 from geomas.hashing import sha256_file
@@ -17,11 +17,16 @@ log = logging.getLogger(__name__)
 
 
 class AdapterEval(BaseModel):
-    """Base vs tuned answer scores on the validation set, and the forgetting probe."""
+    """Base vs tuned answer scores on the held-out examples, and the forgetting probe."""
 
     adapter_dir: str
     base_model_path: str
     n_examples: int
+    eval_split: str = Field(default="val", description="test: the held-out split the gate "
+                            "judges on; val only when the dataset has no test split.")
+    eval_file: str = ""
+    example_ids: list[str] = Field(default_factory=list,
+                                   description="Ids of the scored examples, in file order.")
     base: dict[str, float]
     tuned: dict[str, float]
     base_perplexity: float
@@ -46,13 +51,25 @@ def base_of(record: dict[str, Any]) -> Path:
     return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
 
-def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> AdapterEval:
-    """Score the base and the tuned model on the same examples; run the forgetting probe."""
+def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
+                     eval_split: str = "val") -> AdapterEval:
+    """Score the base and the tuned model on the same examples; run the forgetting probe.
+
+    Args:
+        adapter_dir: The trained adapter.
+        val_file: The examples to score (the test split in the training pipeline).
+        config: Generation and probe settings.
+        eval_split: Which split `val_file` is, recorded with the scores.
+    """
     from geomas.evaluate.forgetting import general_texts, perplexity, read_texts
     from geomas.evaluate.generation import evaluate_model
     from geomas.formats import read_examples
     from geomas.registry.adapters import load_base_and_adapter
 
+    if eval_split != "test":
+        log.warning("the evaluation and the promotion gate score on the %s split (%s), which "
+                    "early stopping already used; give training.test_file (the data pipeline "
+                    "writes it when split.test_ratio > 0) for a fair gate", eval_split, val_file)
     record = training_record(adapter_dir)
     base_path = base_of(record)
     quant = record.get("quantization") or {}
@@ -72,6 +89,7 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig) -> A
                               config.batch_size)
     return AdapterEval(
         adapter_dir=str(adapter_dir), base_model_path=str(base_path), n_examples=len(examples),
+        eval_split=eval_split, eval_file=str(val_file), example_ids=[e.id for e in examples],
         base=base.metrics(), tuned=tuned.metrics(), base_perplexity=base_ppl,
         tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
     )
@@ -109,7 +127,11 @@ def register_adapter(
         "dataset_sha256": sha256_file(train_file),
         "val_sha256": sha256_file(val_file),
         "train_size": str(len(read_examples(train_file))),
-        "val_size": str(evaluation.n_examples),
+        "val_size": str(len(read_examples(val_file))),
+        # what the gate judged: the test split (held out from training and early stopping)
+        "eval_split": evaluation.eval_split,
+        "eval_size": str(evaluation.n_examples),
+        "eval_sha256": sha256_file(Path(evaluation.eval_file)) if evaluation.eval_file else None,
         "zenml_run_id": zenml_run_id,
         # the code that trained: the geomas checkout (None when installed from a wheel)
         "git_sha": git_sha(Path(__file__).resolve().parent),

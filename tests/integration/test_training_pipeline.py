@@ -112,8 +112,9 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
 
     examples = synthetic_geology_qa(48, near_dup_share=0.0, seed=3).examples
     (tmp_path / "data").mkdir()
-    write_examples(examples[:40], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
-    write_examples(examples[40:], tmp_path / "data/instruct_dataset_val.json", "alpaca", False)
+    write_examples(examples[:36], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
+    write_examples(examples[36:42], tmp_path / "data/instruct_dataset_val.json", "alpaca", False)
+    write_examples(examples[42:], tmp_path / "data/instruct_dataset_test.json", "alpaca", False)
     make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=sample_corpus)
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
@@ -121,6 +122,7 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
         "data:\n  source_dir: corpus\n  output_dir: data\n"
         "training:\n  model: tiny-lm\n  train_file: data/instruct_dataset_train.json\n"
         "  val_file: data/instruct_dataset_val.json\n  output_dir: sft\n"
+        "  test_file: data/instruct_dataset_test.json\n"
         "  sft:\n    method: qlora\n    tag: fast\n    max_length: 256\n    epochs: 1\n"
         "  evaluation:\n    max_new_tokens: 4\n",
         encoding="utf-8",
@@ -138,7 +140,16 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     for key in ("dataset_sha256", "val_sha256", "train_size", "val_size", "zenml_run_id",
                 "git_sha", "base_model", "zenml_model", "zenml_model_version"):
         assert v1.tags.get(key), key
-    assert v1.tags["train_size"] == "40" and v1.tags["val_size"] == "8"
+    assert v1.tags["train_size"] == "36" and v1.tags["val_size"] == "6"
+    # early stopping and the checkpoint choice saw val; the gate judged the test examples
+    assert v1.tags["eval_split"] == "test" and v1.tags["eval_size"] == "6"
+    report = json.loads(Path(client.download_artifacts(v1.run_id, "eval/report.json",
+                                                       str(tmp_path))).read_text("utf-8"))
+    assert report["eval_split"] == "test"
+    assert report["example_ids"] == [e.id for e in examples[42:]]
+    assert not set(report["example_ids"]) & {e.id for e in examples[:42]}
+    record = json.loads(next((tmp_path / "sft").rglob("training_config.json")).read_text("utf-8"))
+    assert Path(record["dataset"]["eval"]["path"]).name == "instruct_dataset_val.json"
     artifacts = {a.path for stage in ("train", "eval")
                  for a in client.list_artifacts(v1.run_id, stage)}
     assert {"train/loss_curve.png", "eval/base_vs_tuned.png", "eval/report.json"} <= artifacts

@@ -118,7 +118,8 @@ def test_ungrouped_and_unlabelled_records() -> None:
         Example(id=f"r{i}", instruction="В", output="О", label=rng.choice(["A", "B", "C", None]))
         for i in range(1000)
     ]
-    result = split_examples(examples, SplitConfig(val_ratio=0.2, min_samples_per_class=0))
+    result = split_examples(examples, SplitConfig(val_ratio=0.2, test_ratio=0.0,
+                                                             min_samples_per_class=0))
     assert len(result.val) == 200 and result.report.folds == 0
     assert result.report.ungrouped == {"train": 800, "val": 200, "test": 0}
     overall = Counter(ex.label for ex in examples)
@@ -158,7 +159,8 @@ def test_merge_other_policy() -> None:
         Example(id=f"tiny-{i}", instruction="В", output="О", label="RARE_B", group="tiny-doc")
         for i in range(3)
     ]
-    cfg = SplitConfig(val_ratio=0.2, min_samples_per_class=10, policy="merge_other")
+    cfg = SplitConfig(val_ratio=0.2, test_ratio=0.0, min_samples_per_class=10,
+                      policy="merge_other")
     result = split_examples(examples, cfg)
     everything = result.train + result.val
     assert not {"RARE_A", "RARE_B"} & {ex.label for ex in everything}
@@ -190,7 +192,8 @@ def test_oversample_policy_touches_train_only() -> None:
         Example(id=f"rare-{i}", instruction="В", output="О", label="RARE", group=None)
         for i in range(6)
     ]
-    cfg = SplitConfig(val_ratio=0.2, min_samples_per_class=15, policy="oversample_train")
+    cfg = SplitConfig(val_ratio=0.2, test_ratio=0.0, min_samples_per_class=15,
+                      policy="oversample_train")
     result = split_examples(examples, cfg)
     train_rare = [ex for ex in result.train if ex.label == "RARE"]
     val_rare = [ex for ex in result.val if ex.label == "RARE"]
