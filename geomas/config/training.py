@@ -31,6 +31,13 @@ class PromotionConfig(StrictModel):
         description="Least improvement on `metric` over the champion (and over the version's "
         "own base model) that promotes; smaller gains are noise.",
     )
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0,
+        description="Paired gate: confidence level of the bootstrap interval of the gain over "
+        "the champion on the same examples; promote only when its lower end is above 0.",
+    )
+    bootstrap_resamples: int = Field(default=2000, ge=100, le=100_000)
+    bootstrap_seed: int = Field(default=0, description="Seed of the paired bootstrap.")
     forgetting_metric: str | None = Field(
         default="perplexity_ratio",
         min_length=1,

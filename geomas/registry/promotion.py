@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from geomas.config import PromotionConfig
 from geomas.errors import GeomasError
+from geomas.evaluate.paired import PairedComparison
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -69,6 +70,7 @@ class PromotionDecision(BaseModel):
     challenger_value: float | None = None
     champion_value: float | None = None
     forgetting: float | None = None
+    paired: PairedComparison | None = None
 
 
 def _client() -> MlflowClient:
@@ -154,6 +156,12 @@ def _safety_problem(
     return problem, value, champ, forgetting
 
 
+def _tag_paired(client: MlflowClient, name: str, version: str, paired: PairedComparison) -> None:
+    """The same-examples comparison as ``gate.*`` version tags."""
+    for key, value in paired.model_dump().items():
+        client.set_model_version_tag(name, version, f"gate.{key}", str(value))
+
+
 def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> PromotionDecision:
     tags = {
         DECISION_TAG: decision.decision,
@@ -187,8 +195,14 @@ def promote_if_better(
     challenger_metrics: Mapping[str, float],
     champion_metrics: Mapping[str, float] | None = None,
     config: PromotionConfig | None = None,
+    paired: PairedComparison | None = None,
 ) -> PromotionDecision:
     """Promote a challenger to champion when it is better and does not forget too much.
+
+    With `paired` (challenger and champion scored on the same examples in this run) the
+    champion comparison is that: the mean gain must reach `config.margin` and its bootstrap
+    interval must lie above zero; the champion's recorded metric is not used. Its figures are
+    written as ``gate.*`` version tags.
 
     Promotes when there is no champion yet, or when the challenger beats the champion on
     `config.metric` by at least `config.margin` and its `config.forgetting_metric` is at most
@@ -202,6 +216,8 @@ def promote_if_better(
         challenger_metrics: Its evaluation metrics.
         champion_metrics: The champion's metrics; None reads them from the champion version.
         config: Metric, direction, margin and forgetting limit.
+        paired: Challenger vs champion on the same examples (`compare_paired`); replaces
+            the comparison with the champion's recorded metric.
 
     Returns:
         The decision (also written as version tags).
@@ -219,10 +235,16 @@ def promote_if_better(
         champion_metrics = version_metrics(name, champion, client)
     problem, value, champ, forgetting = _safety_problem(
         challenger_metrics,
-        champion_metrics if champion is not None else None,
+        champion_metrics if champion is not None and paired is None else None,
         config,
         margin=config.margin,
     )
+    if paired is not None:
+        _tag_paired(client, name, version, paired)
+        if champion is not None:
+            champ = paired.champion
+            if problem is None and not paired.beats(config.margin):
+                problem = paired.explain(config.margin)
     decision = PromotionDecision(
         model_name=name,
         version=version,
@@ -234,12 +256,14 @@ def promote_if_better(
         challenger_value=value,
         champion_value=champ,
         forgetting=forgetting,
+        paired=paired,
     )
     if problem is not None:
         return _tag_decision(client, decision)
     reason = (
         "no champion yet"
         if champion is None
+        else paired.explain(config.margin) if paired is not None
         else f"{config.metric} {value:.4g} beats champion {champ:.4g} by >= {config.margin:.4g}"
     )
     old = _move_champion(client, name, version)

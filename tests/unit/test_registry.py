@@ -375,3 +375,69 @@ def test_zenml_stage_for_alias() -> None:
         "staging",
         "archived",
     ]
+
+
+def _paired(ids: list[str], challenger: list[float], champion: list[float]) -> Any:
+    from geomas.evaluate.paired import compare_paired
+
+    return compare_paired(ids, challenger, champion, metric="eval_score", confidence=0.95,
+                          resamples=2000, seed=0)
+
+
+def test_the_old_gate_promotes_a_challenger_worse_on_the_same_examples(registry: Any) -> None:
+    """Champion scored 0.50 on corpus A's split; on corpus B's test examples it scores 0.70.
+
+    A challenger that scores 0.60 on B beats the champion's *recorded* 0.50 (the old gate
+    promotes it) but is worse than the champion on the very same examples (the paired gate
+    does not).
+    """
+    import random
+
+    from geomas.registry.promotion import promote_if_better
+
+    rng = random.Random(1)
+    ids = [f"b-{i}" for i in range(60)]
+    champion_on_b = [min(1.0, max(0.0, rng.gauss(0.70, 0.1))) for _ in ids]
+    challenger_on_b = [min(1.0, max(0.0, c - 0.10 + rng.gauss(0, 0.03))) for c in champion_on_b]
+    v1, v2, v3 = registry.new(), registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.50), config=CONFIG)  # the champion, trained on A
+    mean = sum(challenger_on_b) / len(ids)
+    assert mean > 0.50 + CONFIG.margin
+    paired = _paired(ids, challenger_on_b, champion_on_b)
+    new = promote_if_better(registry.name, v2, _m(mean), config=CONFIG, paired=paired)
+    assert not new.promoted and registry.alias("champion") == v1
+    assert "vs champion" in new.reason and "same 60 examples" in new.reason
+    tags = registry.tags(v2)
+    assert tags["gate.example_set_sha256"] == paired.example_set_sha256
+    assert float(tags["gate.gain"]) < 0 and tags["gate.n"] == "60"
+    # the old logic (recorded metric of the champion) on the same challenger: promoted
+    old = promote_if_better(registry.name, v3, _m(mean), config=CONFIG)
+    assert old.promoted and "beats champion 0.5" in old.reason
+
+
+def test_a_gain_within_noise_is_not_promoted_and_a_clear_one_is(registry: Any) -> None:
+    import random
+
+    from geomas.registry.promotion import promote_if_better
+
+    rng = random.Random(2)
+    ids = [f"t-{i}" for i in range(40)]
+    champion = [rng.uniform(0.3, 0.7) for _ in ids]
+    # another seed of the same config: per-example swings of +-0.15, mean gain 0.03 (above
+    # the 0.02 margin, so the old rule would promote), interval reaching below zero
+    noise = [rng.gauss(0, 0.15) for _ in ids]
+    shift = 0.03 - sum(noise) / len(noise)
+    noisy = [c + e + shift for c, e in zip(champion, noise, strict=True)]
+    clear = [c + 0.15 + e / 10 for c, e in zip(champion, noise, strict=True)]
+    v1, v2, v3 = registry.new(), registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(sum(champion) / 40), config=CONFIG)
+    paired = _paired(ids, noisy, champion)
+    assert paired.gain == pytest.approx(0.03) and paired.ci_low <= 0 < paired.ci_high
+    decision = promote_if_better(registry.name, v2, _m(sum(noisy) / 40), config=CONFIG,
+                                 paired=paired)
+    assert not decision.promoted and "within noise" in decision.reason
+    assert registry.alias("champion") == v1
+    decision = promote_if_better(registry.name, v3, _m(sum(clear) / 40), config=CONFIG,
+                                 paired=_paired(ids, clear, champion))
+    assert decision.promoted and registry.alias("champion") == v3
+    assert "beats the champion" in decision.reason
