@@ -43,7 +43,8 @@ def training_pipeline(
     result = train_model(model=model, train_file=train_file, val_file=val_file, config=sft,
                          output_dir=output_dir)
     scores = evaluate_model(sft_result=result, val_file=test_file or val_file, config=evaluation,
-                            eval_split="test" if test_file else "val")
+                            eval_split="test" if test_file else "val",
+                            registered_model_name=registered_model_name)
     version = register_model(sft_result=result, evaluation=scores, train_file=train_file,
                              val_file=val_file, registered_model_name=registered_model_name,
                              dataset_dir=dataset_dir)

@@ -16,7 +16,8 @@ from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
 def evaluate_model(
-    sft_result: SFTResult, val_file: str, config: EvalConfig, eval_split: str = "val"
+    sft_result: SFTResult, val_file: str, config: EvalConfig, eval_split: str = "val",
+    registered_model_name: str | None = None,
 ) -> Annotated[AdapterEval, "evaluation"]:
     """Score base and tuned model on the same examples; perplexity on general text.
 
@@ -25,12 +26,14 @@ def evaluate_model(
         val_file: Held-out examples with reference answers (the test split when there is one).
         config: Generation and forgetting-probe settings.
         eval_split: Which split `val_file` is.
+        registered_model_name: Its champion is re-scored on the same examples.
 
     Returns:
         The evaluation.
     """
     evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config,
-                                  eval_split=eval_split)
+                                  eval_split=eval_split,
+                                  registered_model_name=registered_model_name)
     plots = evaluation_plots(evaluation, Path(sft_result.output_dir) / "plots")
     log_eval_to_mlflow(evaluation, plots, stage="eval")
     metadata: dict[str, Any] = dict(evaluation.metrics())

@@ -27,6 +27,14 @@ class AdapterEval(BaseModel):
     eval_file: str = ""
     example_ids: list[str] = Field(default_factory=list,
                                    description="Ids of the scored examples, in file order.")
+    per_example: dict[str, dict[str, list[float]]] = Field(
+        default_factory=dict,
+        description="model (base, tuned, champion) -> metric -> score per example, in "
+        "example_ids order: the promotion gate's paired comparison.")
+    champion_version: str | None = Field(
+        default=None, description="The registry champion re-scored on the same examples.")
+    champion_problem: str | None = Field(
+        default=None, description="Why the champion could not be re-scored (recorded).")
     base: dict[str, float]
     tuned: dict[str, float]
     base_perplexity: float
@@ -51,8 +59,55 @@ def base_of(record: dict[str, Any]) -> Path:
     return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
 
+def _per_example(report: Any) -> dict[str, list[float]]:
+    from geomas.evaluate.metrics import METRIC_NAMES
+
+    return {name: [float(getattr(p, name)) for p in report.predictions] for name in METRIC_NAMES}
+
+
+def _champion_adapter(registered_model_name: str, base_path: Path) -> tuple[str | None, Path | str]:
+    """(champion version, its adapter folder) or (version or None, why it cannot be scored).
+
+    The adapter files are downloaded from the version's artifacts; nothing is unpickled. The
+    champion must have been trained on the same base model (same file digests).
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from geomas.registry.adapters import BASE_SHA256_TAG, base_file_digests, base_fingerprint
+    from geomas.registry.promotion import CHAMPION, alias_version
+
+    try:
+        version = alias_version(registered_model_name, CHAMPION)
+    except MlflowException as exc:
+        return None, f"the registry could not be read ({exc})"
+    if version is None:
+        return None, "no champion yet"
+    client = mlflow.MlflowClient()
+    tags = client.get_model_version(registered_model_name, version).tags
+    want = tags.get(BASE_SHA256_TAG)
+    if want != base_fingerprint(base_file_digests(base_path)):
+        return version, (f"champion v{version} was trained on another base model "
+                         f"({tags.get('base_model')}, sha256 {want}) than this run ({base_path}); "
+                         "scores on different bases are not compared — promote by hand "
+                         "(geomas promote --force --reason) if intended")
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(
+            f"models:/{registered_model_name}/{version}"))
+    except (MlflowException, OSError) as exc:
+        return version, f"champion v{version} could not be downloaded ({exc})"
+    # the pyfunc's `adapter_dir` artifact: MLflow copies the folder under the model's
+    # artifacts/ by its own name; the shallowest adapter_config.json is the adapter (deeper
+    # ones are checkpoints)
+    found = sorted(local.rglob("adapter_config.json"), key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        return version, f"champion v{version} has no adapter files under {local}"
+    return version, found[0].parent
+
+
 def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
-                     eval_split: str = "val") -> AdapterEval:
+                     eval_split: str = "val",
+                     registered_model_name: str | None = None) -> AdapterEval:
     """Score the base and the tuned model on the same examples; run the forgetting probe.
 
     Args:
@@ -60,6 +115,10 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         val_file: The examples to score (the test split in the training pipeline).
         config: Generation and probe settings.
         eval_split: Which split `val_file` is, recorded with the scores.
+        registered_model_name: When given, the registry's champion of that name is loaded as
+            a second adapter on the same base and scored on the same examples (per-example
+            scores for the paired gate); a champion on another base or that cannot be loaded
+            is recorded in `champion_problem`.
     """
     from geomas.evaluate.forgetting import general_texts, perplexity, read_texts
     from geomas.evaluate.generation import evaluate_model
@@ -87,11 +146,32 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         base = evaluate_model(model, tokenizer, examples, config=config)
         base_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
                               config.batch_size)
+    per_example = {"base": _per_example(base), "tuned": _per_example(tuned)}
+    champion_version: str | None = None
+    champion_problem: str | None = None
+    if registered_model_name is not None:
+        champion_version, found = _champion_adapter(registered_model_name, base_path)
+        if isinstance(found, Path):
+            # the champion as a second adapter on the same loaded base: no second base in memory
+            model.load_adapter(str(found), adapter_name="champion")
+            model.set_adapter("champion")
+            try:
+                per_example["champion"] = _per_example(
+                    evaluate_model(model, tokenizer, examples, config=config))
+            finally:
+                model.set_adapter("default")
+            log.info("champion v%s re-scored on the same %d %s examples", champion_version,
+                     len(examples), eval_split)
+        elif champion_version is not None:
+            champion_problem = found
+            log.warning("%s", found)
     return AdapterEval(
         adapter_dir=str(adapter_dir), base_model_path=str(base_path), n_examples=len(examples),
         eval_split=eval_split, eval_file=str(val_file), example_ids=[e.id for e in examples],
         base=base.metrics(), tuned=tuned.metrics(), base_perplexity=base_ppl,
         tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
+        per_example=per_example, champion_version=champion_version,
+        champion_problem=champion_problem,
     )
 
 
@@ -185,12 +265,21 @@ def gate(
     """Promote the new version when it beats its own base and the champion, safely.
 
     A version that does not beat its base model on `config.metric` is never promoted (the
-    registry keeps it, tagged with the reason); otherwise the registry's gate compares it with
-    the champion and checks forgetting.
+    registry keeps it, tagged with the reason). Otherwise it is compared with the champion on
+    the same examples (`evaluation.per_example`, scored in this run): the mean gain must reach
+    `config.margin` and its paired-bootstrap interval must lie above zero. A champion that
+    could not be re-scored (another base, not loadable) or that changed since the evaluation
+    refuses the promotion with that reason; forgetting is checked as before.
     """
     import mlflow
 
-    from geomas.registry.promotion import promote_if_better, record_metrics
+    from geomas.evaluate.paired import compare_paired
+    from geomas.registry.promotion import (
+        CHAMPION,
+        alias_version,
+        promote_if_better,
+        record_metrics,
+    )
 
     metrics = evaluation.metrics()
     tuned = metrics.get(config.metric)
@@ -206,6 +295,30 @@ def gate(
             client.set_model_version_tag(name, version, "promotion_reason", reason)
             return GateResult(name=name, version=version, promoted=False, decision="rejected",
                               reason=reason)
-    decision = promote_if_better(name, version, metrics, config=config)
+    champion = alias_version(name, CHAMPION)
+    paired = None
+    refusal = None
+    if champion is not None and champion != version:
+        scores = evaluation.per_example.get("champion", {}).get(config.metric)
+        if evaluation.champion_problem is not None:
+            refusal = evaluation.champion_problem
+        elif scores is None or evaluation.champion_version != champion:
+            refusal = (f"the champion (v{champion}) was not scored on this run's examples "
+                       f"(evaluated against {evaluation.champion_version or 'none'}); rerun "
+                       "the evaluation")
+        else:
+            paired = compare_paired(
+                evaluation.example_ids, evaluation.per_example["tuned"][config.metric], scores,
+                metric=config.metric, higher_is_better=config.higher_is_better,
+                confidence=config.confidence, resamples=config.bootstrap_resamples,
+                seed=config.bootstrap_seed)
+    if refusal is not None:
+        client = mlflow.MlflowClient()
+        record_metrics(name, version, metrics, client)
+        client.set_model_version_tag(name, version, "promotion_decision", "rejected")
+        client.set_model_version_tag(name, version, "promotion_reason", refusal)
+        return GateResult(name=name, version=version, promoted=False, decision="rejected",
+                          reason=refusal)
+    decision = promote_if_better(name, version, metrics, config=config, paired=paired)
     return GateResult(name=name, version=version, promoted=decision.promoted,
                       decision=decision.decision, reason=decision.reason)

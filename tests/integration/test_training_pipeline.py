@@ -36,6 +36,7 @@ def _config(root: Path, name: str, epochs: int, lr: float) -> Path:
         "  ner:\n    model_path: ner\n"
         "training:\n  model: tiny-lm\n  train_file: data/instruct_dataset_train.json\n"
         f"  val_file: data/instruct_dataset_val.json\n  output_dir: sft-{name}\n"
+        "  test_file: data/instruct_dataset_test.json\n"
         f"  sft:\n    method: qlora\n    tag: {name}\n    max_length: 384\n"
         f"    epochs: {epochs}\n    learning_rate: {lr}\n"
         "  evaluation:\n    max_new_tokens: 48\n",
@@ -177,3 +178,18 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     _run([*GEOMAS, "rollback", "geomas-sft", "--data-dir", ".geomas"], tmp_path)
     assert str(client.get_model_version_by_alias("geomas-sft", "champion").version) == "1"
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "production", "2": "archived"}
+
+    # with a champion in the registry, the next run re-scores it on the same test examples:
+    # its adapter is downloaded (no unpickling) and loaded as a second adapter on the base
+    _run([*GEOMAS, "run", "training", "--config", str(cfg)], tmp_path)
+    v3 = client.get_model_version("geomas-sft", "3")
+    report3 = json.loads(Path(client.download_artifacts(v3.run_id, "eval/report.json",
+                                                        str(tmp_path / "v3"))).read_text("utf-8"))
+    assert report3["champion_version"] == "1" and report3["champion_problem"] is None
+    ids = report3["example_ids"]
+    assert ids == [e.id for e in examples[42:]]
+    for model in ("base", "tuned", "champion"):
+        assert len(report3["per_example"][model]["token_f1"]) == len(ids), model
+    # v1's own evaluation scored the same examples: the champion's per-example scores now are
+    # those of v1's adapter (greedy decoding is deterministic)
+    assert report3["per_example"]["champion"] == report["per_example"]["tuned"]
