@@ -10,6 +10,7 @@ from zenml import log_metadata, step
 from geomas.config import EvalConfig
 from geomas.evaluate.plots import log_eval_to_mlflow
 from geomas.names import TRACKER_NAME
+from geomas.tracking import log_dataset_inputs, log_table
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
 
@@ -34,6 +35,8 @@ def evaluate_model(
     evaluation = evaluate_adapter(Path(sft_result.output_dir), Path(val_file), config,
                                   eval_split=eval_split,
                                   registered_model_name=registered_model_name)
+    log_dataset_inputs({"evaluation": Path(val_file)})
+    log_table("eval/sample_generations.json", evaluation.samples)
     plots = evaluation_plots(evaluation, Path(sft_result.output_dir) / "plots")
     log_eval_to_mlflow(evaluation, plots, stage="eval")
     metadata: dict[str, Any] = dict(evaluation.metrics())

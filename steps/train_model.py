@@ -9,9 +9,14 @@ from zenml import log_metadata, step
 
 from geomas.config import TrainSFTConfig
 from geomas.names import TRACKER_NAME
-from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
+from geomas.tracking import (
+    log_artifacts,
+    log_dataset_inputs,
+    log_stage_metrics,
+    log_stage_params,
+)
 from geomas.train import SFTResult, train_sft
-from geomas.train.flow import training_plots
+from geomas.train.flow import hyperparameters, training_plots, training_record
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
@@ -32,7 +37,9 @@ def train_model(
     """
     result = train_sft(model, Path(train_file), config, output_dir=Path(output_dir),
                        eval_dataset=Path(val_file))
-    log_stage_params("train", {"model": model, "method": config.method, "tag": config.tag})
+    log_stage_params("train", {"model": model, "method": config.method, "tag": config.tag,
+                               **hyperparameters(training_record(Path(result.output_dir)))})
+    log_dataset_inputs({"training": Path(train_file), "validation": Path(val_file)})
     log_stage_metrics("train", {"global_step": result.global_step,
                                 "tokens_per_second": result.tokens_per_second,
                                 "peak_memory_mib": result.peak_memory_bytes / 2**20})

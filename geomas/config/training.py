@@ -62,6 +62,11 @@ class PromotionConfig(StrictModel):
 class EvalConfig(StrictModel):
     """Evaluating a fine-tuned model: generation, answer metrics, forgetting probe."""
 
+    sample_generations: int = Field(
+        default=8, ge=0, le=1000,
+        description="Test examples whose prompt, reference and base/tuned/champion answers go "
+        "to the MLflow run as a table (eval/sample_generations.json).",
+    )
     max_new_tokens: int = Field(default=128, ge=1, le=8192, description="Tokens per answer.")
     batch_size: int = Field(default=8, ge=1, le=1024, description="Prompts per generate call.")
     perplexity_max_length: int = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ class AdapterEval(BaseModel):
         default=None, description="The registry champion re-scored on the same examples.")
     champion_problem: str | None = Field(
         default=None, description="Why the champion could not be re-scored (recorded).")
+    samples: list[dict[str, Any]] = Field(
+        default_factory=list, description="Prompt, reference and the answers of base, tuned "
+        "and champion for the first EvalConfig.sample_generations examples.")
     base: dict[str, float]
     tuned: dict[str, float]
     base_perplexity: float
@@ -46,6 +50,47 @@ class AdapterEval(BaseModel):
         out = {**self.tuned, "perplexity_ratio": self.perplexity_ratio}
         out.update({f"base_{k}": v for k, v in self.base.items()})
         return out
+
+
+def hyperparameters(record: Mapping[str, Any]) -> dict[str, object]:
+    """The resolved hyperparameters of a run (from training_config.json), for MLflow params."""
+    cfg = record.get("config") or {}
+    lora = record.get("lora") or {}
+    batch = record.get("batch") or {}
+    quant = record.get("quantization") or {}
+    out: dict[str, object] = {
+        "method": record.get("method") or cfg.get("method"),
+        "learning_rate": cfg.get("learning_rate"),
+        "num_train_epochs": cfg.get("num_train_epochs"),
+        "max_length": cfg.get("max_length"),
+        "lr_scheduler_type": cfg.get("lr_scheduler_type"),
+        "warmup_ratio": cfg.get("warmup_ratio"),
+        "weight_decay": cfg.get("weight_decay"),
+        "seed": cfg.get("seed"),
+        "lora_r": lora.get("r"),
+        "lora_alpha": lora.get("lora_alpha"),
+        "lora_dropout": lora.get("lora_dropout"),
+        "per_device_train_batch_size": batch.get("per_device_train_batch_size"),
+        "gradient_accumulation_steps": batch.get("gradient_accumulation_steps"),
+        "effective_batch_size": batch.get("effective_batch_size"),
+        "load_in_4bit": quant.get("load_in_4bit", False),
+        "compute_dtype": quant.get("compute_dtype"),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def sample_generations_rows(reports: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
+    """Prompt, reference and each model's answer for the first `n` evaluated examples."""
+    rows: list[dict[str, Any]] = []
+    tuned = reports["tuned"].predictions[:n]
+    for i, pred in enumerate(tuned):
+        row: dict[str, Any] = {"id": pred.id, "prompt": pred.prompt,
+                                  "reference": pred.reference}
+        for model in ("base", "tuned", "champion"):
+            report = reports.get(model)
+            row[model] = report.predictions[i].prediction if report is not None else None
+        rows.append(row)
+    return rows
 
 
 def training_record(adapter_dir: Path) -> dict[str, Any]:
@@ -147,6 +192,7 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         base_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
                               config.batch_size)
     per_example = {"base": _per_example(base), "tuned": _per_example(tuned)}
+    reports: dict[str, Any] = {"base": base, "tuned": tuned}
     champion_version: str | None = None
     champion_problem: str | None = None
     if registered_model_name is not None:
@@ -156,8 +202,8 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
             model.load_adapter(str(found), adapter_name="champion")
             model.set_adapter("champion")
             try:
-                per_example["champion"] = _per_example(
-                    evaluate_model(model, tokenizer, examples, config=config))
+                reports["champion"] = evaluate_model(model, tokenizer, examples, config=config)
+                per_example["champion"] = _per_example(reports["champion"])
             finally:
                 model.set_adapter("default")
             log.info("champion v%s re-scored on the same %d %s examples", champion_version,
@@ -172,6 +218,7 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
         per_example=per_example, champion_version=champion_version,
         champion_problem=champion_problem,
+        samples=sample_generations_rows(reports, config.sample_generations),
     )
 
 

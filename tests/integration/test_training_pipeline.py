@@ -154,7 +154,22 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     artifacts = {a.path for stage in ("train", "eval")
                  for a in client.list_artifacts(v1.run_id, stage)}
     assert {"train/loss_curve.png", "eval/base_vs_tuned.png", "eval/report.json"} <= artifacts
-    assert "eval.token_f1" in client.get_run(v1.run_id).data.metrics
+    run1 = client.get_run(v1.run_id)
+    assert "eval.token_f1" in run1.data.metrics
+    # what people look for in the run: hyperparameters, the datasets, sample generations
+    params = run1.data.params
+    assert float(params["train.learning_rate"]) > 0 and params["train.max_length"] == "256"
+    assert float(params["train.num_train_epochs"]) == 1.0 and params["train.lora_r"] == "16"
+    inputs = {(d.dataset.name, next(t.value for t in d.tags if t.key == "mlflow.data.context"))
+              for d in run1.inputs.dataset_inputs}
+    assert inputs == {("instruct_dataset_train.json", "training"),
+                      ("instruct_dataset_val.json", "validation"),
+                      ("instruct_dataset_test.json", "evaluation")}, inputs
+    assert all(d.dataset.digest for d in run1.inputs.dataset_inputs)
+    table = json.loads(Path(client.download_artifacts(
+        v1.run_id, "eval/sample_generations.json", str(tmp_path / "t"))).read_text("utf-8"))
+    assert table["columns"][:4] == ["id", "prompt", "reference", "base"]
+    assert len(table["data"]) == 6 and "tuned" in table["columns"]
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "staging"}
 
     second = _run([*GEOMAS, "run", "training", "--config", str(cfg), "--json"], tmp_path)
