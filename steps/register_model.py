@@ -10,7 +10,7 @@ from zenml import get_step_context, step
 from geomas.names import TRACKER_NAME
 from geomas.train import SFTResult
 from geomas.train.flow import AdapterEval, register_adapter
-from geomas.trigger.watermark import dataset_watermark, record_watermark
+from geomas.trigger.watermark import files_watermark, record_watermark
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)
@@ -26,7 +26,8 @@ def register_model(
         train_file: Train split (hashed into the version tags).
         val_file: Val split.
         registered_model_name: e.g. geomas-sft.
-        dataset_dir: Data pipeline output whose documents/QA pairs are the data watermark.
+        dataset_dir: Data pipeline output (its qa_pairs.json counts the watermark's QA pairs).
+            The watermark's documents are those of the train, val and evaluated files.
 
     Returns:
         The registered version number.
@@ -39,7 +40,9 @@ def register_model(
         zenml_run_id=str(context.pipeline_run.id),
         zenml_model=(zenml_model.model.name, str(zenml_model.id)) if zenml_model else None,
     )
-    mark = dataset_watermark(Path(dataset_dir)) if dataset_dir else None
-    if mark is not None:
-        record_watermark(registered_model_name, version, mark)
+    files = {Path(train_file), Path(val_file)}
+    if evaluation.eval_file:
+        files.add(Path(evaluation.eval_file))
+    mark = files_watermark(sorted(files), Path(dataset_dir) if dataset_dir else None)
+    record_watermark(registered_model_name, version, mark)
     return version

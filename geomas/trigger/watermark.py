@@ -104,23 +104,39 @@ def count_qa_pairs(output_dir: Path) -> int | None:
         raise InputError(f"{path} is not valid JSON ({exc}); re-run the data pipeline") from exc
 
 
-def dataset_watermark(output_dir: Path) -> Watermark | None:
-    """What a data pipeline output holds: its ingested documents and its QA pairs.
+def files_watermark(files: Iterable[Path], output_dir: Path | None = None) -> Watermark:
+    """The documents behind the exact dataset files a version used (train, val, test).
 
-    Reads documents.json (documents that gave chunks) and qa_pairs.json; None when the folder
-    has no documents.json (the data pipeline has not run there).
+    Each example's document is its ``group`` (``meta.doc_id`` when it has none): lineage from
+    the records themselves, never a folder listing — after a data run that was stopped after
+    ingest, documents.json lists documents that no QA pair or train file holds yet, and those
+    must count as new for the next retrain check. QA pairs: the pairs in `output_dir`'s
+    qa_pairs.json that belong to these documents (None without one).
+
+    Raises:
+        InputError: a file cannot be read as a dataset.
     """
-    from geomas.ingest.run import MANIFEST_FILE
+    from geomas.formats import read_examples
 
-    manifest = Path(output_dir) / MANIFEST_FILE
-    if not manifest.is_file():
-        return None
-    try:
-        records = json.loads(manifest.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{manifest} is not valid JSON ({exc}); re-run the data pipeline") from exc
-    ids = [r["doc_id"] for r in records if r.get("status") in _USED and r.get("doc_id")]
-    return Watermark(doc_ids=tuple(ids), qa_pairs=count_qa_pairs(output_dir))
+    doc_ids: set[str] = set()
+    for path in files:
+        rows = read_examples(Path(path))
+        docs = {str(ex.group or ex.meta.get("doc_id") or "") for ex in rows}
+        if "" in docs:
+            log.warning("%s: %d records name no document (written with lineage: none?); they "
+                        "count for no document in the version's watermark", path,
+                        sum(1 for ex in rows if not (ex.group or ex.meta.get("doc_id"))))
+        doc_ids |= docs - {""}
+    qa_pairs = None
+    qa_path = Path(output_dir) / "qa_pairs.json" if output_dir is not None else None
+    if qa_path is not None and qa_path.is_file():
+        try:
+            pairs = json.loads(qa_path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{qa_path} is not valid JSON ({exc}); re-run the data pipeline"
+                             ) from exc
+        qa_pairs = sum(1 for p in pairs if isinstance(p, dict) and p.get("doc_id") in doc_ids)
+    return Watermark(doc_ids=tuple(sorted(doc_ids)), qa_pairs=qa_pairs)
 
 
 def champion_watermark(name: str, client: MlflowClient | None = None) -> Watermark | None:

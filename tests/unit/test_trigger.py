@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from geomas.config import RetrainConfig
 from geomas.trigger import Watermark, decide
 
@@ -50,3 +52,36 @@ def test_data_hash_is_order_free_and_content_bound() -> None:
     b = Watermark(doc_ids=("a" * 64, "b" * 64))
     assert a.data_hash == b.data_hash and a.docs == 2
     assert a.data_hash != Watermark(doc_ids=("a" * 64,)).data_hash
+
+
+def test_watermark_is_the_documents_behind_the_train_files(tmp_path: Path) -> None:
+    """A data run stopped after ingest: documents.json lists 45 documents, the last complete
+    dataset (qa_pairs.json, train/val/test files) covers 35. The version trained on those files
+    claims 35, and the 10 it never saw count as new for the next retrain check."""
+    import json
+
+    from geomas.formats import Example, write_examples
+    from geomas.trigger.watermark import files_watermark
+
+    docs = [f"doc{i:02d}" for i in range(45)]
+    used = docs[:35]
+    out = tmp_path
+    (out / "documents.json").write_text(json.dumps(
+        [{"doc_id": d, "status": "parsed"} for d in docs]), encoding="utf-8")
+    pairs = [{"qa_id": f"{d}-{k}", "doc_id": d, "question": "В?", "answer": "О"}
+             for d in used for k in range(3)]
+    (out / "qa_pairs.json").write_text(json.dumps(pairs), encoding="utf-8")
+    examples = [Example(id=p["qa_id"], instruction="В?", output="О", label="X", group=p["doc_id"],
+                        meta={"doc_id": p["doc_id"]}) for p in pairs]
+    files = []
+    for name, part in (("train", examples[:75]), ("val", examples[75:90]),
+                       ("test", examples[90:])):
+        files.append(write_examples(part, out / f"instruct_dataset_{name}.json", "alpaca",
+                                    False).path)
+    mark = files_watermark(files, out)
+    assert mark.doc_ids == tuple(used) and mark.qa_pairs == 105
+    # the train file alone names fewer documents: lineage is per file, not a folder listing
+    assert files_watermark(files[:1], out).docs == 25
+    corpus = Watermark(doc_ids=tuple(docs), qa_pairs=135)
+    decision = decide(corpus, mark, RetrainConfig(min_new_docs=10))
+    assert decision.new_docs == 10 and decision.outcome == "launch"
