@@ -1,4 +1,4 @@
-"""`geomas promote` / `geomas rollback`: move the champion alias through the promotion gate."""
+"""`geomas promote` / `geomas rollback` / `geomas models history`: the champion alias, audited."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from geomas.cli.app import DataDirOpt, app, out, project
+from geomas.cli.app import DataDirOpt, app, models_app, out, project
+
+ActorOpt = Annotated[str | None, typer.Option(
+    "--actor", help="Who moves the alias (default: the OS user); goes to the audit trail.")]
+ReasonOpt = Annotated[str | None, typer.Option(
+    "--reason", help="Why; required with --force; goes to the audit trail.")]
 
 
 @app.command()
@@ -15,10 +20,12 @@ def promote(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
     force: Annotated[bool, typer.Option("--force", help="Promote even if it is unsafe.")] = False,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Make a registered version the champion (refuses an unsafe move without --force)."""
-    decision = _registry_call("promote", name, version, force, data_dir)
+    decision = _registry_call("promote", name, version, force, data_dir, actor, reason)
     out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
               markup=False)
 
@@ -27,30 +34,65 @@ def promote(
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
     force: Annotated[bool, typer.Option("--force")] = False,
+    actor: ActorOpt = None,
+    reason: ReasonOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Restore the previous champion."""
-    decision = _registry_call("rollback", name, None, force, data_dir)
+    decision = _registry_call("rollback", name, None, force, data_dir, actor, reason)
     out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
               markup=False)
 
 
-def _registry_call(
-    action: str, name: str, version: str | None, force: bool, data_dir: Path | None
-) -> Any:
+@models_app.command("history")
+def history(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Every move of the champion alias: when, what, from which version to which, who, why."""
+    from rich.table import Table
+
+    from geomas.registry.audit import audit_experiment, history
+
+    _use_registry(data_dir)
+    entries = history(name)
+    if not entries:
+        out.print(f"{name}: no alias moves recorded ({audit_experiment(name)} is empty)",
+                  markup=False)
+        return
+    table = Table(title=f"{name}: champion moves ({audit_experiment(name)})")
+    for col in ("when (UTC)", "action", "from", "to", "actor", "forced", "reason", "metrics"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(e.metrics.items())
+                          if not k.startswith("base_"))
+        table.add_row(e.at, e.action, f"v{e.from_version}" if e.from_version else "-",
+                      f"v{e.to_version}", e.actor, "yes" if e.forced else "no", e.reason, shown)
+    out.print(table)
+
+
+def _use_registry(data_dir: Path | None) -> None:
     import mlflow
 
-    from geomas.registry import promotion
-    from geomas.stack import sync_zenml_stages
     from geomas.tracking import mlflow_paths
 
     uri, _ = mlflow_paths(project(data_dir))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+
+
+def _registry_call(
+    action: str, name: str, version: str | None, force: bool, data_dir: Path | None,
+    actor: str | None = None, reason: str | None = None,
+) -> Any:
+    from geomas.registry import promotion
+    from geomas.stack import sync_zenml_stages
+
+    _use_registry(data_dir)
     if action == "promote":
         assert version is not None
-        decision = promotion.promote(name, version, force=force)
+        decision = promotion.promote(name, version, force=force, actor=actor, reason=reason)
     else:
-        decision = promotion.rollback(name, force=force)
+        decision = promotion.rollback(name, force=force, actor=actor, reason=reason)
     sync_zenml_stages(name)
     return decision

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from geomas.config import PromotionConfig
 from geomas.errors import GeomasError
 from geomas.evaluate.paired import PairedComparison
+from geomas.registry.audit import AuditEntry, current_actor, metrics_snapshot, record_move
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -267,23 +268,33 @@ def promote_if_better(
         else f"{config.metric} {value:.4g} beats champion {champ:.4g} by >= {config.margin:.4g}"
     )
     old = _move_champion(client, name, version)
+    record_move(client, AuditEntry(
+        model=name, action="gate", from_version=champion, to_version=version,
+        actor=current_actor(), reason=reason, metrics=metrics_snapshot(challenger_metrics)))
     return _tag_decision(client, decision.model_copy(update={
         "promoted": True, "decision": "promoted", "reason": reason, "previous_champion": old}))
 
 
 def promote(
-    name: str, version: str, force: bool = False, config: PromotionConfig | None = None
+    name: str, version: str, force: bool = False, config: PromotionConfig | None = None,
+    *, actor: str | None = None, reason: str | None = None,
 ) -> PromotionDecision:
     """Make a version champion by hand, refusing an unsafe move unless `force`.
+
+    A forced call needs a `reason`; the move is appended to the audit trail with the actor
+    (`actor` or the OS user), the reason and the version's metrics.
 
     Unsafe: the version has no recorded `config.metric` (or forgetting metric), its metric is
     worse than the champion's, its forgetting is over the limit, or it was rolled back before.
     Metrics are read with `version_metrics`.
 
     Raises:
-        PromotionRefused: The move is unsafe and `force` is False.
+        PromotionRefused: The move is unsafe and `force` is False, or `force` without a reason.
     """
     config = config or PromotionConfig()
+    if force and not (reason or "").strip():
+        raise PromotionRefused(f"a forced promotion of {name} version {version} needs a reason "
+                               "(CLI: --reason TEXT); it goes to the audit trail")
     client = _client()
     version = str(version)
     mv = client.get_model_version(name, version)  # raises for an unknown version
@@ -302,6 +313,13 @@ def promote(
             "(CLI: --force) to promote anyway"
         )
     old = _move_champion(client, name, version)
+    said = f"promoted by hand despite: {problem}" if problem else "promoted by hand"
+    if reason:
+        said = f"{said}; reason: {reason}"
+    record_move(client, AuditEntry(
+        model=name, action="promote", from_version=champion, to_version=version,
+        actor=current_actor(actor), reason=said, forced=problem is not None,
+        metrics=metrics_snapshot(version_metrics(name, version, client))))
     return _tag_decision(
         client,
         PromotionDecision(
@@ -309,7 +327,7 @@ def promote(
             version=version,
             promoted=True,
             decision="forced" if problem else "promoted",
-            reason=f"promoted by hand despite: {problem}" if problem else "promoted by hand",
+            reason=said,
             compared_to=champion,
             previous_champion=old,
             metric=config.metric,
@@ -320,12 +338,16 @@ def promote(
     )
 
 
-def rollback(name: str, force: bool = False) -> PromotionDecision:
+def rollback(name: str, force: bool = False, *, actor: str | None = None,
+             reason: str | None = None) -> PromotionDecision:
     """Make `previous-champion` the champion again; tag the current champion `rolled_back`.
 
     Args:
         name: Registered model name.
-        force: Roll back even when the previous champion was itself rolled back before.
+        force: Roll back even when the previous champion was itself rolled back before
+            (needs a `reason`).
+        actor: Who moves it (default: the OS user), for the audit trail.
+        reason: Why; required with `force`.
 
     Returns:
         The decision for the restored version.
@@ -334,6 +356,9 @@ def rollback(name: str, force: bool = False) -> PromotionDecision:
         PromotionRefused: There is no previous champion, or (without `force`) it was rolled
             back before.
     """
+    if force and not (reason or "").strip():
+        raise PromotionRefused(f"a forced rollback of {name} needs a reason (CLI: --reason "
+                               "TEXT); it goes to the audit trail")
     client = _client()
     previous = alias_version(name, PREVIOUS_CHAMPION, client)
     if previous is None:
@@ -353,10 +378,16 @@ def rollback(name: str, force: bool = False) -> PromotionDecision:
                            DECISION_TAG: "rolled_back",
                            REASON_TAG: f"rolled back to version {previous}"}.items():
             client.set_model_version_tag(name, current, key, value)
+    said = f"restored by rollback from version {current}" + (f"; reason: {reason}"
+                                                             if reason else "")
+    record_move(client, AuditEntry(
+        model=name, action="rollback", from_version=current, to_version=previous,
+        actor=current_actor(actor), reason=said,
+        forced=client.get_model_version(name, previous).tags.get(ROLLED_BACK_TAG) == "true",
+        metrics=metrics_snapshot(version_metrics(name, previous, client))))
     return _tag_decision(client, PromotionDecision(
         model_name=name, version=previous, promoted=True, decision="promoted",
-        reason=f"restored by rollback from version {current}", compared_to=current,
-        previous_champion=current))
+        reason=said, compared_to=current, previous_champion=current))
 
 
 def zenml_stage_for_alias(alias: str) -> ZenmlStage:

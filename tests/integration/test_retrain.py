@@ -93,7 +93,8 @@ def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
     first = _check(project)
     assert first["outcome"] == "launched", first
     assert _versions(project) == ["1"]
-    _geomas(project, "promote", "geomas-sft", "1", "--force", "--data-dir", ".geomas")
+    _geomas(project, "promote", "geomas-sft", "1", "--force", "--reason", "test champion",
+            "--data-dir", ".geomas")
 
     # the same data again: nothing new -> no run
     same = _check(project)

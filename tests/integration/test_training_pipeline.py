@@ -185,9 +185,11 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     # the new version took the challenger alias, so the old challenger is archived
     assert client.get_model_version("geomas-sft", "1").aliases == []
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "archived", "2": "staging"}
-    _run([*GEOMAS, "promote", "geomas-sft", "1", "--force", "--data-dir", ".geomas"], tmp_path)
+    _run([*GEOMAS, "promote", "geomas-sft", "1", "--force", "--reason", "keep v1 live",
+          "--actor", "alice", "--data-dir", ".geomas"], tmp_path)
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "production", "2": "staging"}
-    _run([*GEOMAS, "promote", "geomas-sft", "2", "--force", "--data-dir", ".geomas"], tmp_path)
+    _run([*GEOMAS, "promote", "geomas-sft", "2", "--force", "--reason", "try v2",
+          "--data-dir", ".geomas"], tmp_path)
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "archived", "2": "production"}
     assert str(client.get_model_version_by_alias("geomas-sft", "previous-champion").version) == "1"
     _run([*GEOMAS, "rollback", "geomas-sft", "--data-dir", ".geomas"], tmp_path)
@@ -208,3 +210,16 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     # v1's own evaluation scored the same examples: the champion's per-example scores now are
     # those of v1's adapter (greedy decoding is deterministic)
     assert report3["per_example"]["champion"] == report["per_example"]["tuned"]
+
+    # the audit trail: two forced promotions and a rollback, with actors and reasons
+    hist = _run([*GEOMAS, "models", "history", "geomas-sft", "--data-dir", ".geomas"], tmp_path)
+    for text in ("promote", "rollback", "alice", "keep v1 live", "try v2"):
+        assert text in hist.stdout, (text, hist.stdout)
+    from geomas.registry.audit import history
+
+    mlflow.set_tracking_uri(uri)
+    moves = history("geomas-sft", client)
+    assert [(m.action, m.from_version, m.to_version) for m in moves] == [
+        ("promote", None, "1"), ("promote", "1", "2"), ("rollback", "2", "1")]
+    assert moves[0].actor == "alice" and moves[2].actor
+    assert "keep v1 live" in moves[0].reason and moves[1].metrics

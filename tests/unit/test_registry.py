@@ -326,7 +326,7 @@ def test_manual_promote_refuses_unsafe_moves_unless_forced(registry: Any) -> Non
         promote(registry.name, v3, config=CONFIG)
     assert registry.alias("champion") == v1
 
-    decision = promote(registry.name, v2, force=True, config=CONFIG)
+    decision = promote(registry.name, v2, force=True, config=CONFIG, reason="hotfix for a demo")
     assert decision.decision == "forced"
     assert (registry.alias("champion"), registry.alias("previous-champion")) == (v2, v1)
     assert registry.tags(v2)["promotion_decision"] == "forced"
@@ -356,7 +356,12 @@ def test_rollback_restores_previous_champion(registry: Any) -> None:
 
 
 def test_rolled_back_version_needs_force(registry: Any) -> None:
-    from geomas.registry.promotion import PromotionRefused, promote, promote_if_better, rollback
+    from geomas.registry.promotion import (
+        PromotionRefused,
+        promote,
+        promote_if_better,
+        rollback,
+    )
 
     v1, v2 = registry.new(), registry.new()
     promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)
@@ -364,7 +369,8 @@ def test_rolled_back_version_needs_force(registry: Any) -> None:
     rollback(registry.name)
     with pytest.raises(PromotionRefused, match="rolled back before"):
         promote(registry.name, v2, config=CONFIG)
-    assert promote(registry.name, v2, force=True, config=CONFIG).decision == "forced"
+    assert promote(registry.name, v2, force=True, config=CONFIG,
+                   reason="checked by hand").decision == "forced"
 
 
 def test_zenml_stage_for_alias() -> None:
@@ -441,3 +447,40 @@ def test_a_gain_within_noise_is_not_promoted_and_a_clear_one_is(registry: Any) -
                                  paired=_paired(ids, clear, champion))
     assert decision.promoted and registry.alias("champion") == v3
     assert "beats the champion" in decision.reason
+
+
+def test_every_alias_move_is_audited(registry: Any) -> None:
+    from geomas.registry.audit import audit_experiment, history
+    from geomas.registry.promotion import (
+        PromotionRefused,
+        promote,
+        promote_if_better,
+        record_metrics,
+        rollback,
+    )
+
+    v1, v2 = registry.new(), registry.new()
+    promote_if_better(registry.name, v1, _m(0.5), config=CONFIG)  # the gate
+    record_metrics(registry.name, v2, _m(0.4))
+    with pytest.raises(PromotionRefused, match="needs a reason"):
+        promote(registry.name, v2, force=True, config=CONFIG)
+    promote(registry.name, v2, force=True, config=CONFIG, actor="alice", reason="demo of v2")
+    with pytest.raises(PromotionRefused, match="needs a reason"):
+        rollback(registry.name, force=True)
+    rollback(registry.name, actor="bob", reason="v2 answers worse in review")
+    moves = history(registry.name)
+    assert [(m.action, m.from_version, m.to_version) for m in moves] == [
+        ("gate", None, v1), ("promote", v1, v2), ("rollback", v2, v1)]
+    gate, forced, back = moves
+    assert gate.reason == "no champion yet" and not gate.forced
+    assert gate.metrics["eval_score"] == 0.5 and gate.actor  # the OS user
+    assert forced.forced and forced.actor == "alice" and "reason: demo of v2" in forced.reason
+    assert "0.4 vs champion 0.5" in forced.reason and forced.metrics["eval_score"] == 0.4
+    assert back.actor == "bob" and "v2 answers worse" in back.reason and not back.forced
+    assert back.metrics["eval_score"] == 0.5
+    import mlflow
+
+    exp = mlflow.MlflowClient().get_experiment_by_name(audit_experiment(registry.name))
+    assert exp is not None  # one finished run per move
+    runs = mlflow.MlflowClient().search_runs([exp.experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
