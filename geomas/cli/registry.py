@@ -47,6 +47,7 @@ def rollback(
 @models_app.command("history")
 def history(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per move.")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Every move of the champion alias: when, what, from which version to which, who, why."""
@@ -56,6 +57,10 @@ def history(
 
     _use_registry(data_dir)
     entries = history(name)
+    if as_json:
+        for e in entries:
+            typer.echo(e.model_dump_json())
+        return
     if not entries:
         out.print(f"{name}: no alias moves recorded ({audit_experiment(name)} is empty)",
                   markup=False)

@@ -59,7 +59,15 @@ def project(tmp_path: Path, sample_corpus: Path) -> Path:
     # rejected by ingest (documents.json): never counted as new data by the check
     shutil.copy(sample_corpus / "docs/corrupt.pdf", docs / "corrupt.pdf")
     ingest_folder(docs, tmp_path / "data", progress=False)  # documents.json: the trained docs
-    examples = synthetic_geology_qa(36, near_dup_share=0.0, seed=5).examples
+    # QA examples of the ingested documents: the version's watermark is the documents behind
+    # its train/val files (their lineage), so the examples name those documents
+    docs_json = json.loads((tmp_path / "data/documents.json").read_text("utf-8"))
+    doc_ids = sorted(d["doc_id"] for d in docs_json if d.get("status") in ("parsed", "cached"))
+    assert len(doc_ids) == 4
+    examples = [ex.model_copy(update={"group": doc_ids[i % 4],
+                                      "meta": {**ex.meta, "doc_id": doc_ids[i % 4]}})
+                for i, ex in enumerate(synthetic_geology_qa(36, near_dup_share=0.0,
+                                                            seed=5).examples)]
     write_examples(examples[:30], tmp_path / "data/instruct_dataset_train.json", "alpaca", False)
     write_examples(examples[30:], tmp_path / "data/instruct_dataset_val.json", "alpaca", False)
     make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=sample_corpus)

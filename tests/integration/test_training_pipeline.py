@@ -213,8 +213,14 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
 
     # the audit trail: two forced promotions and a rollback, with actors and reasons
     hist = _run([*GEOMAS, "models", "history", "geomas-sft", "--data-dir", ".geomas"], tmp_path)
-    for text in ("promote", "rollback", "alice", "keep v1 live", "try v2"):
+    for text in ("promote", "rollback", "alice", "champion moves"):
         assert text in hist.stdout, (text, hist.stdout)
+    rows = [json.loads(line) for line in _run([*GEOMAS, "models", "history", "geomas-sft",
+                                               "--json", "--data-dir", ".geomas"],
+                                              tmp_path).stdout.splitlines()]
+    assert [(r["action"], r["actor"] == "alice") for r in rows] == [
+        ("promote", True), ("promote", False), ("rollback", False)]
+    assert "keep v1 live" in rows[0]["reason"] and "try v2" in rows[1]["reason"]
     from geomas.registry.audit import history
 
     mlflow.set_tracking_uri(uri)
