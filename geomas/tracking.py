@@ -85,30 +85,6 @@ def log_stage_params(stage: str, params: Mapping[str, object]) -> None:
     mlflow.log_params({f"{stage}.{k}": str(v)[:6000] for k, v in params.items()})
 
 
-def log_dataset_inputs(files: Mapping[str, Path | str]) -> None:
-    """Log dataset files as MLflow dataset inputs of the active run (context -> file).
-
-    Each file becomes an MLflow dataset (ids, labels and groups of its examples; MLflow
-    computes the digest) named by the file, with the file's sha256 as a tag, so the run's
-    "Datasets" show what it trained, validated and was tested on.
-    """
-    if not _active():
-        return
-    import mlflow
-    import pandas as pd
-    from mlflow.data.pandas_dataset import from_pandas
-
-    from geomas.formats import read_examples
-    from geomas.hashing import sha256_file
-
-    for context, path in files.items():
-        path = Path(path)
-        rows = [{"id": e.id, "label": e.label, "group": e.group} for e in read_examples(path)]
-        frame = pd.DataFrame(rows, columns=["id", "label", "group"])
-        dataset = from_pandas(frame, source=str(path.resolve()), name=path.name)
-        mlflow.log_input(dataset, context=context, tags={"sha256": sha256_file(path)})
-
-
 def log_table(artifact_file: str, rows: Sequence[Mapping[str, object]]) -> None:
     """Log rows as an MLflow table artifact of the active run (shown in the Evaluation UI)."""
     if not _active() or not rows:

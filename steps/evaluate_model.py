@@ -10,9 +10,14 @@ from zenml import log_metadata, step
 from geomas.config import EvalConfig
 from geomas.evaluate.plots import log_eval_to_mlflow
 from geomas.names import TRACKER_NAME
-from geomas.tracking import log_dataset_inputs, log_table
+from geomas.tracking import log_table
 from geomas.train import SFTResult
-from geomas.train.flow import AdapterEval, evaluate_adapter, evaluation_plots
+from geomas.train.flow import (
+    AdapterEval,
+    evaluate_adapter,
+    evaluation_plots,
+    log_dataset_inputs,
+)
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)

@@ -9,14 +9,14 @@ from zenml import log_metadata, step
 
 from geomas.config import TrainSFTConfig
 from geomas.names import TRACKER_NAME
-from geomas.tracking import (
-    log_artifacts,
-    log_dataset_inputs,
-    log_stage_metrics,
-    log_stage_params,
-)
+from geomas.tracking import log_artifacts, log_stage_metrics, log_stage_params
 from geomas.train import SFTResult, train_sft
-from geomas.train.flow import hyperparameters, training_plots, training_record
+from geomas.train.flow import (
+    hyperparameters,
+    log_dataset_inputs,
+    training_plots,
+    training_record,
+)
 
 
 @step(experiment_tracker=TRACKER_NAME, enable_cache=False)

@@ -93,6 +93,30 @@ def sample_generations_rows(reports: Mapping[str, Any], n: int) -> list[dict[str
     return rows
 
 
+def log_dataset_inputs(files: Mapping[str, Path | str]) -> None:
+    """Log dataset files as MLflow dataset inputs of the active run (context -> file).
+
+    Each file becomes an MLflow dataset (ids, labels and groups of its examples; MLflow
+    computes the digest) named by the file, with the file's sha256 as a tag, so the run's
+    "Datasets" show what it trained, validated and was tested on.
+    """
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
+
+    from geomas.formats import read_examples
+
+    for context, path in files.items():
+        path = Path(path)
+        rows = [{"id": e.id, "label": e.label, "group": e.group} for e in read_examples(path)]
+        frame = pd.DataFrame(rows, columns=["id", "label", "group"])
+        dataset = from_pandas(frame, source=str(path.resolve()), name=path.name)
+        mlflow.log_input(dataset, context=context, tags={"sha256": sha256_file(path)})
+
+
 def training_record(adapter_dir: Path) -> dict[str, Any]:
     """The resolved training_config.json that train_sft wrote next to the adapter."""
     return dict(json.loads((Path(adapter_dir) / "training_config.json").read_text("utf-8")))

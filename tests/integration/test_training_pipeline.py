@@ -78,6 +78,12 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     assert second.tags["promotion_decision"] == "rejected", second.tags
     for key in ("dataset_sha256", "train_size", "zenml_run_id", "base_model"):
         assert second.tags[key]
+    # the second run scored the champion v1 on its own test examples, side by side
+    assert second.tags["eval_split"] == "test"
+    report = json.loads(Path(client.download_artifacts(second.run_id, "eval/report.json",
+                                                       str(tmp_path))).read_text("utf-8"))
+    assert report["champion_version"] == "1" and report["champion_problem"] is None
+    assert len(report["per_example"]["champion"]["token_f1"]) == len(report["example_ids"]) > 0
     # the registered champion loads back through the registry and answers
     answers = mlflow.pyfunc.load_model("models:/geomas-sft@champion").predict(
         ["Какие содержания золота установлены на месторождении?"]
