@@ -70,7 +70,7 @@ def history(
         table.add_column(col, overflow="fold")
     for e in entries:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(e.metrics.items())
-                          if not k.startswith("base_"))
+                          if "." not in k and not k.startswith("base_"))
         table.add_row(e.at, e.action, f"v{e.from_version}" if e.from_version else "-",
                       f"v{e.to_version}", e.actor, "yes" if e.forced else "no", e.reason, shown)
     out.print(table)
