@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from zenml import log_metadata, step
+from zenml import get_step_context, log_metadata, step
 
 from geomas.config import FormatConfig
-from geomas.formats.instruct import write_splits
+from geomas.formats.instruct import write_data_run, write_splits
 from geomas.names import TRACKER_NAME
 from geomas.split import SplitResult
 from geomas.tracking import log_artifacts, log_stage_metrics
@@ -30,6 +30,7 @@ def format_dataset(
         Split name -> written file path.
     """
     files = write_splits(splits, Path(output_dir) / f"{name}.json", config)
+    write_data_run(files, str(get_step_context().pipeline_run.id))
     log_stage_params = {"format_type": config.format_type, "jsonl": config.jsonl}
     log_stage_metrics("format", {k: len(v) for k, v in splits.splits().items()})
     log_artifacts("format", *(Path(p) for p in files.values()))

@@ -9,7 +9,7 @@ from zenml import get_step_context, step
 
 from geomas.names import TRACKER_NAME
 from geomas.train import SFTResult
-from geomas.train.flow import AdapterEval, register_adapter
+from geomas.train.flow import AdapterEval, link_data_run, register_adapter
 from geomas.trigger.watermark import files_watermark, record_watermark
 
 
@@ -45,4 +45,5 @@ def register_model(
         files.add(Path(evaluation.eval_file))
     mark = files_watermark(sorted(files), Path(dataset_dir) if dataset_dir else None)
     record_watermark(registered_model_name, version, mark)
+    link_data_run(registered_model_name, version, Path(train_file))
     return version

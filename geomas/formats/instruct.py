@@ -63,6 +63,53 @@ def output_paths(out: Path, *, jsonl: bool, splits: tuple[str, ...]) -> dict[str
     return {name: out.with_name(f"{stem}_{name}{suffix}") for name in splits}
 
 
+#: Next to the split files: which data pipeline run wrote them, and their sha256.
+DATA_RUN_SUFFIX = "_data_run.json"
+
+
+def _data_run_path(train_file: Path) -> Path:
+    stem = dataset_stem(train_file)
+    return Path(train_file).with_name(f"{stem.removesuffix('_train')}{DATA_RUN_SUFFIX}")
+
+
+def write_data_run(files: dict[str, str], run_id: str) -> Path:
+    """Record the data pipeline run that wrote the split files (``<name>_data_run.json``)."""
+    from geomas.hashing import sha256_file
+    from geomas.io import write_json
+
+    digests = {split: sha256_file(Path(p)) for split, p in files.items()
+               if not split.endswith("_lineage")}
+    return write_json(_data_run_path(Path(files["train"])),
+                      {"data_pipeline_run_id": run_id, "sha256": digests})
+
+
+def data_run_of(train_file: Path) -> str | None:
+    """The data pipeline run that wrote `train_file`, or None.
+
+    None when there is no ``<name>_data_run.json`` or the file is no longer the one that run
+    wrote (another sha256: written by hand or changed since).
+    """
+    import json
+
+    from geomas.hashing import sha256_file
+
+    path = _data_run_path(Path(train_file))
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        logger.warning("%s is not readable JSON; the data run of %s is unknown", path,
+                       train_file)
+        return None
+    if record.get("sha256", {}).get("train") != sha256_file(Path(train_file)):
+        logger.warning("%s was changed after the data run %s wrote it; its data run is unknown",
+                       train_file, record.get("data_pipeline_run_id"))
+        return None
+    run = record.get("data_pipeline_run_id")
+    return str(run) if run else None
+
+
 def write_splits(result: SplitResult, out: Path, config: FormatConfig) -> dict[str, str]:
     """Write each split of `result` as ``OUT_<split>`` in ``config``'s format.
 

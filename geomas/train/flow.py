@@ -117,6 +117,22 @@ def log_dataset_inputs(files: Mapping[str, Path | str]) -> None:
         mlflow.log_input(dataset, context=context, tags={"sha256": sha256_file(path)})
 
 
+def link_data_run(name: str, version: str, train_file: Path) -> str | None:
+    """Tag the version with the data pipeline run that wrote its train file.
+
+    ``data_pipeline_run_id`` is the ZenML run id from ``<name>_data_run.json`` when the train
+    file is still the one that run wrote, else ``unknown`` (hand-made or changed files).
+    """
+    import mlflow
+
+    from geomas.formats.instruct import data_run_of
+
+    run = data_run_of(Path(train_file))
+    mlflow.MlflowClient().set_model_version_tag(name, version, "data_pipeline_run_id",
+                                                run or "unknown")
+    return run
+
+
 def training_record(adapter_dir: Path) -> dict[str, Any]:
     """The resolved training_config.json that train_sft wrote next to the adapter."""
     return dict(json.loads((Path(adapter_dir) / "training_config.json").read_text("utf-8")))

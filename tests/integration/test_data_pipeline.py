@@ -216,6 +216,13 @@ def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
     stages = {s["stage"].split()[0]: s for s in summary["stages"]}
     assert stages["ingest"]["rejected"] == 4 and stages["qa"]["kept"] > 0
     assert Path(summary["outputs"]["instruct_dataset_train"]).is_file()
+    # the run that wrote the split files is recorded next to them (a model version links it)
+    from geomas.formats.instruct import data_run_of
+
+    train_file = Path(summary["outputs"]["instruct_dataset_train"])
+    record = json.loads((train_file.parent / "instruct_dataset_data_run.json").read_text("utf-8"))
+    assert data_run_of(train_file) == record["data_pipeline_run_id"] and len(
+        record["data_pipeline_run_id"]) == 36
     assert Path(summary["outputs"]["qa_pairs"]).is_file()
     assert {v["suite"]: v["success"] for v in summary["validation"]} == {
         "geomas_chunks": True, "geomas_qa_pairs": True, "geomas_examples": True}

@@ -78,6 +78,9 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     assert second.tags["promotion_decision"] == "rejected", second.tags
     for key in ("dataset_sha256", "train_size", "zenml_run_id", "base_model"):
         assert second.tags[key]
+    # the version names the data pipeline run that wrote its files
+    data_run = json.loads((tmp_path / "data/instruct_dataset_data_run.json").read_text("utf-8"))
+    assert second.tags["data_pipeline_run_id"] == data_run["data_pipeline_run_id"] != "unknown"
     # the second run scored the champion v1 on its own test examples, side by side
     assert second.tags["eval_split"] == "test"
     report = json.loads(Path(client.download_artifacts(second.run_id, "eval/report.json",
@@ -150,6 +153,7 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
     assert v1.tags["train_size"] == "36" and v1.tags["val_size"] == "6"
     # early stopping and the checkpoint choice saw val; the gate judged the test examples
     assert v1.tags["eval_split"] == "test" and v1.tags["eval_size"] == "6"
+    assert v1.tags["data_pipeline_run_id"] == "unknown"  # files written by hand, not a run
     report = json.loads(Path(client.download_artifacts(v1.run_id, "eval/report.json",
                                                        str(tmp_path))).read_text("utf-8"))
     assert report["eval_split"] == "test"
