@@ -23,23 +23,27 @@ def test_makedataset_writes_chunks_and_rejects(sample_corpus: Path, tmp_path: Pa
     assert len((out / "rejects.jsonl").read_text("utf-8").splitlines()) == 4
 
 
-def test_makedataset_failure_threshold_exit_code(sample_corpus: Path, tmp_path: Path) -> None:
-    from geomas.cli import main
-
-    out = tmp_path / "out"
+def _exit_code(args: list[str]) -> object:
+    """Run the real entry point (`geomas ARGS`, as a shell does) and return its exit code."""
     import sys
 
+    from geomas.cli import main
+
     argv = sys.argv
-    sys.argv = ["geomas", "makedataset", str(sample_corpus / "docs"), str(out),
-                "--workers", "1", "--max-failure-ratio", "0.1"]
+    sys.argv = ["geomas", *args]
     try:
         main()
     except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
+        return exc.code
     finally:
         sys.argv = argv
+    return 0
+
+
+def test_makedataset_failure_threshold_exit_code(sample_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = _exit_code(["makedataset", str(sample_corpus / "docs"), str(out),
+                       "--workers", "1", "--max-failure-ratio", "0.1"])
     assert code == 1
     # the good documents were still written
     assert json.loads((out / "chunks.json").read_text("utf-8"))
@@ -103,9 +107,7 @@ def test_clean_dataset_reads_qa_pairs_and_the_whole_clean_section(tmp_path: Path
 def test_makedataset_validates_per_document_like_the_pipeline(
     tmp_path: Path, capsys  # type: ignore[no-untyped-def]
 ) -> None:
-    import sys
 
-    from geomas.cli import main
 
     src = tmp_path / "docs"
     src.mkdir()
@@ -127,17 +129,8 @@ def test_makedataset_validates_per_document_like_the_pipeline(
     (reject,) = (tmp_path / "out/validation/rejects.jsonl").read_text("utf-8").splitlines()
     assert json.loads(reject)["source"] == "english.md"
 
-    argv = sys.argv
-    sys.argv = ["geomas", "makedataset", str(src), str(tmp_path / "fail"), "--workers", "1",
-                "--validation-policy", "fail"]
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
-    finally:
-        sys.argv = argv
+    code = _exit_code(["makedataset", str(src), str(tmp_path / "fail"), "--workers", "1",
+                       "--validation-policy", "fail"])
     assert code == 1
     err = capsys.readouterr().err
     assert "english.md: expect_column_values_to_be_between(cyrillic_share)" in err
