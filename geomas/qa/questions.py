@@ -348,8 +348,6 @@ class QuestionBuilder:
         head = subs[0]
         if head.pos not in ("NOUN", "PROPN") or head.text.lower() in _VAGUE_HEADS:
             return None
-        idxs = [k for k in s.subtree(head.i)
-                if s.tok(k).rel not in ("parataxis", "punct") or k in (head.i,)]
         idxs = s.subtree(head.i)
         if not s.contiguous(idxs):
             return None
