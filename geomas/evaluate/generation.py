@@ -1,10 +1,12 @@
 """Greedy answers from a causal LM, scored against references, and base-vs-tuned comparisons.
 
-Prompts are built the way the model was trained on them (`geomas.formats`): with the
-tokenizer's chat template when it has one (an optional system turn, then the user turn
-instruction, a blank line, input), else the Russian Alpaca-style text prompt ending with
-``### Ответ:``. Decoding is greedy, so the same model and prompts give the same answers, and
-batched prompts are padded on the left so each answer continues its own prompt directly.
+Prompts are built the way the model was trained on them (`geomas.formats`): the Russian
+Alpaca-style text prompt ending with ``### Ответ:`` for a model trained on prompt-completion
+records (the default), the tokenizer's chat template (an optional system turn, then the user
+turn: instruction, a blank line, input) for one trained on messages. A model scored in a
+style it was not trained on answers prompts it never saw. Decoding is greedy, so the same
+model and prompts give the same answers, and batched prompts are padded on the left so each
+answer continues its own prompt directly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -88,24 +90,53 @@ class Comparison(BaseModel):
                 for part, value in delta.model_dump().items()}
 
 
+PromptStyle = Literal["alpaca", "chat_template"]
+
+
 def uses_chat_template(tokenizer: Any) -> bool:
-    """Whether prompts for ``tokenizer`` are built with its chat template."""
+    """Whether the tokenizer has a chat template (the style of an untrained model's prompts)."""
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def build_prompt(example: Example, tokenizer: Any) -> str:
-    """The generation prompt of ``example``: chat template if the tokenizer has one, else Alpaca.
+def prompt_style_for(target_format: str | None, tokenizer: Any) -> PromptStyle:
+    """The prompt style a model trained on ``target_format`` answers to.
+
+    ``prompt-completion`` trains on the Alpaca text prompt and ``messages`` on the chat
+    template, so generation must build the same prompt; ``None`` (no training record) uses
+    the chat template when the tokenizer has one.
+    """
+    if target_format == "prompt-completion":
+        return "alpaca"
+    if target_format == "messages":
+        return "chat_template"
+    if target_format is not None:
+        raise InputError(f"unknown target_format {target_format!r}; "
+                         "expected prompt-completion or messages")
+    return "chat_template" if uses_chat_template(tokenizer) else "alpaca"
+
+
+def build_prompt(example: Example, tokenizer: Any, style: PromptStyle | None = None) -> str:
+    """The generation prompt of ``example``, in the style the model was trained on.
 
     Args:
         example: The test example; its ``system`` becomes the system turn (or the line above
             ``### Инструкция:``) when set.
         tokenizer: A Hugging Face tokenizer.
+        style: ``alpaca`` (the Russian Alpaca text ending with ``### Ответ:``) or
+            ``chat_template``; None: the chat template when the tokenizer has one.
 
     Returns:
         The prompt text, ending where the model's answer starts.
+
+    Raises:
+        InputError: ``chat_template`` is asked for and the tokenizer has none.
     """
-    if not uses_chat_template(tokenizer):
+    style = style or prompt_style_for(None, tokenizer)
+    if style == "alpaca":
         return render_prompt(example, example.system)
+    if not uses_chat_template(tokenizer):
+        raise InputError("the model was trained on chat-template prompts (target_format "
+                         "messages) but its tokenizer has no chat template")
     messages = to_record(example, "messages", example.system)["messages"][:-1]  # no answer
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if not isinstance(prompt, str):
@@ -139,6 +170,7 @@ def generate_answers(
     examples: Sequence[Example],
     max_new_tokens: int,
     batch_size: int,
+    prompt_style: PromptStyle | None = None,
 ) -> list[str]:
     """Greedy answers to ``examples``, in their order.
 
@@ -151,6 +183,9 @@ def generate_answers(
         examples: Test examples; ``output`` is not shown to the model.
         max_new_tokens: Most tokens per answer.
         batch_size: Prompts per ``generate`` call.
+        prompt_style: How prompts are built (`build_prompt`); use the training's
+            (`prompt_style_for` its target_format), or the answers are to prompts the model
+            never saw.
 
     Returns:
         The decoded answers without the prompt and special tokens, stripped.
@@ -166,8 +201,9 @@ def generate_answers(
         )
     if not examples:
         return []
-    chat = uses_chat_template(tokenizer)
-    prompts = [build_prompt(example, tokenizer) for example in examples]
+    style = prompt_style or prompt_style_for(None, tokenizer)
+    chat = style == "chat_template"
+    prompts = [build_prompt(example, tokenizer, style) for example in examples]
     # The chat template writes BOS itself; the Alpaca text needs the tokenizer to add it.
     lengths = [len(tokenizer(p, add_special_tokens=not chat)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
@@ -202,6 +238,7 @@ def evaluate_model(
     max_new_tokens: int | None = None,
     batch_size: int | None = None,
     config: EvalConfig | None = None,
+    prompt_style: PromptStyle | None = None,
 ) -> EvalReport:
     """Generate answers to ``examples`` and score them against their ``output``.
 
@@ -215,6 +252,8 @@ def evaluate_model(
         max_new_tokens: Most tokens per answer.
         batch_size: Prompts per ``generate`` call.
         config: Evaluation settings; ``None``: `EvalConfig` defaults.
+        prompt_style: The prompt style the model was trained on (`prompt_style_for`);
+            None: the chat template when the tokenizer has one.
 
     Returns:
         Mean scores (`METRIC_NAMES`, plus ``bertscore_*``) and every prediction.
@@ -229,11 +268,12 @@ def evaluate_model(
     if not examples:
         raise InputError("no examples to evaluate; pass a non-empty test set")
     started = time.perf_counter()
-    preds = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+    style = prompt_style or prompt_style_for(None, tokenizer)
+    preds = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, style)
     predictions = [
         Prediction(
             id=example.id,
-            prompt=build_prompt(example, tokenizer),
+            prompt=build_prompt(example, tokenizer, style),
             prediction=pred,
             reference=example.output,
             exact_match=exact_match(pred, example.output),
@@ -256,7 +296,7 @@ def evaluate_model(
         n_examples=len(examples),
         scores=scores,
         predictions=predictions,
-        prompt_style="chat_template" if uses_chat_template(tokenizer) else "alpaca",
+        prompt_style=style,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         seconds=seconds,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from peft import PeftModel
     from transformers import PreTrainedTokenizerBase
 
+    from geomas.evaluate.generation import PromptStyle
+
 log = logging.getLogger(__name__)
 
 ComputeDtype = Literal["float32", "bfloat16", "float16"]
@@ -223,7 +225,8 @@ class PeftAdapterPyfunc(PythonModel):
 
     Questions -> answers (task causal-lm), or texts -> labels (task sequence-classification).
     `model_config` holds `base_model_path`, `base_sha256`, `base_files`, `load_in_4bit`,
-    `compute_dtype` and `task`; the artifact `adapter_dir` holds the adapter (and tokenizer).
+    `compute_dtype`, `task` and `prompt_style` (the prompts the adapter was trained on); the
+    artifact `adapter_dir` holds the adapter (and tokenizer).
     """
 
     def load_context(self, context: Any) -> None:
@@ -234,6 +237,8 @@ class PeftAdapterPyfunc(PythonModel):
         """
         cfg = context.model_config
         self.task = cfg.get("task", "causal-lm")
+        # versions logged before the style was recorded: the chat template when there is one
+        self.prompt_style = cfg.get("prompt_style")
         self.model, self.tokenizer = load_base_and_adapter(
             Path(cfg["base_model_path"]), Path(context.artifacts["adapter_dir"]),
             load_in_4bit=bool(cfg["load_in_4bit"]), compute_dtype=str(cfg["compute_dtype"]),
@@ -249,31 +254,46 @@ class PeftAdapterPyfunc(PythonModel):
             return classify_texts(self.model, self.tokenizer, list(model_input))
         max_new_tokens = int((params or {}).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
         return generate_answers(self.model, self.tokenizer, list(model_input),
-                                max_new_tokens=max_new_tokens)
+                                max_new_tokens=max_new_tokens, prompt_style=self.prompt_style)
 
 
 def generate_answers(
-    model: Any, tokenizer: Any, questions: list[str], *, max_new_tokens: int
+    model: Any, tokenizer: Any, questions: list[str], *, max_new_tokens: int,
+    prompt_style: PromptStyle | None = None,
 ) -> list[str]:
-    """Greedy answers, one question at a time, through the chat template when there is one."""
-    import torch
+    """Greedy answers to questions, each asked as an instruction in the trained prompt style.
 
-    answers = []
-    device = next(model.parameters()).device
-    for question in questions:
-        if getattr(tokenizer, "chat_template", None):
-            enc = tokenizer.apply_chat_template([{"role": "user", "content": question}],
-                                                add_generation_prompt=True, return_tensors="pt",
-                                                return_dict=True)
-        else:
-            enc = tokenizer(question, return_tensors="pt")
-        enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        prompt_len = enc["input_ids"].shape[1]
-        answers.append(tokenizer.decode(out[0, prompt_len:], skip_special_tokens=True))
-    return answers
+    Args:
+        model: The PEFT model.
+        tokenizer: Its tokenizer.
+        questions: The questions.
+        max_new_tokens: Most tokens per answer.
+        prompt_style: ``alpaca`` or ``chat_template``: how the adapter was trained (recorded at
+            registration); None: the chat template when the tokenizer has one.
+    """
+    from geomas.evaluate.generation import generate_answers as generate
+    from geomas.evaluate.generation import prompt_style_for
+    from geomas.formats import Example
+
+    style = prompt_style_for(None, tokenizer) if prompt_style is None else prompt_style
+    examples = [Example(id=f"q{i}", instruction=q, output="") for i, q in enumerate(questions)]
+    return generate(model, tokenizer, examples, max_new_tokens, batch_size=8,
+                    prompt_style=style)
+
+
+def trained_prompt_style(adapter_dir: Path) -> PromptStyle | None:
+    """The prompt style the adapter was trained in, from its training_config.json (or None)."""
+    import json
+
+    from geomas.evaluate.generation import prompt_style_for
+
+    path = Path(adapter_dir) / "training_config.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text("utf-8"))
+    target = (record.get("config") or {}).get("target_format") or (
+        (record.get("dataset") or {}).get("train") or {}).get("target_format")
+    return prompt_style_for(target, None) if target else None
 
 
 def _signature(from_type_hints: Any) -> Any:
@@ -346,6 +366,7 @@ def log_adapter(
             "load_in_4bit": bool(load_in_4bit),
             "compute_dtype": dtype,
             "task": task,
+            "prompt_style": trained_prompt_style(adapter_dir) if task == "causal-lm" else None,
         },
         pip_requirements=["geomas"],
     )

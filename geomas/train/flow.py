@@ -26,6 +26,8 @@ class AdapterEval(BaseModel):
     eval_split: str = Field(default="val", description="test: the held-out split the gate "
                             "judges on; val only when the dataset has no test split.")
     eval_file: str = ""
+    prompt_style: str = Field(default="alpaca", description="The prompts the models answered: "
+                              "the adapter's training style (alpaca text or chat_template).")
     example_ids: list[str] = Field(default_factory=list,
                                    description="Ids of the scored examples, in file order.")
     per_example: dict[str, dict[str, list[float]]] = Field(
@@ -206,9 +208,9 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
             is recorded in `champion_problem`.
     """
     from geomas.evaluate.forgetting import general_texts, perplexity, read_texts
-    from geomas.evaluate.generation import evaluate_model
+    from geomas.evaluate.generation import evaluate_model, prompt_style_for
     from geomas.formats import read_examples
-    from geomas.registry.adapters import load_base_and_adapter
+    from geomas.registry.adapters import load_base_and_adapter, trained_prompt_style
 
     if eval_split != "test":
         log.warning("the evaluation and the promotion gate score on the %s split (%s), which "
@@ -222,13 +224,16 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         compute_dtype=str(quant.get("compute_dtype") or "float32"),
     )
     examples = read_examples(Path(val_file))
+    # the prompts the adapter was trained on (Alpaca text or chat template): base, tuned and
+    # champion answer the same prompts
+    style = trained_prompt_style(Path(adapter_dir)) or prompt_style_for(None, tokenizer)
     texts = read_texts(config.general_texts_path) if config.general_texts_path else (
         general_texts())
-    tuned = evaluate_model(model, tokenizer, examples, config=config)
+    tuned = evaluate_model(model, tokenizer, examples, config=config, prompt_style=style)
     tuned_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
                            config.batch_size)
     with model.disable_adapter():
-        base = evaluate_model(model, tokenizer, examples, config=config)
+        base = evaluate_model(model, tokenizer, examples, config=config, prompt_style=style)
         base_ppl = perplexity(model, tokenizer, texts, config.perplexity_max_length,
                               config.batch_size)
     per_example = {"base": _per_example(base), "tuned": _per_example(tuned)}
@@ -242,7 +247,9 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
             model.load_adapter(str(found), adapter_name="champion")
             model.set_adapter("champion")
             try:
-                reports["champion"] = evaluate_model(model, tokenizer, examples, config=config)
+                reports["champion"] = evaluate_model(
+                    model, tokenizer, examples, config=config,
+                    prompt_style=trained_prompt_style(found) or style)
                 per_example["champion"] = _per_example(reports["champion"])
             finally:
                 model.set_adapter("default")
@@ -253,7 +260,8 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
             log.warning("%s", found)
     return AdapterEval(
         adapter_dir=str(adapter_dir), base_model_path=str(base_path), n_examples=len(examples),
-        eval_split=eval_split, eval_file=str(val_file), example_ids=[e.id for e in examples],
+        eval_split=eval_split, eval_file=str(val_file), prompt_style=style,
+        example_ids=[e.id for e in examples],
         base=base.metrics(), tuned=tuned.metrics(), base_perplexity=base_ppl,
         tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
         per_example=per_example, champion_version=champion_version,

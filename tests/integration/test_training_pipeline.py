@@ -180,6 +180,11 @@ def test_pipeline_registers_logs_plots_and_mirrors_stages(
         v1.run_id, "eval/sample_generations.json", str(tmp_path / "t"))).read_text("utf-8"))
     assert table["columns"][:4] == ["id", "prompt", "reference", "base"]
     assert len(table["data"]) == 6 and "tuned" in table["columns"]
+    # trained on prompt-completion records: base and tuned were asked the Alpaca text prompt
+    # it learned, not the tokenizer's chat template
+    assert report["prompt_style"] == "alpaca"
+    prompts = [row[table["columns"].index("prompt")] for row in table["data"]]
+    assert all(p.endswith("### Ответ:\n") for p in prompts), prompts[0]
     assert _zenml_stages(tmp_path, "geomas-sft") == {"1": "staging"}
 
     second = _run([*GEOMAS, "run", "training", "--config", str(cfg), "--json"], tmp_path)

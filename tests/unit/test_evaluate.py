@@ -225,6 +225,26 @@ def test_build_prompt_uses_the_chat_template_or_the_alpaca_text(tokenizer: Any) 
     assert build_prompt(with_system, plain).endswith("### Ответ:\n")
 
 
+def test_prompts_follow_the_training_format_not_the_tokenizer(tokenizer: Any) -> None:
+    """A model trained on prompt-completion records (the default) saw the Alpaca text prompt:
+    it is asked in that text even when its tokenizer has a chat template."""
+    from geomas.evaluate.generation import prompt_style_for
+
+    with_system = EXAMPLES[1]
+    assert prompt_style_for("prompt-completion", tokenizer) == "alpaca"
+    assert prompt_style_for("messages", tokenizer) == "chat_template"
+    assert prompt_style_for(None, tokenizer) == "chat_template"  # untrained: its own template
+    assert build_prompt(with_system, tokenizer, "alpaca") == render_prompt(with_system,
+                                                                           "Ты — геолог.")
+    plain = copy.deepcopy(tokenizer)
+    plain.chat_template = None
+    assert prompt_style_for(None, plain) == "alpaca"
+    with pytest.raises(InputError, match="no chat template"):
+        build_prompt(with_system, plain, "chat_template")
+    with pytest.raises(InputError, match="unknown target_format 'chatml'"):
+        prompt_style_for("chatml", tokenizer)
+
+
 def test_generation_is_deterministic_and_batching_does_not_change_answers(
     noisy_model: Any, tokenizer: Any
 ) -> None:

@@ -151,6 +151,38 @@ def test_adapter_round_trip_reproduces_logits_and_answers(
     )
 
 
+def test_served_adapter_is_asked_in_the_prompt_format_it_was_trained_on(
+    tiny_base: Path, adapter: dict[str, Any], tmp_path: Path
+) -> None:
+    """An adapter trained on prompt-completion records answers the Alpaca text prompt when
+    served, not its tokenizer's chat template (which it never saw in training)."""
+    import json
+
+    import mlflow
+
+    from geomas.evaluate.generation import build_prompt
+    from geomas.formats import Example
+    from geomas.registry.adapters import generate_answers, log_adapter
+    from geomas.tracking import mlflow_run
+
+    trained = tmp_path / "adapter"
+    shutil.copytree(adapter["dir"], trained)
+    (trained / "training_config.json").write_text(json.dumps(
+        {"config": {"target_format": "prompt-completion"}}), encoding="utf-8")
+    _use_store(tmp_path / "store")
+    with mlflow_run(tmp_path / "store", "sft", "sft-style"):
+        version = log_adapter(trained, base_model_path=tiny_base, load_in_4bit=True,
+                              compute_dtype="float32", registered_model_name="geomas-style")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/geomas-style/{version.version}")
+    inner = pyfunc.unwrap_python_model()
+    assert inner.prompt_style == "alpaca"
+    answers = pyfunc.predict([PROMPT], params={"max_new_tokens": 4})
+    assert answers == generate_answers(inner.model, inner.tokenizer, [PROMPT], max_new_tokens=4,
+                                       prompt_style="alpaca")
+    question = Example(id="q", instruction=PROMPT, output="")
+    assert build_prompt(question, inner.tokenizer, "alpaca").endswith("### Ответ:\n")
+
+
 def test_changed_base_model_is_refused_on_load(
     tiny_base: Path, adapter: dict[str, Any], tmp_path: Path
 ) -> None:
