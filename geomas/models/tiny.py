@@ -302,7 +302,14 @@ def make_tiny_ner(
 
 
 def make_tiny_lm(
-    out_dir: Path, texts: Iterable[str], *, seed: int = 0, vocab_size: int = 4000
+    out_dir: Path,
+    texts: Iterable[str],
+    *,
+    seed: int = 0,
+    vocab_size: int = 4000,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    tie_embeddings: bool = True,
 ) -> Path:
     """Write a tiny random Llama causal LM and a byte-level BPE tokenizer trained on ``texts``.
 
@@ -319,15 +326,23 @@ def make_tiny_lm(
         texts: Training texts for the tokenizer.
         seed: Seed of the weight initialisation; the same seed and texts give identical bytes.
         vocab_size: Upper bound of the BPE vocabulary (a small corpus may give fewer).
+        hidden_size: Width (a multiple of 64; heads of 32 dimensions).
+        num_layers: Decoder layers.
+        tie_embeddings: Share the input embeddings with the output head (the default keeps the
+            model smallest; untied, LoRA on the layers learns new answers faster).
 
     Returns:
         ``out_dir``.
 
     Raises:
-        InputError: ``vocab_size`` is too small or ``texts`` is empty.
+        InputError: ``vocab_size`` is too small, ``texts`` is empty or the sizes do not fit.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    if hidden_size < 64 or hidden_size % 64 or num_layers < 1:
+        raise InputError(f"hidden_size {hidden_size} must be a multiple of 64 and num_layers "
+                         f"{num_layers} at least 1")
 
     out_dir, text_list = _prepare_output(out_dir, texts, vocab_size)
 
@@ -348,13 +363,14 @@ def make_tiny_lm(
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=hidden_size // 32,
+        num_key_value_heads=hidden_size // 64,
+        head_dim=32,
         max_position_embeddings=LM_MAX_LENGTH,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_embeddings,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
