@@ -318,3 +318,88 @@ def test_failing_document_is_excluded_and_the_rest_flows_on(
     assert {by_doc[i["doc_id"]] for i in entities} == set(by_doc.values())
     pairs = json.loads((out / "qa_pairs.json").read_text("utf-8"))
     assert pairs and english_id not in {p["doc_id"] for p in pairs}
+
+
+@pytest.mark.slow
+def test_interrupted_data_run_leaves_its_new_documents_new(
+    project: Path, sample_corpus: Path, tmp_path: Path
+) -> None:
+    """SIGTERM a data run right after ingest; train on the previous complete dataset.
+
+    documents.json then lists the new documents, but no train file holds them: the version's
+    watermark names exactly the documents behind its train/val/test files, and the next
+    retrain check counts the others as new.
+    """
+    import signal
+    import time
+
+    import mlflow
+    import yaml
+
+    from geomas.formats import read_examples
+    from geomas.hashing import sha256_file
+    from geomas.models import make_tiny
+    from geomas.trigger.watermark import champion_watermark
+
+    ner = yaml.safe_load((project / "run.yaml").read_text("utf-8"))["data"]["ner"]["model_path"]
+    reports = sorted((sample_corpus / "docs").glob("report_*"))
+    assert len(reports) >= 6
+    (tmp_path / "corpus").mkdir()
+    for path in reports[:4]:
+        shutil.copy(path, tmp_path / "corpus" / path.name)
+    make_tiny("lm", tmp_path / "tiny-lm", corpus_dir=sample_corpus)
+    (tmp_path / "run.yaml").write_text(
+        "project:\n  data_dir: .geomas\n  experiment_name: geomas-interrupted\n"
+        f"data:\n  source_dir: corpus\n  output_dir: out\n  ner:\n    model_path: {ner}\n"
+        "training:\n  model: tiny-lm\n  train_file: out/instruct_dataset_train.json\n"
+        "  val_file: out/instruct_dataset_val.json\n"
+        "  test_file: out/instruct_dataset_test.json\n  output_dir: sft\n"
+        "  sft:\n    method: qlora\n    max_length: 256\n    epochs: 1\n"
+        "  evaluation:\n    max_new_tokens: 4\n"
+        "retrain:\n  min_new_docs: 2\n  run_data_pipeline: false\n",
+        encoding="utf-8",
+    )
+    _run([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=tmp_path)
+    out = tmp_path / "out"
+    split_files = [out / f"instruct_dataset_{s}.json" for s in ("train", "val", "test")]
+    before = [sha256_file(p) for p in split_files]
+    trained_docs = {sha256_file(p) for p in reports[:4]}
+
+    for path in reports[4:]:
+        shutil.copy(path, tmp_path / "corpus" / path.name)
+    proc = subprocess.Popen([*GEOMAS, "run", "data", "--config", "run.yaml"], cwd=tmp_path,
+                            env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 600
+    for line in proc.stdout:  # the ingest step's last line: "ingested N files: ..."
+        seen.append(line)
+        if " ingested " in line and " files: " in line:
+            break
+        assert time.monotonic() < deadline, "".join(seen[-40:])
+    else:
+        raise AssertionError("the data run ended before ingest finished:\n" + "".join(seen))
+    os.killpg(proc.pid, signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, "".join(seen) + rest
+    listed = json.loads((out / "documents.json").read_text("utf-8"))
+    assert len({d["doc_id"] for d in listed
+                if d.get("status") in ("parsed", "cached")}) == len(reports)
+    # the split files are still those of the complete run
+    assert [sha256_file(p) for p in split_files] == before
+
+    _run([*GEOMAS, "run", "training", "--config", "run.yaml"], cwd=tmp_path)
+    _run([*GEOMAS, "promote", "geomas-sft", "1", "--force", "--reason", "test champion",
+          "--data-dir", ".geomas"], cwd=tmp_path)
+    behind = {str(e.group) for p in split_files for e in read_examples(p)}
+    assert behind == trained_docs
+    uri = f"sqlite:///{tmp_path / '.geomas/mlflow/mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mark = champion_watermark("geomas-sft", mlflow.MlflowClient(uri, registry_uri=uri))
+    assert mark is not None and set(mark.doc_ids) == trained_docs
+
+    check = _run([*GEOMAS, "retrain", "check", "--config", "run.yaml", "--json", "--dry-run"],
+                 cwd=tmp_path)
+    decision = json.loads(check.stdout)
+    assert decision["new_docs"] == len(reports) - 4 and decision["outcome"] == "launch", decision

@@ -196,9 +196,9 @@ def test_a_gain_within_noise_is_not_promoted_and_a_clearly_better_config_is(
     """Two seeds of one config, then a config that trains longer, judged on the same examples.
 
     The second seed's run is not promoted (on this machine it scores -0.11 token F1 against
-    the first on the same 40 examples, interval [-0.20, -0.04]). The stronger config gains +0.15 with an interval above zero
-    and is. Seed-to-seed spread of this size is training noise the example bootstrap does not
-    see: docs/training.md says to set `margin` above it.
+    the first on the same 40 examples, interval [-0.20, -0.04]). The stronger config gains
+    +0.15 with an interval above zero and is. Seed-to-seed spread of this size is training
+    noise the example bootstrap does not see: docs/training.md says to set `margin` above it.
     """
     from geomas.split.core import split_examples
 
