@@ -317,6 +317,7 @@ def log_adapter(
     tags: Mapping[str, Any] | None = None,
     artifact_name: str = "model",
     task: Task = "causal-lm",
+    base_files: Mapping[str, str] | None = None,
 ) -> RegisteredVersion:
     """Log an adapter folder as a pyfunc model, register a version and alias it `challenger`.
 
@@ -334,6 +335,8 @@ def log_adapter(
         artifact_name: Name of the logged model in the run.
         task: causal-lm (answers) or sequence-classification (labels; the folder holds
             label_map.json).
+        base_files: `base_file_digests` of the base, when the caller has just computed them
+            (the evaluation does): hashing a 7B base takes tens of seconds.
 
     Returns:
         The registered version, with its tags and the `challenger` alias.
@@ -353,7 +356,7 @@ def log_adapter(
             "PeftModel.save_pretrained"
         )
     dtype = _check_dtype(compute_dtype)
-    files = base_file_digests(base)
+    files = dict(base_files) if base_files is not None else base_file_digests(base)
     fingerprint = base_fingerprint(files)
     info = mlflow.pyfunc.log_model(
         name=artifact_name,

@@ -38,6 +38,9 @@ class AdapterEval(BaseModel):
         default=None, description="The registry champion re-scored on the same examples.")
     champion_problem: str | None = Field(
         default=None, description="Why the champion could not be re-scored (recorded).")
+    base_files: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of the base model's files, hashed once per "
+        "run: checked against the champion's base and recorded at registration.")
     samples: list[dict[str, Any]] = Field(
         default_factory=list, description="Prompt, reference and the answers of base, tuned "
         "and champion for the first EvalConfig.sample_generations examples.")
@@ -152,7 +155,8 @@ def _per_example(report: Any) -> dict[str, list[float]]:
     return {name: [float(getattr(p, name)) for p in report.predictions] for name in METRIC_NAMES}
 
 
-def _champion_adapter(registered_model_name: str, base_path: Path) -> tuple[str | None, Path | str]:
+def _champion_adapter(registered_model_name: str, base_path: Path,
+                      base_files: Mapping[str, str]) -> tuple[str | None, Path | str]:
     """(champion version, its adapter folder) or (version or None, why it cannot be scored).
 
     The adapter files are downloaded from the version's artifacts; nothing is unpickled. The
@@ -161,7 +165,7 @@ def _champion_adapter(registered_model_name: str, base_path: Path) -> tuple[str 
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from geomas.registry.adapters import BASE_SHA256_TAG, base_file_digests, base_fingerprint
+    from geomas.registry.adapters import BASE_SHA256_TAG, base_fingerprint
     from geomas.registry.promotion import CHAMPION, alias_version
 
     try:
@@ -173,7 +177,7 @@ def _champion_adapter(registered_model_name: str, base_path: Path) -> tuple[str 
     client = mlflow.MlflowClient()
     tags = client.get_model_version(registered_model_name, version).tags
     want = tags.get(BASE_SHA256_TAG)
-    if want != base_fingerprint(base_file_digests(base_path)):
+    if want != base_fingerprint(base_files):
         return version, (f"champion v{version} was trained on another base model "
                          f"({tags.get('base_model')}, sha256 {want}) than this run ({base_path}); "
                          "scores on different bases are not compared — promote by hand "
@@ -210,7 +214,11 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
     from geomas.evaluate.forgetting import general_texts, perplexity, read_texts
     from geomas.evaluate.generation import evaluate_model, prompt_style_for
     from geomas.formats import read_examples
-    from geomas.registry.adapters import load_base_and_adapter, trained_prompt_style
+    from geomas.registry.adapters import (
+        base_file_digests,
+        load_base_and_adapter,
+        trained_prompt_style,
+    )
 
     if eval_split != "test":
         log.warning("the evaluation and the promotion gate score on the %s split (%s), which "
@@ -240,8 +248,10 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
     reports: dict[str, Any] = {"base": base, "tuned": tuned}
     champion_version: str | None = None
     champion_problem: str | None = None
+    base_files = base_file_digests(base_path)
     if registered_model_name is not None:
-        champion_version, found = _champion_adapter(registered_model_name, base_path)
+        champion_version, found = _champion_adapter(registered_model_name, base_path,
+                                                    base_files)
         if isinstance(found, Path):
             # the champion as a second adapter on the same loaded base: no second base in memory
             model.load_adapter(str(found), adapter_name="champion")
@@ -265,7 +275,7 @@ def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,
         base=base.metrics(), tuned=tuned.metrics(), base_perplexity=base_ppl,
         tuned_perplexity=tuned_ppl, perplexity_ratio=tuned_ppl / base_ppl,
         per_example=per_example, champion_version=champion_version,
-        champion_problem=champion_problem,
+        champion_problem=champion_problem, base_files=base_files,
         samples=sample_generations_rows(reports, config.sample_generations),
     )
 
@@ -320,6 +330,7 @@ def register_adapter(
         load_in_4bit=bool(quant.get("load_in_4bit")),
         compute_dtype=str(quant.get("compute_dtype") or "float32"),
         registered_model_name=registered_model_name, tags=tags,
+        base_files=evaluation.base_files or None,
     )
     return str(version.version)
 

@@ -144,7 +144,7 @@ def _mean(scores: list[float]) -> float:
 
 
 def test_old_flaw_a_challenger_worse_on_the_same_examples_is_not_promoted(
-    project: Project,
+    project: Project, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Champion trained on corpus A; corpus B = A + new documents on which it is strong.
 
@@ -170,7 +170,15 @@ def test_old_flaw_a_challenger_worse_on_the_same_examples_is_not_promoted(
     old_test = {e.group for e in split_a.test}
     assert old_test <= {e.group for e in split_b.test}  # the ledger kept A's test documents
     assert {e.group for e in split_b.test} - old_test  # and new documents joined them
+    import geomas.registry.adapters as adapters
+
+    hashed: list[Path] = []
+    digests = adapters.base_file_digests
+    monkeypatch.setattr(adapters, "base_file_digests",
+                        lambda base: hashed.append(Path(base)) or digests(base))
     v2, eval_b, decision = project.train("challenger-b", project.write(split_b, "b"), **WEAK)
+    # the base is hashed once per run: the champion check and the registration share it
+    assert hashed == [project.base]
 
     ids = eval_b.example_ids
     assert ids == [e.id for e in split_b.test] and eval_b.champion_version == v1
