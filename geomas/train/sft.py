@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from geomas.config import TrainSFTConfig
 from geomas.errors import ConfigError
 from geomas.io import write_json
+from geomas.train.checkpoints import refuse_fresh_run, resume_checkpoint
 from geomas.train.data import DatasetInfo, load_sft_rows, sibling_eval_path
 from geomas.train.factories import (
     Device,
@@ -115,24 +116,20 @@ def prepare_sft(
 
     Raises:
         ConfigError: Unknown/uncached model, a chat template unfit for ``target_format``,
-            resume without a checkpoint, or a fresh run into a folder with checkpoints.
-        InputError: Unreadable dataset files.
+            resume without a checkpoint, or a fresh run into a folder with checkpoints
+            (complete or not).
+        InputError: Unreadable dataset files, or resume into a folder whose checkpoints are
+            all incomplete (a save interrupted or a file cut short).
     """
     from transformers import AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
 
     resolved = resolve_model(model, models_file)
     out = Path(output_dir) if output_dir is not None else default_output_dir(config, resolved.name)
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if resume and last is None:
-        raise ConfigError(
-            f"resume requested but {out} holds no checkpoint-* folder; run without resume"
-        )
-    if not resume and last is not None:
-        raise ConfigError(
-            f"{out} already holds checkpoints ({Path(last).name}) from an earlier run; resume "
-            "it, or choose another output dir / tag, or delete the folder"
-        )
+    resume_from: str | None = None
+    if resume:
+        resume_from = str(resume_checkpoint(out))
+    else:
+        refuse_fresh_run(out)
     device = detect_device()
     tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
     _check_template(tokenizer, config)
@@ -149,7 +146,7 @@ def prepare_sft(
     trainer = _build_trainer(resolved, config, device, args, tokenizer, train_rows, eval_rows)
     return SFTSetup(trainer=trainer, config=config, model=resolved, output_dir=out, device=device,
                     batch=batch, train_info=train_info, eval_info=eval_info,
-                    resume_from=last if resume else None)
+                    resume_from=resume_from)
 
 
 def _check_template(tokenizer: Any, config: TrainSFTConfig) -> None:
@@ -326,7 +323,9 @@ def train_sft(
         config: Method, quantization, LoRA and training settings.
         output_dir: Where checkpoints, the adapter (or full model) and
             ``training_config.json`` go; default ``<output_root>/sft-<model>-<tag>``.
-        resume: Continue from the latest ``checkpoint-*`` in ``output_dir``.
+        resume: Continue from the newest complete ``checkpoint-*`` in ``output_dir``; newer
+            ones whose save did not finish are skipped, each named in the log
+            (`geomas.train.checkpoints`).
         eval_dataset: Evaluation file; default: the ``*_val`` sibling of a ``*_train`` file,
             when it exists. With one, the run evaluates per checkpoint and stops early on
             ``eval_loss``.
@@ -337,7 +336,7 @@ def train_sft(
 
     Raises:
         ConfigError: See `prepare_sft`.
-        InputError: Unreadable dataset files.
+        InputError: Unreadable dataset files, or no complete checkpoint to resume from.
     """
     setup = prepare_sft(model, dataset, config, output_dir=output_dir, resume=resume,
                         eval_dataset=eval_dataset, models_file=models_file)

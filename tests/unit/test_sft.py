@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 
 import geomas
 from geomas.config import MemoryProfile, TrainSFTConfig
-from geomas.errors import ConfigError
+from geomas.errors import ConfigError, InputError
 from geomas.formats import Example, write_examples
 from geomas.train import (
     get_quantization_config,
@@ -23,6 +26,7 @@ from geomas.train import (
     resolve_model,
     run_sft,
 )
+from geomas.train.checkpoints import checkpoint_problem
 from geomas.train.data import sibling_eval_path
 from geomas.train.sft import TRAINING_CONFIG_NAME, _check_template
 
@@ -187,6 +191,121 @@ def test_resume_reaches_the_same_final_step(workdir: Path, trained: dict[str, An
     second = run_sft(prepare_sft(tiny, data, tiny_config(), output_dir=out, resume=True))
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-2")
     assert second.global_step == trained["result"].global_step == 4
+
+
+def adapter_tensors(folder: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_resume_skips_a_checkpoint_whose_save_was_killed(
+    workdir: Path, trained: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kill during the last save: resume from the checkpoint before it, to the same end."""
+    import torch
+
+    tiny, data, out = str(workdir / "tiny"), workdir / "geo.json", workdir / "killed"
+    run_sft(prepare_sft(tiny, data, tiny_config(), output_dir=out))
+    # Killed while saving checkpoint-4 after the weights and optimizer, before the RNG state and
+    # trainer_state.json (the Trainer writes these last); the final adapter was never written.
+    for name in ("rng_state.pth", "trainer_state.json"):
+        (out / "checkpoint-4" / name).unlink()
+    for path in out.iterdir():
+        if path.is_file():
+            path.unlink()
+    assert (out / "checkpoint-2").is_dir() and (out / "checkpoint-4").is_dir()
+
+    with pytest.raises(ConfigError, match=r"already holds checkpoints \(checkpoint-2\)"):
+        prepare_sft(tiny, data, tiny_config(), output_dir=out)
+    with caplog.at_level(logging.INFO, logger="geomas.train.checkpoints"):
+        resumed = run_sft(prepare_sft(tiny, data, tiny_config(), output_dir=out, resume=True))
+    skips = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping")]
+    assert skips == ["skipping checkpoint-4: missing rng_state.pth, trainer_state.json (save "
+                     "interrupted); resuming from checkpoint-2"]
+    assert resumed.resumed_from == str(out / "checkpoint-2")
+    assert resumed.global_step == trained["result"].global_step == 4
+    # the rerun step's save completed the folder; the adapter equals the uninterrupted run's
+    assert checkpoint_problem(out / "checkpoint-4") is None
+    expected, got = adapter_tensors(trained["result"].output_dir), adapter_tensors(out)
+    assert expected.keys() == got.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, atol=1e-6, rtol=0)
+
+
+def _cut(path: Path, keep: float = 0.5) -> None:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])
+
+
+def _sharded(folder: Path) -> None:
+    """Full-model layout with an index whose second shard was never written."""
+    (folder / "adapter_model.safetensors").rename(folder / "model-00001-of-00002.safetensors")
+    (folder / "adapter_config.json").unlink()
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": shards}))
+
+
+def _other_step(folder: Path) -> None:
+    """A trainer_state.json that is not this folder's (left from another save)."""
+    state = json.loads((folder / "trainer_state.json").read_text())
+    (folder / "trainer_state.json").write_text(json.dumps({**state, "global_step": 2}))
+
+
+DAMAGE = [
+    pytest.param(lambda f: (f / "trainer_state.json").unlink(),
+                 "missing trainer_state.json (save interrupted)", id="no-trainer-state"),
+    pytest.param(lambda f: (f / "scheduler.pt").unlink(),
+                 "missing scheduler.pt (save interrupted)", id="no-scheduler"),
+    pytest.param(lambda f: (f / "adapter_config.json").unlink(), "missing adapter_config.json",
+                 id="no-adapter-config"),
+    pytest.param(lambda f: (f / "adapter_model.safetensors").unlink(), "missing the weights file",
+                 id="no-weights"),
+    pytest.param(lambda f: _cut(f / "adapter_model.safetensors"),
+                 "adapter_model.safetensors truncated (", id="cut-weights"),
+    pytest.param(lambda f: _cut(f / "adapter_model.safetensors", 0.0001), "header cut short",
+                 id="cut-weights-header"),
+    pytest.param(lambda f: _cut(f / "optimizer.pt", 0.99), "optimizer.pt unreadable (BadZipFile",
+                 id="cut-optimizer"),
+    pytest.param(lambda f: _cut(f / "trainer_state.json"), "trainer_state.json unreadable",
+                 id="cut-trainer-state"),
+    pytest.param(_other_step, "trainer_state.json is for step 2, not 4", id="stale-state"),
+    pytest.param(_sharded, "missing model-00002-of-00002.safetensors (save interrupted)",
+                 id="missing-shard"),
+]
+
+
+@pytest.mark.parametrize(("damage", "reason"), DAMAGE)
+def test_checkpoint_completeness_on_a_real_checkpoint(
+    trained: dict[str, Any], tmp_path: Path, damage: Callable[[Path], None], reason: str
+) -> None:
+    source = trained["result"].output_dir / "checkpoint-4"
+    assert checkpoint_problem(source) is None
+    folder = shutil.copytree(source, tmp_path / "checkpoint-4")
+    damage(folder)
+    problem = checkpoint_problem(folder)
+    assert problem is not None and reason in problem, problem
+
+
+def test_no_complete_checkpoint_names_each_and_the_fix(
+    workdir: Path, trained: dict[str, Any], tmp_path: Path
+) -> None:
+    for name in ("checkpoint-2", "checkpoint-4"):
+        folder = shutil.copytree(trained["result"].output_dir / name, tmp_path / name)
+        (folder / "trainer_state.json").unlink()
+    args = (str(workdir / "tiny"), workdir / "geo.json", tiny_config())
+    with pytest.raises(InputError) as resumed:
+        prepare_sft(*args, output_dir=tmp_path, resume=True)
+    message = str(resumed.value)
+    assert "\n" not in message and str(tmp_path) in message
+    assert "no complete checkpoint (checkpoint-4: missing trainer_state.json" in message
+    assert "; checkpoint-2: missing trainer_state.json" in message
+    assert message.endswith("delete those checkpoint folders and run without resume, or choose "
+                            "another output dir / tag")
+    # a fresh run is refused too, without offering a resume that would fail
+    with pytest.raises(ConfigError, match="none complete") as fresh:
+        prepare_sft(*args, output_dir=tmp_path)
+    assert "resume" not in str(fresh.value)
 
 
 def test_resume_without_checkpoint_is_rejected(workdir: Path, tmp_path: Path) -> None:
