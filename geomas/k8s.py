@@ -33,6 +33,11 @@ DOCKER_KEY = "docker"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
+#: Scratch space of a step pod whose root filesystem is read-only: an emptyDir at /tmp (HOME,
+#: the caches and ZenML's temporary artifact copies point there: configs/k8s.yaml `env`).
+TMP_VOLUME: dict[str, Any] = {"name": "geomas-tmp", "emptyDir": {"sizeLimit": "4Gi"}}
+TMP_MOUNT: dict[str, Any] = {"name": "geomas-tmp", "mountPath": "/tmp"}
+
 
 def step_settings(
     config: KubernetesConfig, pipeline_steps: Iterable[str]
@@ -85,9 +90,15 @@ def pipeline_settings(config: KubernetesConfig) -> dict[str, Any]:
     from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
 
     orch = config.orchestrator
+    # The orchestrator pod mounts nothing, not even the steps' /tmp emptyDir, and ZenML writes
+    # its client config under $HOME: its root filesystem stays writable ("restricted" does not
+    # ask for a read-only one).
+    security = config.defaults.security
+    if security is not None:
+        security = security.model_copy(update={"read_only_root_filesystem": False})
     pod = config.defaults.model_copy(update={"volumes": [], "volume_mounts": [],
                                              "tolerations": [], "node_selectors": {},
-                                             "priority_class": None})
+                                             "priority_class": None, "security": security})
     return {
         ORCHESTRATOR_KEY: KubernetesOrchestratorSettings(
             service_account_name=orch.service_account,
@@ -143,16 +154,23 @@ def _pod_settings(
             _check_kubernetes_object(entry, kind, f"{where}: {field}[{i}]")
     spec_args: dict[str, Any] = {}
     container_security: dict[str, Any] = {}
+    volumes, mounts = list(pod.volumes), list(pod.volume_mounts)
     if pod.security is not None:
         container_security, spec_args["security_context"] = _security_contexts(pod.security)
+        # a read-only root needs somewhere to write, unless the config mounts its own /tmp
+        if pod.security.read_only_root_filesystem and not any(
+            m["mountPath"].rstrip("/") == "/tmp" for m in mounts
+        ):
+            volumes.append(dict(TMP_VOLUME))
+            mounts.append(dict(TMP_MOUNT))
     if pod.priority_class:
         spec_args["priority_class_name"] = pod.priority_class
     return KubernetesPodSettings(
         resources=resources.model_dump() if resources is not None else {},
         node_selectors=dict(pod.node_selectors),
         tolerations=list(pod.tolerations),
-        volumes=list(pod.volumes),
-        volume_mounts=list(pod.volume_mounts),
+        volumes=volumes,
+        volume_mounts=mounts,
         env=_quiet_env(pod.env),
         labels={COMPONENT_LABEL: component, **pod.labels},
         annotations=dict(pod.annotations),

@@ -47,11 +47,14 @@ HELM_ONLY: Obj = {
         "corsAllowedOrigins": ["https://mlflow.example.com"],
     },
     "zenml": {
-        "ingress": {"enabled": True, "host": "zenml.example.com"},
+        "ingress": {"enabled": True, "host": "zenml.example.com", "tlsSecretName": "tls-zenml"},
         "serverUrl": "https://zenml.example.com",
+        "forwardedAllowIps": ["10.42.0.0/16"],  # the ingress controller's pods
     },
     "s3": {"endpointUrl": "http://minio.storage.svc:9000"},
     "imagePullSecrets": ["regcred"],
+    # the retrain job and the orchestrator's RBAC are here: the API server's address is needed
+    "networkPolicy": {"apiServer": {"cidrs": ["10.0.0.10/32"]}},
 }
 CONFIGS: dict[str, Obj] = {"defaults": {}, "helm-only": HELM_ONLY}
 
@@ -274,7 +277,8 @@ def test_mlflow_server_flags_exist() -> None:
     known = {opt for param in server.params for opt in param.opts}
     app_names = next(p for p in server.params if "--app-name" in p.opts).type.choices
     text = (TEMPLATES / "mlflow.yaml").read_text(encoding="utf-8")
-    args = text[text.index("- server") : text.index("env:")]
+    start = text.index("- server")
+    args = text[start : text.index("env:", start)]
     flags = set(re.findall(r"^\s*- (--[a-z-]+)", args, re.M))
     assert flags >= {"--allowed-hosts", "--serve-artifacts", "--artifacts-destination"}
     assert flags - known == set()
@@ -445,8 +449,20 @@ def test_defaults_render_the_servers_only() -> None:
         ("Service", "geomas-mlflow"),
         ("Deployment", "geomas-zenml"),
         ("Service", "geomas-zenml"),
-        ("NetworkPolicy", "geomas-allow-db-egress"),
         ("Pod", "geomas-mlflow-test"),
+    } | {
+        ("NetworkPolicy", name)
+        for name in (
+            "geomas-chart-default-deny",
+            "geomas-chart-allow-dns-egress",
+            "geomas-chart-allow-tracking-egress",
+            "geomas-chart-allow-mlflow-ingress",
+            "geomas-chart-allow-zenml-ingress",
+            "geomas-chart-allow-s3-egress",
+            "geomas-chart-allow-s3-ingress-0",  # MinIO in the namespace (the default store)
+            "geomas-allow-db-egress",
+            "geomas-chart-allow-db-ingress-0",  # PostgreSQL/MySQL in the namespace
+        )
     }
 
 
@@ -472,7 +488,7 @@ def test_mlflow_server_command() -> None:
     assert "--artifacts-destination=s3://geomas-artifacts/mlflow" in c["args"]
     hosts = next(a for a in c["args"] if a.startswith("--allowed-hosts=")).split("=", 1)[1]
     assert {"geomas-mlflow:*", "localhost:*"} <= set(hosts.split(","))
-    assert not any("--app-name" in a for a in c["args"])
+    assert "--app-name=basic-auth" in c["args"]  # auth is on by default
     env = env_of(deploy)
     assert env["MLFLOW_BACKEND_STORE_URI"] == secret_ref("geomas-mlflow-db", "uri")
     assert env["AWS_ACCESS_KEY_ID"] == secret_ref("geomas-s3", "AWS_ACCESS_KEY_ID")
@@ -490,9 +506,12 @@ def test_mlflow_auth_and_ingress() -> None:
     assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == secret_ref(
         "geomas-mlflow-auth", "flask-secret-key"
     )
+    assert env["MLFLOW_AUTH_ADMIN_USERNAME"] == secret_ref("geomas-mlflow-auth", "username")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == secret_ref("geomas-mlflow-auth", "password")
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio.storage.svc:9000"
-    volumes = deploy["spec"]["template"]["spec"]["volumes"]
-    assert any(v.get("secret", {}).get("secretName") == "geomas-mlflow-auth" for v in volumes)
+    # the INI file is written at start into memory, not mounted from a Secret or ConfigMap
+    volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["auth-config"]["emptyDir"]["medium"] == "Memory"
     for server in ("geomas-mlflow", "geomas-zenml"):
         find(objects, "Ingress", server)
         find(objects, "NetworkPolicy", f"{server}-allow-ingress-controller")

@@ -465,6 +465,9 @@ def test_retrain_container_runs_the_check_with_its_settings(target: str) -> None
         "ZENML_STORE_API_KEY": ("geomas-zenml-api-key", "api-key"),
         "AWS_ACCESS_KEY_ID": ("geomas-s3", "AWS_ACCESS_KEY_ID"),
         "AWS_SECRET_ACCESS_KEY": ("geomas-s3", "AWS_SECRET_ACCESS_KEY"),
+        # MLflow runs basic auth (charts/geomas mlflow.auth)
+        "MLFLOW_TRACKING_USERNAME": ("geomas-mlflow-auth", "username"),
+        "MLFLOW_TRACKING_PASSWORD": ("geomas-mlflow-auth", "password"),
     }
     assert env_secret_violations(container) == []
     # The ConfigMap it reads is rendered alongside, with that key.
@@ -553,8 +556,8 @@ def test_retrain_pods_carry_the_labels_the_policies_select() -> None:
 
 def test_namespace_enforces_pod_security(target: str) -> None:
     labels = one(render(target), "Namespace", TARGETS[target])["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] in ("baseline", "restricted")
-    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
 
 
 # --------------------------------------------------------------------------- RBAC
@@ -905,20 +908,44 @@ def _geomas_pod(namespace: str, **labels: str) -> Endpoint:
     return Endpoint({PART_OF: "geomas", **labels}, namespace)
 
 
+APISERVER_POLICY = "geomas-allow-apiserver-egress"
+
+
+def apiserver_cidrs(target: str) -> list[str]:
+    """The Kubernetes API server ranges a target's sources give (not read from the rendering).
+
+    The base has a placeholder in networkpolicies.yaml; an overlay sets its cluster's address in
+    patches/apiserver-egress.yaml.
+    """
+    if target == "base":
+        docs = yaml.safe_load_all((K8S_DIR / "base" / "networkpolicies.yaml").read_text("utf-8"))
+    else:
+        docs = [yaml.safe_load((K8S_DIR / target / "patches" / "apiserver-egress.yaml").read_text(
+            "utf-8"))]
+    (policy,) = [d for d in docs if d["metadata"]["name"] == APISERVER_POLICY]
+    return [peer["ipBlock"]["cidr"] for rule in policy["spec"]["egress"] for peer in rule["to"]]
+
+
+def apiserver_ip(target: str) -> str:
+    """The first address of the target's (first) API server range."""
+    return str(ipaddress.ip_network(apiserver_cidrs(target)[0]).network_address)
+
+
 def network_cases(
-    objects: list[Obj], ns: str
+    objects: list[Obj], ns: str, apiserver_address: str
 ) -> list[tuple[str, Endpoint, Endpoint, int, str, bool]]:
     retrain_labels = pod_template_of(one(objects, "CronJob", "geomas-retrain"))["metadata"]
     retrain = Endpoint(retrain_labels["labels"], ns)  # exactly what the CronJob renders
     orchestrator = _geomas_pod(ns, **{COMPONENT: "orchestrator"})
     step = _geomas_pod(ns, **{COMPONENT: "training"})
+    retrain_step = _geomas_pod(ns, **{COMPONENT: "retrain_check"})  # ZenML's scheduled check
     stranger = Endpoint({NAME: "something-else"}, ns)
     elsewhere = _geomas_pod("other-team", **{COMPONENT: "training"})
     mlflow = _geomas_pod(ns, **{NAME: "geomas-mlflow"})
     zenml = _geomas_pod(ns, **{NAME: "geomas-zenml"})
     minio = Endpoint({NAME: "minio"}, ns)
     dns = Endpoint({"k8s-app": "kube-dns"}, "kube-system")
-    apiserver = Endpoint(ip="10.0.0.1")
+    apiserver = Endpoint(ip=apiserver_address)
     internet = Endpoint(ip="93.184.216.34")
     return [
         ("retrain->mlflow", retrain, mlflow, 5000, "TCP", True),
@@ -937,7 +964,10 @@ def network_cases(
         ("step->dns other port", step, dns, 80, "TCP", False),
         ("retrain->apiserver", retrain, apiserver, 443, "TCP", True),
         ("orchestrator->apiserver 6443", orchestrator, apiserver, 6443, "TCP", True),
+        ("scheduled retrain_check step->apiserver", retrain_step, apiserver, 6443, "TCP", True),
         ("step->apiserver", step, apiserver, 443, "TCP", False),
+        ("orchestrator->internet https", orchestrator, internet, 443, "TCP", False),
+        ("retrain->internet 6443", retrain, internet, 6443, "TCP", False),
         ("unlabelled pod->apiserver", stranger, apiserver, 443, "TCP", False),
         ("step->internet https", step, internet, 443, "TCP", False),
         ("retrain->internet http", retrain, internet, 80, "TCP", False),
@@ -951,7 +981,9 @@ def test_network_policies_allow_exactly_the_needed_flows(target: str) -> None:
     policies = of_kind(objects, "NetworkPolicy")
     wrong = [
         f"{name}: expected {'allowed' if expected else 'denied'}"
-        for name, src, dst, port, protocol, expected in network_cases(objects, TARGETS[target])
+        for name, src, dst, port, protocol, expected in network_cases(
+            objects, TARGETS[target], apiserver_ip(target)
+        )
         if connection_allowed(policies, src, dst, port, protocol) is not expected
     ]
     assert wrong == []
@@ -959,7 +991,7 @@ def test_network_policies_allow_exactly_the_needed_flows(target: str) -> None:
 
 def test_the_network_evaluator_is_not_vacuous() -> None:
     objects = render("overlays/prod")
-    cases = network_cases(objects, "geomas")
+    cases = network_cases(objects, "geomas", apiserver_ip("overlays/prod"))
     deny_only = [one(objects, "NetworkPolicy", "geomas-default-deny")]
     # No policies: everything flows. Default deny alone: nothing does.
     assert all(

@@ -96,3 +96,14 @@ imagePullSecrets:
   value: {{ . | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* Head of a NetworkPolicy (starts on a new line); call with (dict "name" "geomas-..." "root" $). */}}
+{{- define "geomas.networkPolicyHeader" }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "geomas.labels" (dict "name" .name "component" "network" "root" .root) | nindent 4 }}
+{{- end }}
