@@ -313,7 +313,7 @@ def train_and_log(
         return train_ner(data_path, config, progress=progress)
     import mlflow
 
-    from geomas.registry.mlflow_models import NerPyfunc, log_and_register
+    from geomas.registry.mlflow_models import log_and_register
     from geomas.tracking import mlflow_run
 
     with mlflow_run(data_dir, experiment, "train-bert-ner") as run:
@@ -332,7 +332,7 @@ def train_and_log(
             Path(result.output_dir),
             artifact_name="ner_model",
             registered_model_name=config.registered_model_name,
-            python_model=NerPyfunc(),
+            kind="ner",
             tags={"base_model": config.model_name, "micro_f1": f"{result.micro_f1:.4f}",
                   "eval_split": result.eval_split},
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -20,7 +21,8 @@ from mlflow.pyfunc import PythonModel
 
 from geomas.errors import GeomasError, InputError
 from geomas.hashing import sha256_file
-from geomas.registry.mlflow_models import RegisteredVersion
+from geomas.registry.mlflow_models import SERVING_CODE, RegisteredVersion
+from geomas.registry.trust import stage_files, version_tags, write_manifest
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -224,25 +226,34 @@ class PeftAdapterPyfunc(PythonModel):
     """pyfunc wrapper of a PEFT adapter on a fingerprinted local base.
 
     Questions -> answers (task causal-lm), or texts -> labels (task sequence-classification).
-    `model_config` holds `base_model_path`, `base_sha256`, `base_files`, `load_in_4bit`,
-    `compute_dtype`, `task` and `prompt_style` (the prompts the adapter was trained on); the
-    artifact `adapter_dir` holds the adapter (and tokenizer).
+    Logged as MLflow "models from code" (`geomas/registry/serving/adapter_model.py`): nothing
+    is pickled. The artifact `adapter_dir` holds the adapter files and the geomas manifest
+    (`geomas.registry.trust`) with `base_model_path`, `base_sha256`, `base_files`,
+    `load_in_4bit`, `compute_dtype`, `task` and `prompt_style` (the prompts the adapter was
+    trained on); loading checks the files against it first.
     """
 
     def load_context(self, context: Any) -> None:
-        """Fingerprint-check the base, load it and apply the adapter.
+        """Verify the adapter files, fingerprint-check the base, load it, apply the adapter.
 
         Raises:
+            UntrustedModel: The files are not those geomas registered.
             BaseModelMismatch: The base model is missing or changed since logging.
         """
-        cfg = context.model_config
-        self.task = cfg.get("task", "causal-lm")
-        # versions logged before the style was recorded: the chat template when there is one
-        self.prompt_style = cfg.get("prompt_style")
+        from geomas.registry.trust import verify_folder
+
+        folder = Path(context.artifacts["adapter_dir"])
+        self.load_verified(verify_folder(folder).settings, folder)
+
+    def load_verified(self, settings: Mapping[str, Any], adapter_dir: Path) -> None:
+        """Load from a verified adapter folder and its manifest settings."""
+        self.task = settings.get("task", "causal-lm")
+        self.prompt_style = settings.get("prompt_style")
         self.model, self.tokenizer = load_base_and_adapter(
-            Path(cfg["base_model_path"]), Path(context.artifacts["adapter_dir"]),
-            load_in_4bit=bool(cfg["load_in_4bit"]), compute_dtype=str(cfg["compute_dtype"]),
-            expected_sha256=cfg["base_sha256"], expected_files=cfg.get("base_files"),
+            Path(settings["base_model_path"]), Path(adapter_dir),
+            load_in_4bit=bool(settings["load_in_4bit"]),
+            compute_dtype=str(settings["compute_dtype"]),
+            expected_sha256=settings["base_sha256"], expected_files=settings.get("base_files"),
             task=self.task,
         )
 
@@ -358,21 +369,29 @@ def log_adapter(
     dtype = _check_dtype(compute_dtype)
     files = dict(base_files) if base_files is not None else base_file_digests(base)
     fingerprint = base_fingerprint(files)
-    info = mlflow.pyfunc.log_model(
-        name=artifact_name,
-        python_model=PeftAdapterPyfunc(),
-        artifacts={"adapter_dir": str(adapter_dir)},
-        model_config={
-            "base_model_path": str(base),
-            "base_sha256": fingerprint,
-            "base_files": files,
-            "load_in_4bit": bool(load_in_4bit),
-            "compute_dtype": dtype,
-            "task": task,
-            "prompt_style": trained_prompt_style(adapter_dir) if task == "causal-lm" else None,
-        },
-        pip_requirements=["geomas"],
-    )
+    settings = {
+        "base_model_path": str(base),
+        "base_sha256": fingerprint,
+        "base_files": files,
+        "load_in_4bit": bool(load_in_4bit),
+        "compute_dtype": dtype,
+        "task": task,
+        "prompt_style": trained_prompt_style(adapter_dir) if task == "causal-lm" else None,
+    }
+    with tempfile.TemporaryDirectory(prefix="geomas-adapter-") as tmp:
+        staged = Path(tmp) / "adapter"
+        skipped = stage_files(adapter_dir, staged)
+        if skipped:
+            log.info("not registered from %s (checkpoints, pickles): %s", adapter_dir,
+                     ", ".join(skipped))
+        write_manifest(staged, "adapter", settings)
+        trust = version_tags(staged)
+        info = mlflow.pyfunc.log_model(
+            name=artifact_name,
+            python_model=str(SERVING_CODE / "adapter_model.py"),
+            artifacts={"adapter_dir": str(staged)},
+            pip_requirements=["geomas"],
+        )
     # The type hints give the input/output schema; params only come from an input example,
     # whose validation would load the model at logging time, so they are added afterwards.
     # Without a params schema, pyfunc predict drops `max_new_tokens`.
@@ -381,6 +400,7 @@ def log_adapter(
     client = mlflow.MlflowClient()
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     all_tags.setdefault(BASE_SHA256_TAG, fingerprint)
+    all_tags.update(trust)
     for key, value in all_tags.items():
         client.set_model_version_tag(registered_model_name, version, key, value)
     client.set_registered_model_alias(registered_model_name, CHALLENGER_ALIAS, version)
@@ -390,17 +410,29 @@ def log_adapter(
                              model_uri=info.model_uri, aliases=list(mv.aliases), tags=dict(mv.tags))
 
 
-def load_adapter_model(uri: str) -> tuple[PeftModel, PreTrainedTokenizerBase]:
-    """Load a registered adapter (`models:/geomas-sft@champion`) as (PEFT model, tokenizer).
+def load_registered_adapter(uri: str) -> PeftAdapterPyfunc:
+    """Load a registered adapter (`models:/geomas-sft@champion`) after checking its files.
+
+    Nothing stored in the registry is unpickled or executed: the version must carry geomas's
+    trust tags, its downloaded files must match the signed manifest (`geomas.registry.trust`),
+    and the model is built from them by this module's code.
 
     Raises:
+        UntrustedModel: The version was not registered by geomas, its files changed, its
+            signature is bad, or it holds files that could run code.
         BaseModelMismatch: The base model is missing or changed since the version was logged.
     """
-    import mlflow
+    from geomas.registry.trust import download_verified
 
-    inner = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    if not isinstance(inner, PeftAdapterPyfunc):
-        raise InputError(
-            f"{uri} is a {type(inner).__name__} model, not an adapter logged with log_adapter"
-        )
-    return inner.model, inner.tokenizer
+    manifest, folder = download_verified(uri)
+    if manifest.kind != "adapter":
+        raise InputError(f"{uri} is a {manifest.kind} model, not an adapter")
+    model = PeftAdapterPyfunc()
+    model.load_verified(manifest.settings, folder)
+    return model
+
+
+def load_adapter_model(uri: str) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+    """`load_registered_adapter` as (PEFT model, tokenizer)."""
+    model = load_registered_adapter(uri)
+    return model.model, model.tokenizer

@@ -159,14 +159,16 @@ def _champion_adapter(registered_model_name: str, base_path: Path,
                       base_files: Mapping[str, str]) -> tuple[str | None, Path | str]:
     """(champion version, its adapter folder) or (version or None, why it cannot be scored).
 
-    The adapter files are downloaded from the version's artifacts; nothing is unpickled. The
-    champion must have been trained on the same base model (same file digests).
+    The adapter files are downloaded from the version's artifacts and checked against its
+    signed manifest (`geomas.registry.trust`); nothing is unpickled. The champion must have
+    been trained on the same base model (same file digests).
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from geomas.registry.adapters import BASE_SHA256_TAG, base_fingerprint
     from geomas.registry.promotion import CHAMPION, alias_version
+    from geomas.registry.trust import UntrustedModel, download_verified
 
     try:
         version = alias_version(registered_model_name, CHAMPION)
@@ -183,17 +185,15 @@ def _champion_adapter(registered_model_name: str, base_path: Path,
                          "scores on different bases are not compared — promote by hand "
                          "(geomas promote --force --reason) if intended")
     try:
-        local = Path(mlflow.artifacts.download_artifacts(
-            f"models:/{registered_model_name}/{version}"))
-    except (MlflowException, OSError) as exc:
-        return version, f"champion v{version} could not be downloaded ({exc})"
-    # the pyfunc's `adapter_dir` artifact: MLflow copies the folder under the model's
-    # artifacts/ by its own name; the shallowest adapter_config.json is the adapter (deeper
-    # ones are checkpoints)
-    found = sorted(local.rglob("adapter_config.json"), key=lambda p: (len(p.parts), str(p)))
-    if not found:
-        return version, f"champion v{version} has no adapter files under {local}"
-    return version, found[0].parent
+        manifest, folder = download_verified(f"models:/{registered_model_name}/{version}")
+    except UntrustedModel as exc:
+        return version, f"champion v{version} is not loaded: {exc}"
+    if manifest.kind != "adapter" or manifest.settings.get("base_sha256") != want:
+        return version, (f"champion v{version}'s signed files name another base or kind "
+                         f"({manifest.kind}, base sha256 {manifest.settings.get('base_sha256')})"
+                         f" than its tags ({want}); run `geomas models verify "
+                         f"{registered_model_name}`")
+    return version, folder
 
 
 def evaluate_adapter(adapter_dir: Path, val_file: Path, config: EvalConfig,

@@ -88,8 +88,10 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
     assert report["champion_version"] == "1" and report["champion_problem"] is None
     assert len(report["per_example"]["champion"]["token_f1"]) == len(report["example_ids"]) > 0
     # the registered champion loads back through the registry and answers
-    answers = mlflow.pyfunc.load_model("models:/geomas-sft@champion").predict(
-        ["Какие содержания золота установлены на месторождении?"]
+    from geomas.registry.adapters import load_registered_adapter
+
+    answers = load_registered_adapter("models:/geomas-sft@champion").predict(
+        None, ["Какие содержания золота установлены на месторождении?"]
     )
     assert isinstance(answers[0], str)
     (run_dir,) = (tmp_path / "sft-good").glob("run-*")

@@ -187,8 +187,10 @@ def test_cli_trains_registers_and_the_champion_labels_like_the_run(
     artifacts = {a.path for a in client.list_artifacts(mv.run_id, "eval")}
     assert {"eval/confusion_matrix.png", "eval/evaluation_results.json"} <= artifacts
 
-    predicted = mlflow.pyfunc.load_model("models:/geomas-cls@champion").predict(
-        [r["text"] for r in val_rows]
+    from geomas.registry.adapters import load_registered_adapter
+
+    predicted = load_registered_adapter("models:/geomas-cls@champion").predict(
+        None, [r["text"] for r in val_rows]
     )
     report = json.loads((tmp_path / "cls" / EVALUATION_NAME).read_text())
     labels = report["labels"]

@@ -58,7 +58,12 @@ def test_registered_in_mlflow_and_loads_back(trained: dict[str, Path]) -> None:
     run = client.get_run(result["mlflow_run_id"])
     assert run.data.metrics["ner.micro_f1"] == pytest.approx(result["micro_f1"])
     text = "Месторождение Агинское расположено в Камчатском крае. Содержание золота 43,7 г/т."
-    via_registry = mlflow.pyfunc.load_model("models:/geomas-ner/1").predict([text])[0]
+    from geomas.registry.mlflow_models import load_registered_ner
+
+    # geomas's loader checks the signed files; the version holds no pickle
+    via_registry = load_registered_ner("models:/geomas-ner/1").predict(None, [text])[0]
+    logged = {a.path for a in client.list_artifacts(version.run_id, "ner_model")}
+    assert "ner_model/python_model.pkl" not in logged and "ner_model/ner_model.py" in logged, logged
     direct = load_bert_ner_model(trained["model"]).extract_entities(text).entities
     assert [(e.label, e.start, e.end) for e in via_registry] == [
         (e.label, e.start, e.end) for e in direct

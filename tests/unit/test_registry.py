@@ -111,11 +111,15 @@ def test_adapter_version_is_registered_with_tags_and_challenger_alias(
     assert "zenml_run_id" not in mv.tags  # None values are skipped, not stored as "None"
     assert len(mv.tags["base_sha256"]) == 64
 
-    # CloudPickle stored the class by reference (module + name), not its code.
-    pickled = Path(
-        mlflow.artifacts.download_artifacts("models:/geomas-sft/1/python_model.pkl")
-    ).read_bytes()
-    assert b"geomas.registry.adapters" in pickled and len(pickled) < 500
+    # models from code: no pickle; the files are the adapter's data files and the manifest
+    local = Path(mlflow.artifacts.download_artifacts("models:/geomas-sft/1"))
+    files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert not any(f.endswith((".pkl", ".bin", ".pt", ".pth")) for f in files), files
+    assert "adapter_model.py" in files  # the models-from-code file
+    assert {"artifacts/adapter/adapter_model.safetensors",
+            "artifacts/adapter/geomas_manifest.json"} <= files, files
+    assert mv.tags["geomas.registered_by"] == "geomas" and len(mv.tags[
+        "geomas.manifest_sha256"]) == 64
     signature = mlflow.models.get_model_info("models:/geomas-sft/1").signature
     assert signature.params.to_dict() == [
         {"name": "max_new_tokens", "type": "long", "default": 128, "shape": None}
@@ -126,24 +130,20 @@ def test_adapter_round_trip_reproduces_logits_and_answers(
     registered: dict[str, Any], adapter: dict[str, Any]
 ) -> None:
     import bitsandbytes as bnb
-    import mlflow
     import torch
 
-    from geomas.registry.adapters import PeftAdapterPyfunc, generate_answers
+    from geomas.registry.adapters import generate_answers, load_registered_adapter
 
     _use_store(registered["data"])
-    # One load serves both checks (loading takes seconds); load_adapter_model is this plus
-    # unwrap_python_model and is exercised in test_changed_base_model_is_refused_on_load.
-    pyfunc = mlflow.pyfunc.load_model("models:/geomas-sft@challenger")
-    inner = pyfunc.unwrap_python_model()
-    assert isinstance(inner, PeftAdapterPyfunc)
+    # geomas's loader: the signed files, checked, built by geomas's code (nothing unpickled)
+    inner = load_registered_adapter("models:/geomas-sft@challenger")
     model, tokenizer = inner.model, inner.tokenizer
     q_proj = model.base_model.model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj.base_layer, bnb.nn.Linear4bit)
     reloaded = _logits(model, tokenizer)
     assert torch.allclose(reloaded, adapter["logits"], atol=1e-5, rtol=0)
 
-    answers = pyfunc.predict([PROMPT, "Что такое руда?"], params={"max_new_tokens": 4})
+    answers = inner.predict(None, [PROMPT, "Что такое руда?"], params={"max_new_tokens": 4})
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
     # Greedy decoding: the registered model answers like the in-memory one would.
     assert answers == generate_answers(
@@ -173,6 +173,7 @@ def test_served_adapter_is_asked_in_the_prompt_format_it_was_trained_on(
     with mlflow_run(tmp_path / "store", "sft", "sft-style"):
         version = log_adapter(trained, base_model_path=tiny_base, load_in_4bit=True,
                               compute_dtype="float32", registered_model_name="geomas-style")
+    # MLflow's own loader runs the models-from-code file, which checks the files too
     pyfunc = mlflow.pyfunc.load_model(f"models:/geomas-style/{version.version}")
     inner = pyfunc.unwrap_python_model()
     assert inner.prompt_style == "alpaca"
@@ -516,3 +517,106 @@ def test_every_alias_move_is_audited(registry: Any) -> None:
     assert exp is not None  # one finished run per move
     runs = mlflow.MlflowClient().search_runs([exp.experiment_id])
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+# --- what geomas loads from the registry ----------------------------------------------------
+
+
+def test_a_pickled_pyfunc_set_as_champion_is_refused_and_never_runs(
+    tiny_base: Path, adapter: dict[str, Any], tmp_path: Path
+) -> None:
+    """Someone with registry write access registers a pickled pyfunc whose unpickling runs a
+    command, copies geomas's trust tags onto it and points `champion` at it directly. Every
+    geomas loader refuses it, and the command never runs."""
+    import os
+
+    import mlflow
+
+    from geomas.registry.adapters import load_adapter_model, load_registered_adapter, log_adapter
+    from geomas.registry.mlflow_models import load_registered_ner
+    from geomas.registry.trust import UntrustedModel, download_verified
+    from geomas.tracking import mlflow_run
+    from geomas.train.flow import _champion_adapter
+
+    marker = tmp_path / "payload-ran"
+
+    class Payload(mlflow.pyfunc.PythonModel):
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {marker}",))
+
+        def predict(self, context: Any, model_input: list[str]) -> list[str]:
+            return model_input
+
+    _use_store(tmp_path / "store")
+    name = "geomas-sft"
+    with mlflow_run(tmp_path / "store", "sft", "honest"):
+        honest = log_adapter(adapter["dir"], base_model_path=tiny_base, load_in_4bit=True,
+                             compute_dtype="float32", registered_model_name=name)
+    client = mlflow.MlflowClient()
+    _, honest_files = download_verified(f"models:/{name}/{honest.version}")
+    attacks = {}
+    with mlflow.start_run(run_name="attacker"):
+        # 1: a bare pickled pyfunc; 2: the same pickle beside a copy of the honest files;
+        # 3: the honest files with the adapter weights swapped
+        tampered = tmp_path / "tampered"
+        shutil.copytree(honest_files, tampered)
+        weights = tampered / "adapter_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+        for attack, artifacts in (("bare", None), ("beside-honest", str(honest_files)),
+                                  ("tampered", str(tampered))):
+            info = mlflow.pyfunc.log_model(
+                name=attack, python_model=Payload(), pip_requirements=["geomas"],
+                artifacts={"adapter_dir": artifacts} if artifacts else None)
+            version = str(mlflow.register_model(info.model_uri, name).version)
+            for key, value in client.get_model_version(name, honest.version).tags.items():
+                client.set_model_version_tag(name, version, key, value)
+            attacks[attack] = version
+    assert not marker.exists()
+
+    from geomas.registry.adapters import base_file_digests
+
+    digests = base_file_digests(tiny_base)
+    for attack, version in attacks.items():
+        client.set_registered_model_alias(name, "champion", version)
+        uri = f"models:/{name}@champion"
+        if attack == "beside-honest":
+            # the honest files load; the pickle beside them is never read
+            loaded = load_registered_adapter(uri)
+            assert loaded.task == "causal-lm"
+        else:
+            for load in (load_registered_adapter, load_adapter_model, load_registered_ner):
+                with pytest.raises(UntrustedModel, match=f"{name} v{version}"):
+                    load(uri)
+            champion, problem = _champion_adapter(name, tiny_base, digests)
+            assert champion == version and isinstance(problem, str), problem
+            assert "is not loaded" in problem
+    assert not marker.exists(), "a geomas loader ran the pickled payload"
+    # the payload is live: MLflow's own pickle loader runs it (what geomas never calls), and
+    # then fails on the int that os.system returned
+    with pytest.raises(AttributeError):
+        mlflow.pyfunc.load_model(f"models:/{name}/{attacks['bare']}")
+    assert marker.exists()
+
+
+def test_signed_registry_refuses_versions_without_the_key(
+    tiny_base: Path, adapter: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geomas.registry.adapters import load_registered_adapter, log_adapter
+    from geomas.registry.trust import UntrustedModel
+    from geomas.tracking import mlflow_run
+
+    _use_store(tmp_path / "store")
+    with mlflow_run(tmp_path / "store", "sft", "unsigned"):
+        unsigned = log_adapter(adapter["dir"], base_model_path=tiny_base, load_in_4bit=True,
+                               compute_dtype="float32", registered_model_name="geomas-signed")
+    monkeypatch.setenv("GEOMAS_REGISTRY_KEY", "writers-secret")
+    with mlflow_run(tmp_path / "store", "sft", "signed"):
+        signed = log_adapter(adapter["dir"], base_model_path=tiny_base, load_in_4bit=True,
+                             compute_dtype="float32", registered_model_name="geomas-signed")
+    assert len(signed.tags["geomas.signature"]) == 64
+    assert load_registered_adapter(f"models:/geomas-signed/{signed.version}").model is not None
+    with pytest.raises(UntrustedModel, match="signature is missing or does not match"):
+        load_registered_adapter(f"models:/geomas-signed/{unsigned.version}")
+    monkeypatch.setenv("GEOMAS_REGISTRY_KEY", "another-key")
+    with pytest.raises(UntrustedModel, match="signature is missing or does not match"):
+        load_registered_adapter(f"models:/geomas-signed/{signed.version}")
