@@ -396,18 +396,46 @@ def log_adapter(
     # whose validation would load the model at logging time, so they are added afterwards.
     # Without a params schema, pyfunc predict drops `max_new_tokens`.
     set_signature(info.model_uri, _signature(info.signature))
-    version = str(mlflow.register_model(info.model_uri, registered_model_name).version)
     client = mlflow.MlflowClient()
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     all_tags.setdefault(BASE_SHA256_TAG, fingerprint)
     all_tags.update(trust)
-    for key, value in all_tags.items():
-        client.set_model_version_tag(registered_model_name, version, key, value)
-    client.set_registered_model_alias(registered_model_name, CHALLENGER_ALIAS, version)
+    version = register_version(client, registered_model_name, info.model_uri, all_tags,
+                               alias=CHALLENGER_ALIAS)
     log.info("registered %s version %s as %s", registered_model_name, version, CHALLENGER_ALIAS)
     mv = client.get_model_version(registered_model_name, version)
     return RegisteredVersion(name=registered_model_name, version=version, run_id=mv.run_id,
                              model_uri=info.model_uri, aliases=list(mv.aliases), tags=dict(mv.tags))
+
+
+def register_version(client: Any, name: str, model_uri: str, tags: Mapping[str, str],
+                     alias: str) -> str:
+    """Create a version of `name` from `model_uri` with its tags and alias, as a transaction.
+
+    The intent (tags and alias for the version about to be created, and the run that logged
+    the model) is stored first; a failure after the version exists is completed by the next
+    registry call or `geomas models repair`, so no version stays untagged and unaliased.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from geomas.registry import journal
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    journal.repair_pending(name, client)
+    run = mlflow.active_run()
+    intent = journal.Intent(op="register", model=name,
+                            run_id=run.info.run_id if run is not None else None,
+                            version_tags={journal.NEW_VERSION: dict(tags)},
+                            set_aliases={alias: journal.NEW_VERSION})
+    journal.begin(client, intent)
+    version = str(mlflow.register_model(model_uri, name).version)
+    journal.apply(client, intent.with_version(version))
+    return version
 
 
 def load_registered_adapter(uri: str) -> PeftAdapterPyfunc:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 AUDIT_SUFFIX = "-registry-audit"
-Action = Literal["gate", "promote", "rollback"]
+Action = Literal["gate", "promote", "rollback", "repair"]
 
 
 class AuditEntry(BaseModel):
@@ -59,8 +59,12 @@ def current_actor(actor: str | None = None) -> str:
         return f"uid:{os.getuid()}"
 
 
-def record_move(client: MlflowClient, entry: AuditEntry) -> str:
-    """Append `entry` as a finished run of the model's audit experiment; returns its run id."""
+def record_move(client: MlflowClient, entry: AuditEntry, intent_id: str | None = None) -> str:
+    """Append `entry` as a finished run of the model's audit experiment; returns its run id.
+
+    `intent_id` (tag ``audit.intent``) names the registry transaction that wrote it, so a
+    repaired operation does not log its move twice (`geomas.registry.journal`).
+    """
     name = audit_experiment(entry.model)
     exp = client.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp is not None else client.create_experiment(name)
@@ -70,6 +74,8 @@ def record_move(client: MlflowClient, entry: AuditEntry) -> str:
         "audit.actor": entry.actor, "audit.reason": entry.reason,
         "audit.forced": str(entry.forced).lower(), "audit.at": entry.at,
     }
+    if intent_id:
+        tags["audit.intent"] = intent_id
     run = client.create_run(
         exp_id, run_name=f"{entry.action} v{entry.from_version or '-'} -> v{entry.to_version}",
         tags=tags)

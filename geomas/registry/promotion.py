@@ -26,7 +26,8 @@ from pydantic import BaseModel
 from geomas.config import PromotionConfig
 from geomas.errors import GeomasError
 from geomas.evaluate.paired import PairedComparison
-from geomas.registry.audit import AuditEntry, current_actor, metrics_snapshot, record_move
+from geomas.registry import journal
+from geomas.registry.audit import AuditEntry, current_actor, metrics_snapshot
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -163,31 +164,70 @@ def _tag_paired(client: MlflowClient, name: str, version: str, paired: PairedCom
         client.set_model_version_tag(name, version, f"gate.{key}", str(value))
 
 
-def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> PromotionDecision:
-    tags = {
+def _decision_tags(decision: PromotionDecision) -> dict[str, str]:
+    return {
         DECISION_TAG: decision.decision,
         REASON_TAG: decision.reason,
         COMPARED_TO_TAG: decision.compared_to or "none",
         DECIDED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    for key, value in tags.items():
+
+
+def _tag_decision(client: MlflowClient, decision: PromotionDecision) -> PromotionDecision:
+    for key, value in _decision_tags(decision).items():
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
     log.info("%s version %s: %s (%s)", decision.model_name, decision.version, decision.decision,
              decision.reason)
     return decision
 
 
-def _move_champion(client: MlflowClient, name: str, version: str) -> str | None:
-    """Make `version` champion; the old champion becomes previous-champion. Returns the old."""
+def _move(client: MlflowClient, decision: PromotionDecision, entry: AuditEntry,
+          extra_tags: Mapping[str, Mapping[str, str]] | None = None) -> PromotionDecision:
+    """Make `decision.version` champion as one registry transaction (`journal`).
+
+    The old champion becomes previous-champion; the version loses challenger (and
+    previous-champion) if it held them; the decision tags and the audit entry are part of
+    the same intent, so an interrupted move completes on the next call.
+    """
+    name, version = decision.model_name, decision.version
     old = alias_version(name, CHAMPION, client)
+    aliases: dict[str, str] = {}
     if old is not None and old != version:
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
-    client.set_registered_model_alias(name, CHAMPION, version)
-    if alias_version(name, CHALLENGER, client) == version:
-        client.delete_registered_model_alias(name, CHALLENGER)
-    if alias_version(name, PREVIOUS_CHAMPION, client) == version:
-        client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
-    return old if old != version else None
+        aliases[PREVIOUS_CHAMPION] = old
+    aliases[CHAMPION] = version
+    drop = [a for a in (CHALLENGER, PREVIOUS_CHAMPION)
+            if a not in aliases and alias_version(name, a, client) == version]
+    tags = {v: dict(t) for v, t in (extra_tags or {}).items()}
+    tags.setdefault(version, {}).update(_decision_tags(decision))
+    journal.run(client, journal.Intent(
+        op=entry.action, model=name, version_tags=tags, set_aliases=aliases,
+        delete_aliases=drop, audit=entry))
+    log.info("%s version %s: %s (%s)", name, version, decision.decision, decision.reason)
+    return decision
+
+
+def check_consistent(name: str, client: MlflowClient | None = None) -> None:
+    """Refuse to move aliases that contradict the audit trail.
+
+    Raises:
+        journal.RegistryInconsistent: champion equals previous-champion, or champion is not
+            the version the last audited move put there (set outside geomas).
+    """
+    from geomas.registry.audit import history
+
+    client = client or _client()
+    champion = alias_version(name, CHAMPION, client)
+    previous = alias_version(name, PREVIOUS_CHAMPION, client)
+    if champion is not None and champion == previous:
+        raise journal.RegistryInconsistent(
+            f"{name}: champion and previous-champion both point to v{champion}; run "
+            f"`geomas models repair {name}` to restore the audited aliases")
+    moves = history(name, client)
+    if moves and champion != moves[-1].to_version:
+        raise journal.RegistryInconsistent(
+            f"{name}: champion is v{champion} but the last audited move put "
+            f"v{moves[-1].to_version} there (moved outside geomas); check it with `geomas "
+            f"models verify {name}` and restore with `geomas models repair {name}`")
 
 
 def promote_if_better(
@@ -226,6 +266,7 @@ def promote_if_better(
     config = config or PromotionConfig()
     client = _client()
     version = str(challenger_version)
+    journal.repair_pending(name, client)
     record_metrics(name, version, challenger_metrics, client)
     champion = alias_version(name, CHAMPION, client)
     if champion == version:
@@ -267,12 +308,11 @@ def promote_if_better(
         else paired.explain(config.margin) if paired is not None
         else f"{config.metric} {value:.4g} beats champion {champ:.4g} by >= {config.margin:.4g}"
     )
-    old = _move_champion(client, name, version)
-    record_move(client, AuditEntry(
+    return _move(client, decision.model_copy(update={
+        "promoted": True, "decision": "promoted", "reason": reason,
+        "previous_champion": champion}), AuditEntry(
         model=name, action="gate", from_version=champion, to_version=version,
         actor=current_actor(), reason=reason, metrics=metrics_snapshot(challenger_metrics)))
-    return _tag_decision(client, decision.model_copy(update={
-        "promoted": True, "decision": "promoted", "reason": reason, "previous_champion": old}))
 
 
 def promote(
@@ -297,6 +337,7 @@ def promote(
                                "(CLI: --reason TEXT); it goes to the audit trail")
     client = _client()
     version = str(version)
+    journal.repair_pending(name, client)
     mv = client.get_model_version(name, version)  # raises for an unknown version
     champion = alias_version(name, CHAMPION, client)
     if champion == version:
@@ -312,15 +353,10 @@ def promote(
             f"refusing to promote {name} version {version}: {problem}; pass force=True "
             "(CLI: --force) to promote anyway"
         )
-    old = _move_champion(client, name, version)
     said = f"promoted by hand despite: {problem}" if problem else "promoted by hand"
     if reason:
         said = f"{said}; reason: {reason}"
-    record_move(client, AuditEntry(
-        model=name, action="promote", from_version=champion, to_version=version,
-        actor=current_actor(actor), reason=said, forced=problem is not None,
-        metrics=metrics_snapshot(version_metrics(name, version, client))))
-    return _tag_decision(
+    return _move(
         client,
         PromotionDecision(
             model_name=name,
@@ -329,12 +365,15 @@ def promote(
             decision="forced" if problem else "promoted",
             reason=said,
             compared_to=champion,
-            previous_champion=old,
+            previous_champion=champion,
             metric=config.metric,
             challenger_value=value,
             champion_value=champ,
             forgetting=forgetting,
         ),
+        AuditEntry(model=name, action="promote", from_version=champion, to_version=version,
+                   actor=current_actor(actor), reason=said, forced=problem is not None,
+                   metrics=metrics_snapshot(version_metrics(name, version, client))),
     )
 
 
@@ -360,34 +399,40 @@ def rollback(name: str, force: bool = False, *, actor: str | None = None,
         raise PromotionRefused(f"a forced rollback of {name} needs a reason (CLI: --reason "
                                "TEXT); it goes to the audit trail")
     client = _client()
+    journal.repair_pending(name, client)
+    check_consistent(name, client)
     previous = alias_version(name, PREVIOUS_CHAMPION, client)
     if previous is None:
         raise PromotionRefused(
             f"{name} has no {PREVIOUS_CHAMPION!r} version to roll back to; promote a version "
             "by hand instead"
         )
-    if not force and client.get_model_version(name, previous).tags.get(ROLLED_BACK_TAG) == "true":
+    was_rolled_back = client.get_model_version(name, previous).tags.get(ROLLED_BACK_TAG) == "true"
+    if not force and was_rolled_back:
         raise PromotionRefused(
             f"{name} version {previous} was rolled back before; pass force=True to restore it"
         )
     current = alias_version(name, CHAMPION, client)
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
-    if current is not None:
-        for key, value in {ROLLED_BACK_TAG: "true", ROLLED_BACK_TO_TAG: previous,
-                           DECISION_TAG: "rolled_back",
-                           REASON_TAG: f"rolled back to version {previous}"}.items():
-            client.set_model_version_tag(name, current, key, value)
     said = f"restored by rollback from version {current}" + (f"; reason: {reason}"
                                                              if reason else "")
-    record_move(client, AuditEntry(
-        model=name, action="rollback", from_version=current, to_version=previous,
-        actor=current_actor(actor), reason=said,
-        forced=client.get_model_version(name, previous).tags.get(ROLLED_BACK_TAG) == "true",
-        metrics=metrics_snapshot(version_metrics(name, previous, client))))
-    return _tag_decision(client, PromotionDecision(
+    decision = PromotionDecision(
         model_name=name, version=previous, promoted=True, decision="promoted",
-        reason=said, compared_to=current, previous_champion=current))
+        reason=said, compared_to=current, previous_champion=current)
+    tags: dict[str, dict[str, str]] = {}
+    if current is not None:
+        tags[current] = {ROLLED_BACK_TAG: "true", ROLLED_BACK_TO_TAG: previous,
+                         DECISION_TAG: "rolled_back",
+                         REASON_TAG: f"rolled back to version {previous}"}
+    tags.setdefault(previous, {}).update(_decision_tags(decision))
+    journal.run(client, journal.Intent(
+        op="rollback", model=name, version_tags=tags, set_aliases={CHAMPION: previous},
+        delete_aliases=[PREVIOUS_CHAMPION],
+        audit=AuditEntry(model=name, action="rollback", from_version=current,
+                         to_version=previous, actor=current_actor(actor), reason=said,
+                         forced=was_rolled_back,
+                         metrics=metrics_snapshot(version_metrics(name, previous, client)))))
+    log.info("%s version %s: promoted (%s)", name, previous, said)
+    return decision
 
 
 def zenml_stage_for_alias(alias: str) -> ZenmlStage:

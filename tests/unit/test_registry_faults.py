@@ -1,0 +1,269 @@
+"""Registry operations with a fault injected at every registry write, one run per write.
+
+Each operation (register + tags + alias, promote, rollback) is first run cleanly to count its
+MLflow writes and record the state it ends in; then, for every N, on a fresh registered model,
+the N-th write raises. Afterwards the registry is exactly as before, or `repair` (what the next
+geomas call does first) brings it to the completed state; a rollback after a half-done
+promotion restores the previous champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geomas.config import PromotionConfig
+
+WRITES = ("set_registered_model_alias", "delete_registered_model_alias",
+          "set_model_version_tag", "set_registered_model_tag", "delete_registered_model_tag",
+          "create_run", "log_metric", "set_terminated", "create_model_version",
+          "create_registered_model")
+CONFIG = PromotionConfig(metric="score", margin=0.01, forgetting_metric=None)
+
+
+class InjectedFault(RuntimeError):
+    pass
+
+
+@contextmanager
+def faults(fail_at: int | None = None) -> Iterator[list[str]]:
+    """Count MlflowClient writes; raise InjectedFault at the `fail_at`-th (1-based)."""
+    from mlflow import MlflowClient
+
+    calls: list[str] = []
+    originals = {name: getattr(MlflowClient, name) for name in WRITES}
+
+    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            if fail_at is not None and len(calls) == fail_at:
+                raise InjectedFault(f"injected fault at write {fail_at} ({name})")
+            return method(self, *args, **kwargs)
+        return call
+
+    for name, method in originals.items():
+        setattr(MlflowClient, name, wrap(name, method))
+    try:
+        yield calls
+    finally:
+        for name, method in originals.items():
+            setattr(MlflowClient, name, method)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import mlflow
+
+    from geomas.tracking import mlflow_paths
+
+    root = tmp_path_factory.mktemp("faults")
+    uri, _ = mlflow_paths(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return root
+
+
+def _state(name: str) -> dict[str, Any]:
+    """Aliases, decision tags, pending intent and audited moves of a registered model."""
+    import mlflow
+
+    from geomas.registry.audit import history
+    from geomas.registry.journal import pending
+
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions(f"name='{name}'")
+    return {
+        "aliases": {a: str(v) for a, v in
+                    sorted(client.get_registered_model(name).aliases.items())},
+        "decisions": {str(mv.version): (mv.tags.get("promotion_decision"),
+                                        mv.tags.get("rolled_back"))
+                      for mv in versions},
+        "pending": pending(name, client) is not None,
+        "moves": [(m.action, m.from_version, m.to_version) for m in history(name, client)],
+    }
+
+
+def _setup(name: str, store: Path) -> None:
+    """v1 (champion, through the gate), v2 (better), v3."""
+    import mlflow
+
+    from geomas.registry.promotion import promote_if_better, record_metrics
+
+    client = mlflow.MlflowClient()
+    client.create_registered_model(name)
+    for score in (0.5, 0.6, 0.55):
+        version = str(client.create_model_version(name, source=str(store)).version)
+        record_metrics(name, version, {"score": score}, client)
+    promote_if_better(name, "1", {"score": 0.5}, config=CONFIG)
+
+
+def _counter() -> Iterator[str]:
+    n = 0
+    while True:
+        n += 1
+        yield f"m{n}"
+
+
+NAMES = _counter()
+
+
+def _check_every_fault(store: Path, prepare: Callable[[str], None],
+                       operation: Callable[[str], object]) -> tuple[int, dict[str, Any]]:
+    """Run `operation` cleanly, then with each write failing; return (writes, final state)."""
+    from geomas.registry.health import repair
+
+    clean = next(NAMES)
+    prepare(clean)
+    with faults() as calls:
+        operation(clean)
+    done = _state(clean)
+    assert not done["pending"]
+    for n in range(1, len(calls) + 1):
+        name = next(NAMES)
+        prepare(name)
+        before = _state(name)
+        with faults(fail_at=n), pytest.raises(InjectedFault):
+            operation(name)
+        after = _state(name)
+        if after != before:
+            repair(name)
+            assert _state(name) == done, (n, calls[n - 1], after)
+    return len(calls), done
+
+
+def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Path) -> None:
+    from geomas.registry.promotion import promote
+
+    writes, done = _check_every_fault(
+        store, lambda name: _setup(name, store),
+        lambda name: promote(name, "2", config=CONFIG, actor="alice", reason="test"))
+    assert writes >= 6
+    assert done["aliases"] == {"champion": "2", "previous-champion": "1"}
+    assert done["moves"] == [("gate", None, "1"), ("promote", "1", "2")]
+
+
+def test_every_fault_in_a_rollback_ends_in_the_old_or_the_new_state(store: Path) -> None:
+    from geomas.registry.promotion import promote, rollback
+
+    def prepare(name: str) -> None:
+        _setup(name, store)
+        promote(name, "2", config=CONFIG)
+
+    writes, done = _check_every_fault(store, prepare, lambda name: rollback(name))
+    assert writes >= 5
+    assert done["aliases"] == {"champion": "1"}
+    assert done["decisions"]["2"] == ("rolled_back", "true")
+    assert done["moves"][-1] == ("rollback", "2", "1")
+
+
+def test_rollback_after_a_half_promotion_restores_the_previous_champion(store: Path) -> None:
+    """The promotion fails after champion moved; the next call (rollback) first completes
+    it, then rolls it back: v1 is champion again, and the trail says so."""
+    from geomas.registry.promotion import promote, rollback
+
+    name = next(NAMES)
+    _setup(name, store)
+    with faults() as calls:
+        probe = next(NAMES)
+        _setup(probe, store)
+        calls.clear()
+        promote(probe, "2", config=CONFIG)
+    champion_set = calls.index("set_registered_model_alias") + 2  # after champion's write
+    with faults(fail_at=champion_set), pytest.raises(InjectedFault):
+        promote(name, "2", config=CONFIG)
+    half = _state(name)
+    assert half["pending"] and half["aliases"].get("champion") in ("1", "2")
+    rollback(name)
+    final = _state(name)
+    assert final["aliases"]["champion"] == "1" and not final["pending"]
+    assert final["moves"][-2:] == [("promote", "1", "2"), ("rollback", "2", "1")]
+
+
+def test_every_fault_in_a_registration_ends_tagged_and_aliased_or_absent(
+    store: Path, tmp_path: Path
+) -> None:
+    import mlflow
+
+    from geomas.registry.adapters import register_version
+    from geomas.registry.mlflow_models import SERVING_CODE
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "weights.json").write_text("{}", encoding="utf-8")
+    with mlflow.start_run():
+        uri = mlflow.pyfunc.log_model(name="model", python_model=str(
+            SERVING_CODE / "adapter_model.py"), artifacts={"adapter_dir": str(model_dir)},
+            pip_requirements=["geomas"]).model_uri
+
+        def register(name: str) -> object:
+            return register_version(mlflow.MlflowClient(), name, uri,
+                                    {"geomas.registered_by": "geomas", "train_size": "3"},
+                                    alias="challenger")
+
+        def prepare(name: str) -> None:
+            mlflow.MlflowClient().create_registered_model(name)
+
+        def state(name: str) -> dict[str, Any]:
+            client = mlflow.MlflowClient()
+            versions = client.search_model_versions(f"name='{name}'")
+            return {"aliases": {a: str(v) for a, v in
+                                client.get_registered_model(name).aliases.items()},
+                    "tags": sorted((str(v.version), v.tags.get("train_size"))
+                                   for v in versions)}
+
+        from geomas.registry.health import repair
+
+        clean = next(NAMES)
+        prepare(clean)
+        with faults() as calls:
+            register(clean)
+        assert state(clean) == {"aliases": {"challenger": "1"}, "tags": [("1", "3")]}
+        for n in range(1, len(calls) + 1):
+            name = next(NAMES)
+            prepare(name)
+            with faults(fail_at=n), pytest.raises(InjectedFault):
+                register(name)
+            repair(name)
+            # no version left untagged and unaliased: either none, or the complete one
+            assert state(name) in ({"aliases": {}, "tags": []},
+                                   {"aliases": {"challenger": "1"}, "tags": [("1", "3")]}), n
+
+
+def test_a_champion_set_outside_geomas_is_reported_and_repaired(store: Path) -> None:
+    """`champion` pointed at an ungated version directly in the registry: `geomas models
+    verify` reports it (exit 1, one line each), rollback refuses to build on it, and `geomas
+    models repair` puts back the audited champion as an audited move."""
+    import os
+    import subprocess
+    import sys
+
+    import mlflow
+
+    from geomas.registry.health import repair, verify
+    from geomas.registry.journal import RegistryInconsistent
+    from geomas.registry.promotion import promote, rollback
+
+    name = next(NAMES)
+    _setup(name, store)
+    promote(name, "2", config=CONFIG)
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "3")
+    problems = verify(name)
+    assert any("champion is v3, but the last audited move (promote" in p for p in problems)
+    assert any("decision None" in p for p in problems)  # v3 never went through the gate
+    proc = subprocess.run([sys.executable, "-m", "geomas.cli", "models", "verify", name,
+                           "--data-dir", str(store)], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=300)
+    assert proc.returncode == 1 and "moved outside geomas" in proc.stderr, proc.stderr
+    with pytest.raises(RegistryInconsistent, match="geomas models repair"):
+        rollback(name)
+    done = repair(name, actor="ops")
+    assert len(done) == 1 and "found champion v3" in done[0]
+    state = _state(name)
+    assert state["aliases"] == {"champion": "2", "previous-champion": "1"}
+    assert state["moves"][-1] == ("repair", "3", "2")
+    assert not any("outside geomas" in p for p in verify(name))
+    assert repair(name) == []  # nothing left to do
