@@ -19,7 +19,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv \
     && pip install --upgrade pip \
-    && pip install "mlflow==${MLFLOW_VERSION}" psycopg2-binary pymysql boto3
+    && pip install "mlflow[auth]==${MLFLOW_VERSION}" psycopg2-binary pymysql boto3
 
 FROM ${PYTHON_IMAGE} AS runtime
 

@@ -292,6 +292,8 @@ def test_mlflow_server_version_is_one_geomas_accepts() -> None:
     runs = "\n".join(df.stage("build").all("RUN"))
     for package in ("psycopg2-binary", "boto3"):  # postgres backend store, S3 artifact proxy
         assert package in runs
+    # the chart runs `mlflow server --app-name basic-auth`, whose app needs the auth extra
+    assert f'"mlflow[auth]=={version}"' in runs
 
 
 # --------------------------------------------------------------------------- names agree
