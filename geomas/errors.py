@@ -29,3 +29,12 @@ class StackError(GeomasError):
 
 class MissingExtraError(GeomasError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class TrackingUnreachable(StackError):
+    """The MLflow tracking or registry server does not answer; `uri` is the (masked) URI."""
+
+    def __init__(self, message: str, uri: str = "") -> None:
+        """Keep the URI the error is about."""
+        super().__init__(message)
+        self.uri = uri

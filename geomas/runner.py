@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +23,8 @@ from geomas.errors import ConfigError, GeomasError, InputError, StackError
 from geomas.ingest.records import IngestSummary
 from geomas.names import LOCAL_STACK_NAME
 from geomas.report import StageCounts
-from geomas.stack import StackInfo, activate_stack
-from geomas.tracking import ensure_experiment
+from geomas.stack import StackInfo, activate_project, activate_stack
+from geomas.tracking import ensure_experiment, mask_uri
 from geomas.validate.suite import ValidationSummary
 
 if TYPE_CHECKING:
@@ -166,6 +167,9 @@ def prepare_stack(config: RunConfig) -> StackInfo:
             meets a stack whose orchestrator is not the Kubernetes one.
     """
     data_dir = Path(config.project.data_dir)
+    # the run config's MLflow URIs, below a --tracking-uri and MLFLOW_TRACKING_URI
+    activate_project(data_dir, config_tracking_uri=config.project.tracking_uri,
+                     config_registry_uri=config.project.registry_uri)
     info = activate_stack(config.project.stack, data_dir)
     if config.project.stack == LOCAL_STACK_NAME:
         # the SQLite store would put the experiment's artifacts under ./mlruns
@@ -245,7 +249,7 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
                if p.is_file() and not p.name.startswith(".")}
     return PipelineRunInfo(
         pipeline="geomas_data", run_name=run.name, run_id=str(run.id), status=_status(run),
-        tracking_uri=info.tracking_uri, output_dir=str(output_dir),
+        tracking_uri=mask_uri(info.tracking_uri), output_dir=str(output_dir),
         stages=stage_counts(output_dir), outputs=outputs,
         ingest=_step_output(run, "ingest_documents", "ingest_summary"),
         validation=[v for step, name in (("validate_chunks", "chunk_validation"),
@@ -300,7 +304,7 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
     )
     return PipelineRunInfo(
         pipeline="geomas_training", run_name=run.name, run_id=str(run.id), status=_status(run),
-        tracking_uri=info.tracking_uri, output_dir=str(run_dir),
+        tracking_uri=mask_uri(info.tracking_uri), output_dir=str(run_dir),
         outputs={"adapter": str(run_dir)},
         registered=registered_version(info.tracking_uri, t.registered_model_name),
     )
@@ -311,7 +315,7 @@ def registered_version(tracking_uri: str, name: str) -> RegisteredVersion | None
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=os.environ.get("MLFLOW_REGISTRY_URI"))
     versions = client.search_model_versions(f"name='{name}'")
     if not versions:
         return None
@@ -411,5 +415,6 @@ def run_retrain_check_pipeline(
         return None
     run = _call(pipeline, "geomas_retrain_check", **params)
     return PipelineRunInfo(pipeline="geomas_retrain_check", run_name=run.name,
-                           run_id=str(run.id), status=_status(run), tracking_uri=info.tracking_uri,
+                           run_id=str(run.id), status=_status(run),
+                           tracking_uri=mask_uri(info.tracking_uri),
                            output_dir=str(Path(config.project.data_dir).resolve()))

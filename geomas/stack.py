@@ -2,7 +2,10 @@
 
 Everything lives under the project data dir: ZenML's global config and SQLite store
 (`<data>/zenml`), its local artifact store, and the MLflow tracking/registry database
-(`<data>/mlflow/mlflow.db`) with run artifacts in `<data>/mlflow/artifacts`.
+(`<data>/mlflow/mlflow.db`) with run artifacts in `<data>/mlflow/artifacts`, unless MLflow is
+resolved elsewhere (`geomas.tracking.resolve_tracking`: flag, environment, run config): then
+the embedded stack's experiment tracker points there and nothing is written under
+`<data>/mlflow`.
 
 Other stacks (the Kubernetes one, zenml_stack.yaml) are imported with `import_stack()` into the
 ZenML store the data dir is connected to, and selected by name with `activate_stack()`.
@@ -23,7 +26,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from geomas.errors import ConfigError, MissingExtraError, StackError
 from geomas.names import LOCAL_STACK_NAME, REGISTRY_NAME, TRACKER_NAME
-from geomas.tracking import mlflow_paths
+from geomas.tracking import (
+    TrackingTarget,
+    mask_uri,
+    mlflow_paths,
+    require_reachable,
+    resolve_tracking,
+    use_tracking,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +51,11 @@ class StackInfo(BaseModel):
 
 
 def offline_environment(data_dir: Path) -> dict[str, str]:
-    """Environment that keeps ZenML, MLflow, GX and HF local, offline and analytics-free."""
+    """Environment that keeps ZenML, MLflow, GX and HF local, offline and analytics-free.
+
+    The MLflow URIs are not here: `activate_project` resolves them (`resolve_tracking`).
+    """
     data_dir = Path(data_dir).resolve()
-    tracking_uri, _ = mlflow_paths(data_dir)
     return {
         "ZENML_CONFIG_PATH": str(data_dir / "zenml"),
         "ZENML_ANALYTICS_OPT_IN": "false",
@@ -52,8 +64,6 @@ def offline_environment(data_dir: Path) -> dict[str, str]:
         # Steps and pipelines are importable modules next to the geomas package; without this
         # ZenML guesses the source root from the main script (the console-script folder).
         "ZENML_CUSTOM_SOURCE_ROOT": str(Path(__file__).resolve().parent.parent),
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "MLFLOW_REGISTRY_URI": tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "DO_NOT_TRACK": "true",
@@ -65,8 +75,24 @@ def offline_environment(data_dir: Path) -> dict[str, str]:
     }
 
 
-def activate_project(data_dir: Path) -> Path:
-    """Point this process at the project data dir (environment only; creates the dir).
+def activate_project(
+    data_dir: Path,
+    *,
+    tracking_uri: str | None = None,
+    config_tracking_uri: str | None = None,
+    config_registry_uri: str | None = None,
+) -> Path:
+    """Point this process at the project data dir and its MLflow (environment only).
+
+    Creates the data dir; the MLflow URIs are resolved (`geomas.tracking.resolve_tracking`:
+    flag > environment > run config > embedded store) and written to the environment, where
+    every later call, ZenML's tracker and child processes find them. Nothing contacts MLflow.
+
+    Args:
+        data_dir: The project data dir.
+        tracking_uri: The command's `--tracking-uri`.
+        config_tracking_uri: `project.tracking_uri` of the run config.
+        config_registry_uri: `project.registry_uri` of the run config.
 
     Raises:
         StackError: zenml was already imported with a different config dir.
@@ -81,25 +107,93 @@ def activate_project(data_dir: Path) -> Path:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
+    use_tracking(resolve_tracking(data_dir, flag=tracking_uri, config_tracking=config_tracking_uri,
+                                  config_registry=config_registry_uri))
     return data_dir
+
+
+#: The ZenML secret (in the data dir's own store) that gives the embedded stack's tracker the
+#: credential ZenML insists on for a tracking server.
+LOCAL_TRACKER_SECRET = "geomas_local_mlflow"
+#: The token given to a tracking server that needs none: ZenML's MLflow tracker refuses an
+#: http(s) URI without a credential, and a server without authentication ignores it.
+NO_CREDENTIAL = "none"
+
+
+def zenml_client() -> Any:
+    """ZenML's client for the activated project, with analytics off in its global config.
+
+    ZenML writes `analytics_opt_in: true` into a new global config; ZENML_ANALYTICS_OPT_IN
+    only overrides it for processes that set the variable, so the file itself is set to false
+    (a plain `zenml` command on this config dir then sends nothing either).
+    """
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+
+    zenml_logs_to_stderr()
+    client = Client()
+    config = GlobalConfiguration()
+    if config.model_dump().get("analytics_opt_in", True):
+        config.analytics_opt_in = False  # persisted by ZenML's __setattr__
+    return client
+
+
+def _tracker_config(client: Any, target: TrackingTarget) -> dict[str, str]:
+    """The embedded stack's tracker configuration for the resolved tracking URI.
+
+    ZenML's MLflow tracker accepts a tracking server only with exactly one credential: the
+    environment's (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD) or, for a
+    server without authentication, a placeholder token; kept as a secret of this data dir's
+    ZenML store, never in the component's configuration.
+    """
+    config = {"tracking_uri": target.tracking.uri}
+    if not target.tracking.remote:
+        return config
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN", "")
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+    values = ({"username": user, "password": password} if user and password and not token
+              else {"token": token or NO_CREDENTIAL})
+    try:
+        secret = client.get_secret_by_name_and_private_status(LOCAL_TRACKER_SECRET)
+    except KeyError:
+        client.create_secret(LOCAL_TRACKER_SECRET, values)
+    else:
+        if dict(secret.secret_values) != values:
+            client.update_secret(secret.id, add_or_update_values=values,
+                                 remove_values=sorted(set(secret.secret_values) - set(values)))
+    if "token" in values:
+        config["tracking_token"] = f"{{{{{LOCAL_TRACKER_SECRET}.token}}}}"
+    else:
+        config["tracking_username"] = f"{{{{{LOCAL_TRACKER_SECRET}.username}}}}"
+        config["tracking_password"] = f"{{{{{LOCAL_TRACKER_SECRET}.password}}}}"
+    return config
 
 
 def ensure_local_stack(data_dir: Path) -> StackInfo:
     """Create (once) and activate the embedded stack; safe to call any number of times.
 
-    Registers an MLflow experiment tracker and model registry at `sqlite:///<data>/mlflow/
-    mlflow.db` next to ZenML's default local orchestrator and artifact store, as stack
-    `geomas-local`, and activates it. Touches nothing outside `data_dir`.
+    Registers an MLflow experiment tracker and model registry on the resolved tracking URI
+    (by default `sqlite:///<data>/mlflow/mlflow.db`) next to ZenML's default local orchestrator
+    and artifact store, as stack `geomas-local`, and activates it. Touches nothing outside
+    `data_dir`, and nothing under `<data>/mlflow` when MLflow is elsewhere.
+
+    Raises:
+        TrackingUnreachable: the resolved tracking server does not answer (checked before
+            anything is created).
+        StackError: the tracker name belongs to an imported stack in this ZenML store.
     """
-    data_dir = activate_project(data_dir)
-    tracking_uri, artifacts = mlflow_paths(data_dir)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    from zenml.client import Client
+    data_dir = Path(data_dir).resolve()
+    target = resolve_tracking(data_dir, recall_stack=False)
+    require_reachable(target)
+    activate_project(data_dir)
+    use_tracking(target)
+    _, artifacts = mlflow_paths(data_dir)
+    if target.embedded:
+        artifacts.mkdir(parents=True, exist_ok=True)
     from zenml.enums import StackComponentType
 
-    zenml_logs_to_stderr()
-
-    client = Client()
+    client = zenml_client()
     created: list[str] = []
 
     def ensure_component(name: str, ctype: StackComponentType, config: dict[str, str]) -> None:
@@ -110,22 +204,26 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
             )
             created.append(f"{ctype.value}:{name}")
         elif config and dict(existing.items[0].configuration) != config:
-            current_uri = str(existing.items[0].configuration.get("tracking_uri") or "")
-            if current_uri and not current_uri.startswith("sqlite:"):
+            users = {s.name for s in client.list_stacks(component_id=existing.items[0].id,
+                                                        size=100).items}
+            if users - {LOCAL_STACK_NAME}:
                 # one store, one component per name: re-pointing it would break the stack
                 # (zenml_stack.yaml) that logs to this tracking server
+                current_uri = mask_uri(str(existing.items[0].configuration.get("tracking_uri")
+                                           or ""))
                 raise StackError(
                     f"the ZenML store of {data_dir} has experiment tracker {name!r} at "
-                    f"{current_uri} (an imported stack's); the embedded stack needs one of that "
-                    "name on SQLite. Use another --data-dir for the embedded stack, or import "
-                    "the Kubernetes stack into the ZenML server instead of the local store"
+                    f"{current_uri} (stack {', '.join(sorted(users - {LOCAL_STACK_NAME}))}); "
+                    "the embedded stack needs its own of that name. Use another --data-dir for "
+                    "the embedded stack, or import the Kubernetes stack into the ZenML server "
+                    "instead of the local store"
                 )
             client.update_stack_component(
                 name_id_or_prefix=name, component_type=ctype, configuration=config
             )
 
     ensure_component(
-        TRACKER_NAME, StackComponentType.EXPERIMENT_TRACKER, {"tracking_uri": tracking_uri}
+        TRACKER_NAME, StackComponentType.EXPERIMENT_TRACKER, _tracker_config(client, target)
     )
     ensure_component(REGISTRY_NAME, StackComponentType.MODEL_REGISTRY, {})
     stacks = client.list_stacks(name=LOCAL_STACK_NAME)
@@ -145,8 +243,8 @@ def ensure_local_stack(data_dir: Path) -> StackInfo:
         data_dir=str(data_dir),
         zenml_config_dir=os.environ["ZENML_CONFIG_PATH"],
         stack_name=LOCAL_STACK_NAME,
-        tracking_uri=tracking_uri,
-        mlflow_artifacts=str(artifacts),
+        tracking_uri=target.tracking.uri,
+        mlflow_artifacts=str(artifacts) if target.embedded else "",
         created=created,
     )
 
@@ -210,11 +308,14 @@ class ComponentInfo(BaseModel):
 
 
 class ActiveStack(BaseModel):
-    """The active stack of a data dir's ZenML store."""
+    """The active stack of a data dir's ZenML store, and where this project's MLflow is."""
 
     name: str
     store_url: str
     components: list[ComponentInfo]
+    mlflow: dict[str, str] = Field(
+        default_factory=dict,
+        description="tracking_uri, tracking_source, registry_uri, registry_source (masked).")
 
 
 def read_stack_file(path: Path) -> StackFile:
@@ -259,14 +360,13 @@ def import_stack(
     spec = read_stack_file(path)
     activate_project(data_dir)
     import zenml
-    from zenml.client import Client
     from zenml.enums import StackComponentType
 
     stack_name = name or spec.stack_name
     if spec.zenml_version and spec.zenml_version != zenml.__version__:
         log.warning("%s was written for ZenML %s; ZenML %s is installed", path,
                     spec.zenml_version, zenml.__version__)
-    client = Client()
+    client = zenml_client()
     _check_secrets(client, spec, path)
     valid_types = [t.value for t in StackComponentType]
     planned: list[tuple[Any, StackComponentSpec, dict[str, Any]]] = []
@@ -436,11 +536,9 @@ def activate_stack(name: str, data_dir: Path) -> StackInfo:
     if name == LOCAL_STACK_NAME:
         return ensure_local_stack(data_dir)
     data_dir = activate_project(data_dir)
-    from zenml.client import Client
     from zenml.enums import StackComponentType
 
-    zenml_logs_to_stderr()
-    client = Client()
+    client = zenml_client()
     stacks = client.list_stacks(name=name)
     if stacks.total == 0:
         raise StackError(
@@ -457,21 +555,21 @@ def activate_stack(name: str, data_dir: Path) -> StackInfo:
             f"stack {name!r} has no experiment tracker named {TRACKER_NAME!r}; the pipeline "
             "steps log to it by that name (see zenml_stack.yaml)"
         )
+    # The steps log where the stack's tracker points; this process (registry reads, the
+    # retrain ledger) uses the same server unless the flag, the environment or the run config
+    # name another address of it (a laptop reaches the cluster's server through an ingress).
+    # Credentials come from MLFLOW_TRACKING_USERNAME/PASSWORD in the environment.
+    stack_uri = str(tracker.configuration.get("tracking_uri") or "") or None
+    target = use_tracking(resolve_tracking(data_dir, stack=stack_uri))
+    require_reachable(target)
     if client.active_stack_model.id != stack.id:
         client.activate_stack(stack.id)
     orchestrator = stack.components[StackComponentType.ORCHESTRATOR][0]
-    tracking_uri = str(tracker.configuration.get("tracking_uri") or "")
-    if tracking_uri:
-        # activate_project pointed MLflow at the embedded SQLite store; the client side of this
-        # process (registry reads, the retrain ledger) must use the stack's tracking server.
-        # Credentials come from MLFLOW_TRACKING_USERNAME/PASSWORD in the environment.
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-        os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
     return StackInfo(
         data_dir=str(data_dir),
         zenml_config_dir=os.environ["ZENML_CONFIG_PATH"],
         stack_name=name,
-        tracking_uri=tracking_uri,
+        tracking_uri=target.tracking.uri,
         mlflow_artifacts="",
         created=[],
         orchestrator_flavor=orchestrator.flavor_name,
@@ -499,15 +597,20 @@ def use_local_stack(data_dir: Path) -> tuple[StackInfo, str | None]:
 
 
 def active_stack(data_dir: Path) -> ActiveStack:
-    """The active stack of the data dir's ZenML store, secret values masked."""
-    activate_project(data_dir)
-    from zenml.client import Client
+    """The active stack of the data dir's ZenML store, secret values and credentials masked.
+
+    With the MLflow URIs this project resolves (`geomas.tracking.resolve_tracking`; an
+    imported stack's tracker counts below flag, environment and run config).
+    """
+    data_dir = activate_project(data_dir)
+    from zenml.enums import StackComponentType
     from zenml.stack.flavor import Flavor
     from zenml.utils import secret_utils
 
-    client = Client()
+    client = zenml_client()
     model = client.active_stack_model
     components = []
+    stack_uri = None
     for ctype, comps in model.components.items():
         for comp in comps:
             config = dict(comp.configuration)
@@ -519,9 +622,16 @@ def active_stack(data_dir: Path) -> ActiveStack:
                 if (key in fields and secret_utils.is_secret_field(fields[key])
                         and value is not None and not secret_utils.is_secret_reference(value)):
                     config[key] = "****"
+                elif isinstance(value, str) and "://" in value:
+                    config[key] = mask_uri(value)
+            if (ctype == StackComponentType.EXPERIMENT_TRACKER and comp.name == TRACKER_NAME
+                    and model.name != LOCAL_STACK_NAME):
+                stack_uri = str(comp.configuration.get("tracking_uri") or "") or None
             components.append(ComponentInfo(type=ctype.value, name=comp.name,
                                             flavor=comp.flavor_name, configuration=config))
-    return ActiveStack(name=model.name, store_url=client.zen_store.url, components=components)
+    target = resolve_tracking(data_dir, stack=stack_uri, recall_stack=stack_uri is not None)
+    return ActiveStack(name=model.name, store_url=client.zen_store.url, components=components,
+                       mlflow=target.describe())
 
 
 def sync_zenml_stages(name: str) -> dict[str, str]:
@@ -533,7 +643,6 @@ def sync_zenml_stages(name: str) -> dict[str, str]:
     Returns:
         ZenML model version id -> the stage it now has.
     """
-    from zenml.client import Client
     from zenml.enums import ModelStages
 
     from geomas.registry.promotion import wanted_zenml_stages
@@ -541,7 +650,7 @@ def sync_zenml_stages(name: str) -> dict[str, str]:
     wanted = wanted_zenml_stages(name)
     if not wanted:
         return dict(wanted)
-    zenml = Client()
+    zenml = zenml_client()
     order = {"archived": 0, "staging": 1, "production": 2}
     for zenml_version, stage in sorted(wanted.items(), key=lambda kv: order[kv[1]]):
         try:
@@ -555,3 +664,4 @@ def sync_zenml_stages(name: str) -> dict[str, str]:
                                        force=True)
             log.info("ZenML model %s version %s -> %s", current.model.name, current.name, stage)
     return dict(wanted)
+

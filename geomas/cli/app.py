@@ -65,6 +65,18 @@ DataDirOpt = Annotated[
 RunConfigOpt = Annotated[
     Path, typer.Option("--config", help="Run config YAML (configs/local.yaml).")
 ]
+OptionalRunConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Run config YAML: its project.data_dir and project."
+                 "tracking_uri/registry_uri apply (below --data-dir, --tracking-uri and "
+                 "MLFLOW_TRACKING_URI)."),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking (and registry) URI; overrides "
+                 "MLFLOW_TRACKING_URI, the run config's project.tracking_uri and the embedded "
+                 "store (`geomas stack show` prints what is used and why)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary.")]
 
 M = TypeVar("M", bound=BaseModel)
@@ -112,14 +124,27 @@ def section(config: Path | None, model: type[M], name: str, given: dict[str, Any
     return validated(model, {**base, **given}, f"{name} options")
 
 
-def project(data_dir: Path | None) -> Path:
-    """Activate the project data dir before anything imports ZenML."""
+def project(data_dir: Path | None, tracking_uri: str | None = None,
+            config: Any = None) -> Path:
+    """Activate the project data dir and its MLflow URIs before anything imports ZenML.
+
+    Args:
+        data_dir: --data-dir (default .geomas).
+        tracking_uri: --tracking-uri.
+        config: The loaded run config, whose project.tracking_uri/registry_uri count below
+            the flag and the environment.
+    """
     from geomas.stack import activate_project
 
-    return activate_project(data_dir or DEFAULT_DATA_DIR)
+    section = config.project if config is not None else None
+    return activate_project(
+        data_dir or DEFAULT_DATA_DIR, tracking_uri=tracking_uri,
+        config_tracking_uri=section.tracking_uri if section is not None else None,
+        config_registry_uri=section.registry_uri if section is not None else None,
+    )
 
 
-def run_config(config: Path, data_dir: Path | None) -> Any:
+def run_config(config: Path, data_dir: Path | None, tracking_uri: str | None = None) -> Any:
     """Load a run config, apply --data-dir, and activate the project before ZenML loads."""
     from geomas.config import RunConfig, load_config
 
@@ -128,8 +153,30 @@ def run_config(config: Path, data_dir: Path | None) -> Any:
         loaded = loaded.model_copy(
             update={"project": loaded.project.model_copy(update={"data_dir": data_dir})}
         )
-    project(loaded.project.data_dir)
+    project(loaded.project.data_dir, tracking_uri, loaded)
     return loaded
+
+
+def mlflow_project(config: Path | None, data_dir: Path | None,
+                   tracking_uri: str | None) -> Path:
+    """Activate the project for a command that talks to MLflow only, and check it answers.
+
+    Args:
+        config: Optional run config (its data dir and MLflow URIs).
+        data_dir: --data-dir (over the config's).
+        tracking_uri: --tracking-uri.
+
+    Raises:
+        TrackingUnreachable: the resolved server does not answer.
+    """
+    from geomas.tracking import current_tracking, require_reachable
+
+    if config is not None:
+        path = Path(run_config(config, data_dir, tracking_uri).project.data_dir)
+    else:
+        path = project(data_dir, tracking_uri)
+    require_reachable(current_tracking(path))
+    return path
 
 
 def progress_enabled() -> bool:

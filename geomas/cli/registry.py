@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from geomas.cli.app import DataDirOpt, app, models_app, out, project
+from geomas.cli.app import (
+    DataDirOpt,
+    OptionalRunConfigOpt,
+    TrackingUriOpt,
+    app,
+    mlflow_project,
+    models_app,
+    out,
+)
 
 ActorOpt = Annotated[str | None, typer.Option(
     "--actor", help="Who moves the alias (default: the OS user); goes to the audit trail.")]
@@ -23,9 +30,12 @@ def promote(
     actor: ActorOpt = None,
     reason: ReasonOpt = None,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    config: OptionalRunConfigOpt = None,
 ) -> None:
     """Make a registered version the champion (refuses an unsafe move without --force)."""
-    decision = _registry_call("promote", name, version, force, data_dir, actor, reason)
+    mlflow_project(config, data_dir, tracking_uri)
+    decision = _registry_call("promote", name, version, force, actor, reason)
     out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
               markup=False)
 
@@ -37,9 +47,12 @@ def rollback(
     actor: ActorOpt = None,
     reason: ReasonOpt = None,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    config: OptionalRunConfigOpt = None,
 ) -> None:
     """Restore the previous champion."""
-    decision = _registry_call("rollback", name, None, force, data_dir, actor, reason)
+    mlflow_project(config, data_dir, tracking_uri)
+    decision = _registry_call("rollback", name, None, force, actor, reason)
     out.print(f"{name} v{decision.version}: {decision.decision} ({decision.reason})",
               markup=False)
 
@@ -49,13 +62,15 @@ def history(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per move.")] = False,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    config: OptionalRunConfigOpt = None,
 ) -> None:
     """Every move of the champion alias: when, what, from which version to which, who, why."""
     from rich.table import Table
 
     from geomas.registry.audit import audit_experiment, history
 
-    _use_registry(data_dir)
+    mlflow_project(config, data_dir, tracking_uri)
     entries = history(name)
     if as_json:
         for e in entries:
@@ -76,24 +91,14 @@ def history(
     out.print(table)
 
 
-def _use_registry(data_dir: Path | None) -> None:
-    import mlflow
-
-    from geomas.tracking import mlflow_paths
-
-    uri, _ = mlflow_paths(project(data_dir))
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-
-
 def _registry_call(
-    action: str, name: str, version: str | None, force: bool, data_dir: Path | None,
+    action: str, name: str, version: str | None, force: bool,
     actor: str | None = None, reason: str | None = None,
 ) -> Any:
+    """Promote or roll back on the registry `mlflow_project` resolved."""
     from geomas.registry import promotion
     from geomas.stack import sync_zenml_stages
 
-    _use_registry(data_dir)
     if action == "promote":
         assert version is not None
         decision = promotion.promote(name, version, force=force, actor=actor, reason=reason)

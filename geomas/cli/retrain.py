@@ -18,6 +18,7 @@ from geomas.cli.app import (
     DataDirOpt,
     JsonOpt,
     RunConfigOpt,
+    TrackingUriOpt,
     out,
     print_json,
     retrain_app,
@@ -49,11 +50,12 @@ def _print(d: RetrainDecision, as_json: bool) -> None:
         out.print(f"ledger run   : {d.ledger_run_id}", highlight=False)
 
 
-def _check(config: Path, data_dir: Path | None, dry_run: bool) -> RetrainDecision:
+def _check(config: Path, data_dir: Path | None, dry_run: bool,
+           tracking_uri: str | None = None) -> RetrainDecision:
     from geomas.runner import launch_pipelines, prepare_stack
     from geomas.trigger import check_retrain
 
-    loaded = run_config(config, data_dir)
+    loaded = run_config(config, data_dir, tracking_uri)
     # ZenML and the pipelines print progress on stdout; keep stdout for the decision (--json)
     with contextlib.redirect_stdout(sys.stderr):
         prepare_stack(loaded)  # MLflow/ZenML point at the run config's stack
@@ -66,9 +68,10 @@ def check_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the decision only.")] = False,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Compare the corpus with the champion's data watermark; retrain when over threshold."""
-    decision = _check(config, data_dir, dry_run)
+    decision = _check(config, data_dir, dry_run, tracking_uri)
     _print(decision, as_json)
     if decision.outcome == "failed":
         raise typer.Exit(1)
@@ -82,12 +85,14 @@ def watch_cmd(
     max_checks: Annotated[int | None, typer.Option("--max-checks", min=1,
                                                    help="Stop after N checks.")] = None,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Run `retrain check` every --interval seconds on this machine (Ctrl-C stops)."""
     done = 0
     try:
         while max_checks is None or done < max_checks:
-            _print(_check(config, data_dir, dry_run=False), as_json=False)
+            _print(_check(config, data_dir, dry_run=False, tracking_uri=tracking_uri),
+                   as_json=False)
             done += 1
             if max_checks is None or done < max_checks:
                 time.sleep(interval)
@@ -99,11 +104,12 @@ def watch_cmd(
 def schedule_cmd(
     config: RunConfigOpt,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Register the retrain_check pipeline on `retrain.cron` (a CronJob on Kubernetes)."""
     from geomas.runner import run_retrain_check_pipeline
 
-    loaded = run_config(config, data_dir)
+    loaded = run_config(config, data_dir, tracking_uri)
     run_retrain_check_pipeline(loaded, config, schedule=True)
     out.print(f"scheduled    : geomas_retrain_check at '{loaded.retrain.cron}' on stack "
               f"{loaded.project.stack} (concurrency Forbid, starting deadline "
@@ -115,11 +121,12 @@ def run_pipeline_cmd(
     config: RunConfigOpt,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide only.")] = False,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Run the retrain_check pipeline once now (what the schedule runs), and print its decision."""
     from geomas.runner import run_retrain_check_pipeline
 
-    loaded = run_config(config, data_dir)
+    loaded = run_config(config, data_dir, tracking_uri)
     with contextlib.redirect_stdout(sys.stderr):
         info = run_retrain_check_pipeline(loaded, config, dry_run=dry_run)
     assert info is not None

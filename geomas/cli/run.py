@@ -8,7 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geomas.cli.app import DataDirOpt, JsonOpt, RunConfigOpt, out, print_json, run_app, run_config
+from geomas.cli.app import (
+    DataDirOpt,
+    JsonOpt,
+    RunConfigOpt,
+    TrackingUriOpt,
+    out,
+    print_json,
+    run_app,
+    run_config,
+)
 from geomas.cli.data import print_ingest, print_validation
 
 if TYPE_CHECKING:
@@ -16,13 +25,13 @@ if TYPE_CHECKING:
     from geomas.report import StageCounts
     from geomas.runner import PipelineRunInfo
 
-
 @run_app.command("data")
-def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False,
+             tracking_uri: TrackingUriOpt = None) -> None:
     """Run the data pipeline: ingest -> validate -> NER -> QA -> clean -> split -> format."""
     from geomas.runner import run_data_pipeline
 
-    loaded = run_config(config, data_dir)
+    loaded = run_config(config, data_dir, tracking_uri)
     info = _launch(run_data_pipeline, loaded, as_json)
     if info is None:
         return
@@ -41,11 +50,11 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
 
 @run_app.command("training")
 def run_training(config: RunConfigOpt, data_dir: DataDirOpt = None,
-                 as_json: JsonOpt = False) -> None:
+                 as_json: JsonOpt = False, tracking_uri: TrackingUriOpt = None) -> None:
     """Run the training pipeline: train -> evaluate -> register -> promote."""
     from geomas.runner import run_training_pipeline
 
-    info = _launch(run_training_pipeline, run_config(config, data_dir), as_json)
+    info = _launch(run_training_pipeline, run_config(config, data_dir, tracking_uri), as_json)
     if info is None:
         return
     reg = info.registered

@@ -9,6 +9,7 @@ import typer
 
 from geomas.cli.app import (
     DataDirOpt,
+    TrackingUriOpt,
     app,
     field_option,
     models_app,
@@ -38,6 +39,7 @@ def train_bert_ner(
     register: field_option(
         NerTrainConfig, "register_model", "--register/--no-register") = None,
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Train a BERT token classifier (17 geological entity types) from BIO data."""
     from rich.table import Table
@@ -49,7 +51,7 @@ def train_bert_ner(
         learning_rate=learning_rate, max_length=max_length, early_stopping_patience=patience,
         seed=seed, register_model=register,
     ), "train-bert-ner options")
-    path = project(data_dir)
+    path = project(data_dir, tracking_uri)
     result = train_and_log(data, cfg, data_dir=path, progress=progress_enabled())
     n_eval = result.n_test if result.eval_split == "test" else result.n_val
     table = Table(title=f"entity-level scores on the {result.eval_split} set ({n_eval} records)")
@@ -128,6 +130,7 @@ def train_classifier_cmd(
     ] = False,
     registered_model_name: Annotated[str, typer.Option("--registered-model-name")] = "geomas-cls",
     data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Sequence classification under class imbalance (focal loss, class weights, sampler)."""
     from geomas.config import load_config
@@ -154,7 +157,7 @@ def train_classifier_cmd(
         from geomas.tracking import mlflow_run
         from geomas.train.classify import register_classifier
 
-        with mlflow_run(project(data_dir), "geomas-classifier",
+        with mlflow_run(project(data_dir, tracking_uri), "geomas-classifier",
                         f"train-classifier-{output_dir.name}"):
             decision = register_classifier(result, base_model_path=base, train_file=train_file,
                                            val_file=val_file, config=cfg,

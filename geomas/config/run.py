@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from geomas.config.base import StrictModel
 from geomas.config.data import DataPipelineConfig
@@ -30,6 +31,29 @@ class ProjectConfig(StrictModel):
             "demand; any other stack must already be registered (`geomas stack import`)."
         ),
     )
+    tracking_uri: str | None = Field(
+        default=None, min_length=1,
+        description="MLflow tracking URI (http(s) server or database) for every command and "
+        "step of this project; MLFLOW_TRACKING_URI and --tracking-uri override it. None: the "
+        "imported stack's tracker, else the embedded SQLite store under data_dir.",
+    )
+    registry_uri: str | None = Field(
+        default=None, min_length=1,
+        description="MLflow model registry URI; MLFLOW_REGISTRY_URI overrides it. None: the "
+        "tracking URI.",
+    )
+
+    @field_validator("tracking_uri", "registry_uri")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).password:
+            raise ValueError(
+                "holds a password, and config files end up in images and repositories: give a "
+                "tracking server's credentials in MLFLOW_TRACKING_USERNAME/PASSWORD (or "
+                "MLFLOW_TRACKING_TOKEN), or the whole URI in MLFLOW_TRACKING_URI / "
+                "MLFLOW_REGISTRY_URI from a secret"
+            )
+        return value
 
 
 class RunConfig(StrictModel):
