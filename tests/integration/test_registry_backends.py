@@ -1,6 +1,7 @@
-"""Registry operations with a fault injected at every registry write, one run per write.
+"""The registry on both backends: the embedded SQLite store, and an MLflow server on a real
+PostgreSQL with artifacts on a real S3-compatible server (`registry_server` in conftest.py).
 
-Each operation (register + tags + alias, promote, rollback) is first run cleanly to count its
+Faults: each operation (register + tags + alias, promote, rollback) is first run cleanly to count its
 MLflow writes and record the state it ends in; then, for every N, on a fresh registered model,
 the N-th write raises. Afterwards the registry is exactly as before, or `repair` (what the next
 geomas call does first) brings it to the completed state; a rollback after a half-done
@@ -54,17 +55,124 @@ def faults(fail_at: int | None = None) -> Iterator[list[str]]:
             setattr(MlflowClient, name, method)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import mlflow
+pytestmark = pytest.mark.integration
 
+
+class Backend:
+    """Where the registry lives: its URI, how the CLI reaches it, a folder for sources."""
+
+    def __init__(self, uri: str, root: Path, cli: list[str], env: dict[str, str],
+                 source: str) -> None:
+        self.uri, self.root, self.cli, self.env = uri, root, cli, env
+        self.source = source  # what a bare model version may point at
+
+    def use(self) -> None:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres+s3"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
     from geomas.tracking import mlflow_paths
 
-    root = tmp_path_factory.mktemp("faults")
-    uri, _ = mlflow_paths(root)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return root
+    root = tmp_path_factory.mktemp("registry")
+    if request.param == "sqlite":
+        uri, _ = mlflow_paths(root)
+        backend = Backend(uri, root, ["--data-dir", str(root)], {}, str(root))
+    else:
+        server = request.getfixturevalue("registry_server")
+        backend = Backend(server["uri"], root, [], {"MLFLOW_TRACKING_URI": server["uri"],
+                                                    **server["s3"]},
+                          f"s3://{server['bucket']}/sources")
+    backend.use()
+    return backend
+
+
+@pytest.fixture(autouse=True)
+def _use_backend(store: Backend) -> None:
+    store.use()
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny LM base and a LoRA adapter on it with non-zero weights (saved, with tokenizer)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from geomas.models import make_tiny
+
+    base = make_tiny("lm", tmp_path_factory.mktemp("tiny_lm") / "base")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for pname, param in model.named_parameters():
+            if "lora_B" in pname:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
+    out = tmp_path_factory.mktemp("adapter") / "adapter"
+    model.save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(out))
+    return {"base": base, "dir": out}
+
+
+def test_register_promote_rollback_load(store: Backend, adapter: dict[str, Path],
+                                        tmp_path: Path) -> None:
+    """The whole flow on the backend: two adapters registered (files to the artifact store),
+    v1 through the gate, v2 promoted by hand, rolled back; the champion loads through
+    geomas's verifying loader and answers; a pickled pyfunc pointed to as champion is
+    refused and its payload never runs."""
+    import os
+
+    import mlflow
+
+    from geomas.registry.adapters import load_registered_adapter, log_adapter
+    from geomas.registry.audit import history
+    from geomas.registry.health import verify
+    from geomas.registry.promotion import promote, promote_if_better, rollback
+    from geomas.registry.trust import UntrustedModel
+
+    name = next(NAMES)
+    versions = []
+    for run_name in ("first", "second"):
+        with mlflow.start_run(run_name=run_name):
+            versions.append(log_adapter(adapter["dir"], base_model_path=adapter["base"],
+                                        load_in_4bit=False, compute_dtype="float32",
+                                        registered_model_name=name).version)
+    assert promote_if_better(name, versions[0], {"score": 0.5}, config=CONFIG).promoted
+    promote(name, versions[1], force=True, reason="flow test", actor="ops")
+    restored = rollback(name, reason="flow test")
+    assert restored.version == versions[0]
+    assert [(m.action, m.to_version) for m in history(name)] == [
+        ("gate", versions[0]), ("promote", versions[1]), ("rollback", versions[0])]
+    assert verify(name) == []
+    champion = load_registered_adapter(f"models:/{name}@champion")
+    answers = champion.predict(None, ["Что такое керн?"], params={"max_new_tokens": 3})
+    assert len(answers) == 1 and isinstance(answers[0], str)
+
+    marker = tmp_path / "payload-ran"
+
+    class Payload(mlflow.pyfunc.PythonModel):
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {marker}",))
+
+        def predict(self, context: Any, model_input: list[str]) -> list[str]:
+            return model_input
+
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(run_name="attacker"):
+        info = mlflow.pyfunc.log_model(name="evil", python_model=Payload(),
+                                       pip_requirements=["geomas"])
+    evil = str(mlflow.register_model(info.model_uri, name).version)
+    for key, value in client.get_model_version(name, versions[0]).tags.items():
+        client.set_model_version_tag(name, evil, key, value)
+    client.set_registered_model_alias(name, "champion", evil)
+    with pytest.raises(UntrustedModel, match=f"{name} v{evil}"):
+        load_registered_adapter(f"models:/{name}@champion")
+    assert any("moved outside geomas" in p for p in verify(name))
+    assert not marker.exists()
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -87,7 +195,7 @@ def _state(name: str) -> dict[str, Any]:
     }
 
 
-def _setup(name: str, store: Path) -> None:
+def _setup(name: str, store: Backend) -> None:
     """v1 (champion, through the gate), v2 (better), v3."""
     import mlflow
 
@@ -96,7 +204,7 @@ def _setup(name: str, store: Path) -> None:
     client = mlflow.MlflowClient()
     client.create_registered_model(name)
     for score in (0.5, 0.6, 0.55):
-        version = str(client.create_model_version(name, source=str(store)).version)
+        version = str(client.create_model_version(name, source=store.source).version)
         record_metrics(name, version, {"score": score}, client)
     promote_if_better(name, "1", {"score": 0.5}, config=CONFIG)
 
@@ -111,7 +219,7 @@ def _counter() -> Iterator[str]:
 NAMES = _counter()
 
 
-def _check_every_fault(store: Path, prepare: Callable[[str], None],
+def _check_every_fault(store: Backend, prepare: Callable[[str], None],
                        operation: Callable[[str], object]) -> tuple[int, dict[str, Any]]:
     """Run `operation` cleanly, then with each write failing; return (writes, final state)."""
     from geomas.registry.health import repair
@@ -135,7 +243,7 @@ def _check_every_fault(store: Path, prepare: Callable[[str], None],
     return len(calls), done
 
 
-def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Path) -> None:
+def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Backend) -> None:
     from geomas.registry.promotion import promote
 
     writes, done = _check_every_fault(
@@ -146,7 +254,7 @@ def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Path
     assert done["moves"] == [("gate", None, "1"), ("promote", "1", "2")]
 
 
-def test_every_fault_in_a_rollback_ends_in_the_old_or_the_new_state(store: Path) -> None:
+def test_every_fault_in_a_rollback_ends_in_the_old_or_the_new_state(store: Backend) -> None:
     from geomas.registry.promotion import promote, rollback
 
     def prepare(name: str) -> None:
@@ -160,7 +268,7 @@ def test_every_fault_in_a_rollback_ends_in_the_old_or_the_new_state(store: Path)
     assert done["moves"][-1] == ("rollback", "2", "1")
 
 
-def test_rollback_after_a_half_promotion_restores_the_previous_champion(store: Path) -> None:
+def test_rollback_after_a_half_promotion_restores_the_previous_champion(store: Backend) -> None:
     """The promotion fails after champion moved; the next call (rollback) first completes
     it, then rolls it back: v1 is champion again, and the trail says so."""
     from geomas.registry.promotion import promote, rollback
@@ -184,7 +292,7 @@ def test_rollback_after_a_half_promotion_restores_the_previous_champion(store: P
 
 
 def test_every_fault_in_a_registration_ends_tagged_and_aliased_or_absent(
-    store: Path, tmp_path: Path
+    store: Backend, tmp_path: Path
 ) -> None:
     import mlflow
 
@@ -233,7 +341,7 @@ def test_every_fault_in_a_registration_ends_tagged_and_aliased_or_absent(
                                    {"aliases": {"challenger": "1"}, "tags": [("1", "3")]}), n
 
 
-def test_a_champion_set_outside_geomas_is_reported_and_repaired(store: Path) -> None:
+def test_a_champion_set_outside_geomas_is_reported_and_repaired(store: Backend) -> None:
     """`champion` pointed at an ungated version directly in the registry: `geomas models
     verify` reports it (exit 1, one line each), rollback refuses to build on it, and `geomas
     models repair` puts back the audited champion as an audited move."""
@@ -255,8 +363,8 @@ def test_a_champion_set_outside_geomas_is_reported_and_repaired(store: Path) -> 
     assert any("champion is v3, but the last audited move (promote" in p for p in problems)
     assert any("decision None" in p for p in problems)  # v3 never went through the gate
     proc = subprocess.run([sys.executable, "-m", "geomas.cli", "models", "verify", name,
-                           "--data-dir", str(store)], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
+                           *store.cli], capture_output=True, text=True,
+                          env={**os.environ, **store.env}, timeout=300)
     assert proc.returncode == 1 and "moved outside geomas" in proc.stderr, proc.stderr
     with pytest.raises(RegistryInconsistent, match="geomas models repair"):
         rollback(name)
