@@ -67,10 +67,17 @@ class Backend:
         self.source = source  # what a bare model version may point at
 
     def use(self) -> None:
+        """Point MLflow here; runs go to an experiment whose artifacts stay in the backend."""
         import mlflow
 
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
+        client = mlflow.MlflowClient()
+        exp = client.get_experiment_by_name("registry-tests")
+        exp_id = exp.experiment_id if exp is not None else client.create_experiment(
+            "registry-tests", artifact_location=(self.root / "artifacts").as_uri()
+            if self.uri.startswith("sqlite") else None)
+        mlflow.set_experiment(experiment_id=exp_id)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres+s3"])

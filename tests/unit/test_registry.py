@@ -555,7 +555,7 @@ def test_a_pickled_pyfunc_set_as_champion_is_refused_and_never_runs(
     client = mlflow.MlflowClient()
     _, honest_files = download_verified(f"models:/{name}/{honest.version}")
     attacks = {}
-    with mlflow.start_run(run_name="attacker"):
+    with mlflow_run(tmp_path / "store", "sft", "attacker"):
         # 1: a bare pickled pyfunc; 2: the same pickle beside a copy of the honest files;
         # 3: the honest files with the adapter weights swapped
         tampered = tmp_path / "tampered"
