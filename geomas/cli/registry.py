@@ -1,4 +1,4 @@
-"""`geomas promote` / `geomas rollback` / `geomas models history`: the champion alias, audited."""
+"""`geomas promote`, `rollback`, `models history|verify|repair`: the champion alias, audited."""
 
 from __future__ import annotations
 
@@ -89,6 +89,44 @@ def history(
         table.add_row(e.at, e.action, f"v{e.from_version}" if e.from_version else "-",
                       f"v{e.to_version}", e.actor, "yes" if e.forced else "no", e.reason, shown)
     out.print(table)
+
+
+@models_app.command("verify")
+def verify(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    config: OptionalRunConfigOpt = None,
+) -> None:
+    """Check the champion is what geomas put there: audited, gated, intact (exit 1 if not)."""
+    from geomas.registry.health import verify as check
+
+    mlflow_project(config, data_dir, tracking_uri)
+    problems = check(name)
+    for line in problems:
+        typer.echo(f"{name}: {line}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{name}: champion is the audited, gated version and its files are intact",
+              markup=False)
+
+
+@models_app.command("repair")
+def repair(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. geomas-sft.")],
+    actor: ActorOpt = None,
+    data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    config: OptionalRunConfigOpt = None,
+) -> None:
+    """Complete an interrupted registry operation and restore the audited aliases."""
+    from geomas.registry.health import repair as fix
+    from geomas.stack import sync_zenml_stages
+
+    mlflow_project(config, data_dir, tracking_uri)
+    done = fix(name, actor=actor)
+    sync_zenml_stages(name)
+    out.print("\n".join(done) if done else f"{name}: nothing to repair", markup=False)
 
 
 def _registry_call(
