@@ -9,6 +9,7 @@ lives in one place.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -206,9 +207,28 @@ _EXPECTED: tuple[type[BaseException], ...] = (GeomasError, OSError, ValidationEr
                                               json.JSONDecodeError, UnicodeDecodeError)
 
 
+def _mlflow_message(exc: BaseException) -> str:
+    """One line for an MLflow store error: where, what, and the fix for the common ones."""
+    import mlflow
+
+    text = " ".join(str(getattr(exc, "message", exc)).split())
+    low = text.lower()
+    where = mlflow.get_tracking_uri()
+    if "readonly database" in low or "read-only" in low or "read only" in low:
+        hint = "the store is read-only; give geomas write access to it or point it elsewhere"
+    elif "no space left" in low or "disk is full" in low or "database or disk is full" in low:
+        hint = "the disk is full; free space where the store lives and rerun"
+    else:
+        hint = "see `geomas -v ...` for the traceback"
+    detail = text if len(text) <= 240 else text[:240] + "…"
+    return f"MLflow store {where}: {detail} ({hint})"
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, GeomasError):
         return str(exc)
+    if type(exc).__module__.startswith(("mlflow", "sqlalchemy")):
+        return _mlflow_message(exc)
     if isinstance(exc, ValidationError):
         return f"invalid {exc.title}: {validation_message(exc)}"
     if isinstance(exc, OSError) and exc.filename:
@@ -219,9 +239,16 @@ def _message(exc: BaseException) -> str:
 def main() -> None:
     """Console-script entry point: one red line on an expected error, traceback with -v."""
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    expected: tuple[type[BaseException], ...] = (*_EXPECTED, MlflowException, SQLAlchemyError)
+    # MLflow's SQL store logs each database error with its whole traceback before raising it;
+    # the raised error becomes the one line below (the traceback shows with -v)
+    logging.getLogger("mlflow.store.db.utils").addFilter(lambda _record: _STATE["verbose"])
     try:
         app()
-    except _EXPECTED as exc:
+    except expected as exc:
         if _STATE["verbose"]:
             console.print_exception()
         text = " ".join(_message(exc).split())

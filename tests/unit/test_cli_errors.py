@@ -114,3 +114,25 @@ def test_zenml_log_records_go_to_stderr_not_stdout(workdir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "RESULT"
     assert "zenml says hello" in proc.stderr
+
+
+def test_a_read_only_registry_store_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    """A store geomas may read but not write (here SQLite opened read-only: the tests run as
+    root, which file permissions do not stop): promote and rollback fail with one line naming
+    the store and the fix, without MLflow's logged traceback, and the registry is unchanged
+    (the first write, the transaction's intent, is the one refused)."""
+    import mlflow
+
+    db = tmp_path / "mlflow.db"
+    client = mlflow.MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    client.create_registered_model("geomas-sft")
+    client.create_model_version("geomas-sft", source=str(tmp_path))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///file:{db}?mode=ro&uri=true"}
+    proc = subprocess.run([*GEOMAS, "promote", "geomas-sft", "1", "--force", "--reason", "test"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, lines
+    assert f"MLflow store sqlite:///file:{db}" in lines[0]
+    assert "the store is read-only" in lines[0], lines[0]
+    assert client.get_registered_model("geomas-sft").aliases == {}
+    assert "geomas.pending" not in client.get_registered_model("geomas-sft").tags
