@@ -40,6 +40,7 @@ Obj = dict[str, Any]
 HELM_ONLY: Obj = {
     "rbac": {"create": True},
     "retrain": {"enabled": True, "extraArgs": ["--dry-run"]},
+    "verify": {"models": ["geomas-sft", "geomas-ner"]},  # more than one served model
     "persistence": {"create": True, "storageClassName": "standard"},
     "mlflow": {
         "auth": {"enabled": True},
@@ -208,6 +209,15 @@ def test_every_values_key_is_in_the_schema() -> None:
         ),
         pytest.param({"mlflow": {"allowedHosts": []}}, "should be non-empty", id="no-hosts"),
         pytest.param({"s3": {"endpointUrl": "minio:9000"}}, "does not match", id="bad-url"),
+        pytest.param({"verify": {"models": []}}, "should be non-empty", id="no-models"),
+        pytest.param(
+            {"verify": {"models": ["--help"]}}, "does not match", id="model-read-as-option"
+        ),
+        pytest.param(
+            {"verify": {"models": ["geomas-sft", "geomas-sft"]}},
+            "non-unique elements",
+            id="same-model-twice",
+        ),
     ],
 )
 def test_bad_values_are_rejected(override: Obj, expected: str) -> None:
@@ -224,6 +234,7 @@ def test_templates_parse_as_text() -> None:
         "mlflow.yaml",
         "zenml.yaml",
         "retrain-cronjob.yaml",
+        "models-verify-cronjob.yaml",
         "rbac.yaml",
         "test-mlflow.yaml",
     }
@@ -441,7 +452,7 @@ def test_rendered_objects_are_labelled_and_namespaced(config: str) -> None:
             assert "automountServiceAccountToken" in spec, meta["name"]
 
 
-def test_defaults_render_the_servers_only() -> None:
+def test_defaults_render_the_servers_and_the_champion_check() -> None:
     objects = rendered("defaults")
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert names == {
@@ -450,6 +461,8 @@ def test_defaults_render_the_servers_only() -> None:
         ("Deployment", "geomas-zenml"),
         ("Service", "geomas-zenml"),
         ("Pod", "geomas-mlflow-test"),
+        ("CronJob", "geomas-chart-models-verify"),
+        ("ServiceAccount", "geomas-chart-models-verify"),
     } | {
         ("NetworkPolicy", name)
         for name in (
@@ -462,6 +475,7 @@ def test_defaults_render_the_servers_only() -> None:
             "geomas-chart-allow-s3-ingress-0",  # MinIO in the namespace (the default store)
             "geomas-allow-db-egress",
             "geomas-chart-allow-db-ingress-0",  # PostgreSQL/MySQL in the namespace
+            "geomas-chart-allow-models-verify-egress",
         )
     }
 
@@ -575,6 +589,62 @@ def test_retrain_cronjob_matches_k8s_base() -> None:
     assert pod_specs(base)[0]["serviceAccountName"] == pod_specs(ours)[0]["serviceAccountName"]
     for key in ("schedule", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds"):
         assert base["spec"][key] == ours["spec"][key], key
+
+
+def test_models_verify_cronjob() -> None:
+    objects = rendered("helm-only")
+    cron = find(objects, "CronJob", "geomas-chart-models-verify")
+    spec = cron["spec"]
+    assert spec["schedule"] == "*/15 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0
+    assert 0 < job["activeDeadlineSeconds"] < 15 * 60
+    assert "ttlSecondsAfterFinished" not in job  # failed Jobs, the alert signal, stay
+    c = container(cron)
+    # the app image, as the retrain job's; one `geomas models verify` per model (test_policy
+    # runs the command)
+    assert c["image"] == container(find(objects, "CronJob", "geomas-retrain"))["image"]
+    assert c["args"] == ["geomas-sft", "geomas-ner"]
+    assert "geomas models verify" in " ".join(c["command"])
+    env = env_of(cron)
+    assert env["MLFLOW_TRACKING_URI"] == "http://geomas-mlflow:5000"
+    assert env["MLFLOW_TRACKING_USERNAME"] == secret_ref("geomas-mlflow-auth", "username")
+    assert env["MLFLOW_TRACKING_PASSWORD"] == secret_ref("geomas-mlflow-auth", "password")
+    # it reads the registry only: no S3 keys, no ZenML key, no claim
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZENML_STORE_API_KEY"} & set(env)
+    (pod,) = pod_specs(cron)
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    # its own account, without a token and without any binding
+    assert pod["serviceAccountName"] == "geomas-chart-models-verify"
+    assert pod["automountServiceAccountToken"] is False
+    account = find(objects, "ServiceAccount", "geomas-chart-models-verify")
+    assert account["automountServiceAccountToken"] is False
+    bound = {s["name"] for b in objects if b["kind"].endswith("RoleBinding") for s in b["subjects"]}
+    assert "geomas-chart-models-verify" not in bound
+
+
+def test_models_verify_can_be_turned_off() -> None:
+    objects = render_objects({"verify": {"enabled": False}})
+    assert [o["metadata"]["name"] for o in objects if "verify" in o["metadata"]["name"]] == []
+
+
+def test_models_verify_cronjob_matches_k8s_base() -> None:
+    """The chart's champion check runs what k8s/base's runs, on the same terms."""
+    base = load_yaml(ROOT / "k8s" / "base" / "cronjob-models-verify.yaml")
+    ours = find(rendered("defaults"), "CronJob", "geomas-chart-models-verify")
+    theirs_c, ours_c = container(base), container(ours)
+    for key in ("command", "args", "resources"):
+        assert theirs_c[key] == ours_c[key], key
+    assert set(env_of(base)) == set(env_of(ours))
+    for key in ("schedule", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds",
+                "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):  # fmt: skip
+        assert base["spec"][key] == ours["spec"][key], key
+    for key in ("backoffLimit", "activeDeadlineSeconds"):
+        assert base["spec"]["jobTemplate"]["spec"][key] == ours["spec"]["jobTemplate"]["spec"][key]
+    assert pod_specs(base)[0]["volumes"] == pod_specs(ours)[0]["volumes"]
 
 
 def test_rbac_matches_k8s_base_and_has_no_secrets() -> None:

@@ -48,10 +48,12 @@ NETWORK_POLICIES = {
     "geomas-allow-s3-egress",
     "geomas-allow-minio-ingress",
     "geomas-allow-apiserver-egress",
+    "geomas-allow-models-verify-egress",
 }
 EXPECTED_OBJECTS = {
     ("ServiceAccount", "geomas-orchestrator"),
     ("ServiceAccount", "geomas-step"),
+    ("ServiceAccount", "geomas-models-verify"),
     ("Role", "geomas-orchestrator"),
     ("RoleBinding", "geomas-orchestrator"),
     ("ResourceQuota", "geomas-quota"),
@@ -61,6 +63,7 @@ EXPECTED_OBJECTS = {
     ("PersistentVolumeClaim", "geomas-model-cache"),
     ("PersistentVolumeClaim", "geomas-data"),
     ("CronJob", "geomas-retrain"),
+    ("CronJob", "geomas-models-verify"),
 } | {("NetworkPolicy", name) for name in NETWORK_POLICIES}
 EXPECTED_KINDS = {kind for kind, _ in EXPECTED_OBJECTS} | {"Namespace"}
 CLUSTER_SCOPED_KINDS = {"Namespace", "PriorityClass"}
@@ -274,7 +277,10 @@ def pod_spec_violations(spec: Obj) -> list[str]:
 
 def test_workloads_are_found(target: str) -> None:
     # Guards the policy tests below against a rendering with no pod templates at all.
-    assert [o["metadata"]["name"] for o in workloads(render(target))] == ["geomas-retrain"]
+    assert sorted(o["metadata"]["name"] for o in workloads(render(target))) == [
+        "geomas-models-verify",
+        "geomas-retrain",
+    ]
 
 
 def test_every_pod_template_meets_the_container_policy(target: str) -> None:
@@ -415,6 +421,50 @@ def test_retrain_cronjob_schedule(target: str) -> None:
     assert pod_spec_of(cronjob)["restartPolicy"] == "Never"
 
 
+def test_models_verify_cronjob_schedule(target: str) -> None:
+    cronjob = one(render(target), "CronJob", "geomas-models-verify")
+    assert cronjob_violations(cronjob) == []
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "*/15 * * * *"
+    assert spec["timeZone"] == "Etc/UTC"
+    # failed Jobs are the alert signal: kept, and not removed by a TTL
+    assert spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert "ttlSecondsAfterFinished" not in job
+    assert job["backoffLimit"] == 0
+    # a hung check ends before the next one is due (Forbid would skip it)
+    assert 0 < job["activeDeadlineSeconds"] < 15 * 60
+    assert pod_spec_of(cronjob)["restartPolicy"] == "Never"
+
+
+def test_models_verify_container_reads_mlflow_only(target: str) -> None:
+    objects = render(target)
+    spec = pod_spec_of(one(objects, "CronJob", "geomas-models-verify"))
+    assert spec["serviceAccountName"] == "geomas-models-verify"
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    retrain = pod_spec_of(one(objects, "CronJob", "geomas-retrain"))["containers"][0]
+    assert container["image"] == retrain["image"]  # the same app image
+    assert container["args"] == ["geomas-sft"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"]["value"] == "http://geomas-mlflow:5000"
+    secret_refs = {
+        name: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for name, e in env.items()
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    # the MLflow login and nothing else: no S3 keys, no ZenML key
+    assert secret_refs == {
+        "MLFLOW_TRACKING_USERNAME": ("geomas-mlflow-auth", "username"),
+        "MLFLOW_TRACKING_PASSWORD": ("geomas-mlflow-auth", "password"),
+    }
+    assert env_secret_violations(container) == []
+    # no claim: only a bounded /tmp for the downloaded champion files
+    (volume,) = spec["volumes"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert "sizeLimit" in volume["emptyDir"]
+
+
 def test_the_cronjob_check_catches_a_broken_cronjob() -> None:
     cronjob = one(render("overlays/prod"), "CronJob", "geomas-retrain")
     cronjob["spec"]["concurrencyPolicy"] = "Allow"
@@ -512,13 +562,14 @@ def images(objects: list[Obj]) -> list[str]:
 
 
 def test_base_uses_the_image_placeholder() -> None:
-    assert images(render("base")) == ["geomas-app"]
+    # the retrain job and the champion check: the same app image
+    assert images(render("base")) == ["geomas-app", "geomas-app"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlays_pin_a_registry_image(overlay: str) -> None:
     rendered = images(render(overlay))
-    assert rendered == ["registry.example.com/geomas/app:0.1.0"]
+    assert rendered == ["registry.example.com/geomas/app:0.1.0"] * 2
     for image in rendered:
         name, _, tag = image.rpartition(":")
         assert "/" in name and tag and tag != "latest", image
@@ -648,6 +699,10 @@ def test_rolebinding_binds_the_orchestrator_account_in_its_own_namespace(target:
     assert step["automountServiceAccountToken"] is False
     bound = {s["name"] for b in of_kind(objects, "RoleBinding") for s in b["subjects"]}
     assert "geomas-step" not in bound
+    # The champion check only reads MLflow: no token, no binding either.
+    verify = one(objects, "ServiceAccount", "geomas-models-verify")
+    assert verify["automountServiceAccountToken"] is False
+    assert "geomas-models-verify" not in bound
 
 
 # --------------------------------------------------------------------------- capacity
@@ -936,6 +991,8 @@ def network_cases(
 ) -> list[tuple[str, Endpoint, Endpoint, int, str, bool]]:
     retrain_labels = pod_template_of(one(objects, "CronJob", "geomas-retrain"))["metadata"]
     retrain = Endpoint(retrain_labels["labels"], ns)  # exactly what the CronJob renders
+    verify_labels = pod_template_of(one(objects, "CronJob", "geomas-models-verify"))["metadata"]
+    verify = Endpoint(verify_labels["labels"], ns)
     orchestrator = _geomas_pod(ns, **{COMPONENT: "orchestrator"})
     step = _geomas_pod(ns, **{COMPONENT: "training"})
     retrain_step = _geomas_pod(ns, **{COMPONENT: "retrain_check"})  # ZenML's scheduled check
@@ -973,6 +1030,17 @@ def network_cases(
         ("retrain->internet http", retrain, internet, 80, "TCP", False),
         ("unlabelled pod->retrain", stranger, retrain, 8080, "TCP", False),
         ("mlflow->step", mlflow, step, 5000, "TCP", False),
+        # the champion check: MLflow and DNS, nothing else
+        ("verify->mlflow", verify, mlflow, 5000, "TCP", True),
+        ("verify->dns udp", verify, dns, 53, "UDP", True),
+        ("verify->dns tcp", verify, dns, 53, "TCP", True),
+        ("verify->mlflow wrong port", verify, mlflow, 8080, "TCP", False),
+        ("verify->zenml", verify, zenml, 8080, "TCP", False),
+        ("verify->minio", verify, minio, 9000, "TCP", False),
+        ("verify->apiserver", verify, apiserver, 443, "TCP", False),
+        ("verify->apiserver 6443", verify, apiserver, 6443, "TCP", False),
+        ("verify->internet https", verify, internet, 443, "TCP", False),
+        ("verify->step", verify, step, 8080, "TCP", False),
     ]
 
 

@@ -14,7 +14,9 @@ with writable volumes where the containers write; a default-deny NetworkPolicy, 
 the internet, and the Kubernetes API reachable only at the configured endpoint and only by the
 pods that create Jobs; ingresses only with TLS; MLflow's basic auth on, with credentials only
 from Secrets; the ZenML server trusting forwarded headers only from configured addresses; the
-deploy docs keeping keys out of the repository.
+deploy docs keeping keys out of the repository; the scheduled champion check (`geomas models
+verify`) running for each served model, keeping its failed Jobs, with no Kubernetes API token
+and network access to MLflow and DNS only.
 """
 
 from __future__ import annotations
@@ -97,10 +99,21 @@ def kustomize_cronjob() -> Obj:
     return one(objects_of("kustomize:overlays/prod"), "CronJob", "geomas-retrain")
 
 
-# Two objects every breakage is tried on: one rendered by Helm, one by kustomize.
+# The champion check's CronJob in each renderer (k8s/ and the chart can run side by side).
+VERIFY_CRONJOBS = {"chart": "geomas-chart-models-verify", "kustomize": "geomas-models-verify"}
+
+
+def verify_cronjob_of(deployment: str, objects: list[Obj] | None = None) -> Obj:
+    objects = objects_of(deployment) if objects is None else objects
+    return one(objects, "CronJob", VERIFY_CRONJOBS[deployment.split(":", 1)[0]])
+
+
+# Objects every breakage is tried on: rendered by Helm and by kustomize.
 BROKEN_SOURCES: dict[str, Callable[[], Obj]] = {
     "chart mlflow": chart_mlflow,
     "kustomize retrain": kustomize_cronjob,
+    "chart models-verify": lambda: verify_cronjob_of("chart:helm-only"),
+    "kustomize models-verify": lambda: verify_cronjob_of("kustomize:overlays/prod"),
 }
 
 
@@ -821,6 +834,8 @@ PLAIN_MLFLOW_INGRESS: Obj = {"mlflow": {"ingress": {"enabled": True, "host": "m.
         ),
         pytest.param({"mlflow": {"auth": {"defaultPermission": "ALL"}}},
                      "mlflow/auth/defaultPermission", id="perm"),
+        pytest.param({"verify": {"failedJobsHistoryLimit": 0}},
+                     "verify/failedJobsHistoryLimit", id="verify-failures-not-kept"),
     ],
 )  # fmt: skip
 def test_values_schema_refuses_insecure_settings(override: Obj, expected: str) -> None:
@@ -970,8 +985,7 @@ def test_mlflow_clients_log_in(deployment: str) -> None:
         for c in pod_spec_of(w)["containers"]
         if "MLFLOW_TRACKING_URI" in env_map(c)
     ]
-    if deployment != "chart:defaults":  # the defaults leave the retrain job to k8s/
-        assert clients, "no MLflow client rendered"
+    assert clients, "no MLflow client rendered"  # the champion check at least
     assert [v for c in clients for v in mlflow_client_auth_violations(c)] == []
 
 
@@ -1278,3 +1292,340 @@ def test_the_docs_check_accepts_keys_outside_the_repo() -> None:
 
 def test_the_gitignore_check_sees_a_tracked_name() -> None:
     assert not_ignored({"zenml-api-key.txt", "README.md"}) == {"README.md"}
+
+
+# --------------------------------------------------------------------------- 9. champion check
+
+# A stand-in for the image's `geomas`: records its arguments, and fails like `geomas models
+# verify` (exit 1, a problem line on stderr) for the models named in STUB_FAILING.
+GEOMAS_STUB = """
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["STUB_CALLS"], "a", encoding="utf-8") as out:
+    out.write(json.dumps(args) + "\\n")
+if args and args[-1] in json.loads(os.environ["STUB_FAILING"]):
+    print(f"{args[-1]}: champion v3 was set outside geomas: no audited move", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def run_check(
+    container: Obj, tmp: Path, failing: frozenset[str] = frozenset()
+) -> tuple[int, list[list[str]]]:
+    """Run a container's command and args with the stub `geomas` first on PATH.
+
+    Returns the exit code and the arguments of every `geomas` call, in order.
+    """
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    stub = bin_dir / "geomas"
+    stub.write_text(f"#!{sys.executable}\n{GEOMAS_STUB}", encoding="utf-8")
+    stub.chmod(0o755)
+    calls = tmp / "calls.jsonl"
+    calls.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [*(container.get("command") or []), *(container.get("args") or [])],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_CALLS": str(calls),
+             "STUB_FAILING": json.dumps(sorted(failing))},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    lines = calls.read_text("utf-8").splitlines() if calls.exists() else []
+    return proc.returncode, [json.loads(line) for line in lines]
+
+
+def configured_models(deployment: str) -> list[str]:
+    """The models the deployment's configuration names (chart values, k8s/base's args)."""
+    source, name = deployment.split(":", 1)
+    if source == "kustomize":
+        base = test_chart.load_yaml(ROOT / "k8s" / "base" / "cronjob-models-verify.yaml")
+        return list(pod_spec_of(base)["containers"][0]["args"])
+    values = test_chart.merge(test_chart.default_values(), test_chart.CONFIGS[name])
+    return list(values["verify"]["models"])
+
+
+def verify_command_violations(container: Obj, models: list[str], tmp: Path) -> list[str]:
+    """`geomas models verify NAME` runs once per model, and any failure fails the Job."""
+    bad: list[str] = []
+    wanted = [["models", "verify", model] for model in models]
+    code, calls = run_check(container, tmp)
+    if calls != wanted:
+        bad.append(f"runs geomas {calls}, not `models verify` once for each of {models}")
+    if code != 0:
+        bad.append(f"exits {code} although every model passed")
+    for model in models:
+        code, calls = run_check(container, tmp, frozenset({model}))
+        if code == 0:
+            bad.append(f"exits 0 although {model} failed: no failed Job, no alert")
+        if calls != wanted:
+            bad.append(f"with {model} failing, runs geomas {calls}")
+    return bad
+
+
+def verify_job_violations(objects: list[Obj], cronjob: Obj) -> list[str]:
+    """Failures stay visible as failed Jobs; the pod has no Kubernetes API credentials."""
+    bad: list[str] = []
+    spec = cronjob["spec"]
+    job = spec["jobTemplate"]["spec"]
+    pod = pod_spec_of(cronjob)
+    if spec.get("concurrencyPolicy") != "Forbid":
+        bad.append("concurrencyPolicy is not Forbid")
+    if spec.get("suspend"):
+        bad.append("suspended")
+    kept = spec.get("failedJobsHistoryLimit")
+    if not isinstance(kept, int) or kept < 1:
+        bad.append(f"failedJobsHistoryLimit {kept}: failed Jobs, the alert signal, are not kept")
+    if "ttlSecondsAfterFinished" in job:
+        bad.append("ttlSecondsAfterFinished deletes failed Jobs")
+    if job.get("backoffLimit") != 0:
+        bad.append(f"backoffLimit {job.get('backoffLimit')}, not 0")
+    if not isinstance(job.get("activeDeadlineSeconds"), int):
+        bad.append("no activeDeadlineSeconds")
+    account = pod.get("serviceAccountName") or "default"
+    accounts = [o for o in objects if o["kind"] == "ServiceAccount"
+                and o["metadata"]["name"] == account]  # fmt: skip
+    # The pod's setting wins; unset, the account's does (a token unless it says false).
+    account_mounts = not accounts or accounts[0].get("automountServiceAccountToken") is not False
+    mounts = pod.get("automountServiceAccountToken")
+    if mounts is True or (mounts is None and account_mounts):
+        bad.append("the pod mounts a service-account token")
+    if not accounts:
+        bad.append(f"runs as ServiceAccount {account}, which is not its own")
+    elif account_mounts:
+        bad.append(f"ServiceAccount {account} mounts a token")
+    for binding in objects:
+        if binding["kind"] in ("RoleBinding", "ClusterRoleBinding") and any(
+            s.get("kind") == "ServiceAccount" and s.get("name") == account
+            for s in binding.get("subjects") or []
+        ):
+            bad.append(f"ServiceAccount {account} is bound to {binding['roleRef']['name']}")
+    others = [w["metadata"]["name"] for w in workloads(objects) if w is not cronjob
+              and pod_spec_of(w).get("serviceAccountName") == account]  # fmt: skip
+    if others:
+        bad.append(f"ServiceAccount {account} is shared with {others}")
+    return bad
+
+
+def verify_network_violations(
+    policies: list[Obj], namespace: str, labels: dict[str, str], api_cidrs: list[str]
+) -> list[str]:
+    """The check's pod reaches MLflow and DNS, and nothing else: no API server, S3 or ZenML."""
+    me = Endpoint(labels, namespace)
+    pod = functools.partial(Endpoint, namespace=namespace)
+    dns = Endpoint({"k8s-app": "kube-dns"}, "kube-system")
+    needed = [
+        ("MLflow", pod({PART_OF: "geomas", NAME: "geomas-mlflow"}), 5000, "TCP"),
+        ("DNS", dns, 53, "UDP"),
+        ("DNS over TCP", dns, 53, "TCP"),
+    ]
+    refused = [
+        ("ZenML", pod({PART_OF: "geomas", NAME: "geomas-zenml"}), 8080),
+        ("MinIO", pod({NAME: "minio"}), 9000),
+        ("MinIO over TLS", pod({NAME: "minio"}), 443),
+        ("PostgreSQL", pod({NAME: "postgresql"}), 5432),
+        ("a step pod", pod({PART_OF: "geomas", COMPONENT: "training"}), 8080),
+        *[(f"the internet {ip}", Endpoint(ip=ip), 443) for ip in INTERNET],
+        *[
+            (f"the API server {cidr}", Endpoint(ip=str(ipaddress.ip_network(cidr)[0])), port)
+            for cidr in api_cidrs
+            for port in (443, 6443)
+        ],
+    ]
+    bad = [f"cannot reach {what}:{port}/{protocol}" for what, peer, port, protocol in needed
+           if not connection_allowed(policies, me, peer, port, protocol)]  # fmt: skip
+    bad += [f"reaches {what}:{port}" for what, peer, port in refused
+            if connection_allowed(policies, me, peer, port)]  # fmt: skip
+    return bad
+
+
+def verify_labels(cronjob: Obj) -> dict[str, str]:
+    return dict(test_manifests.pod_template_of(cronjob)["metadata"]["labels"])
+
+
+def test_the_champion_check_runs_verify_for_each_served_model(
+    deployment: str, tmp_path: Path
+) -> None:
+    (container,) = pod_spec_of(verify_cronjob_of(deployment))["containers"]
+    models = configured_models(deployment)
+    assert models, "no model configured"
+    assert verify_command_violations(container, models, tmp_path) == []
+
+
+def test_the_champion_check_keeps_its_failures_and_has_no_api_token(deployment: str) -> None:
+    objects = objects_of(deployment)
+    assert verify_job_violations(objects, verify_cronjob_of(deployment, objects)) == []
+
+
+def test_the_champion_check_reaches_mlflow_and_dns_only(deployment: str) -> None:
+    cronjob = verify_cronjob_of(deployment)
+    found = verify_network_violations(
+        policies_of(deployment), namespace_of(deployment), verify_labels(cronjob),
+        api_cidrs_of(deployment),
+    )  # fmt: skip
+    assert found == []
+
+
+def test_with_k8s_and_the_chart_together_both_checks_reach_mlflow_only() -> None:
+    """Policies add up: installed side by side, neither's allows open more for either check."""
+    chart, kustomize = "chart:defaults", "kustomize:overlays/prod"
+    policies = policies_of(chart) + policies_of(kustomize)
+    cidrs = api_cidrs_of(kustomize)
+    for deployment in (chart, kustomize):
+        labels = verify_labels(verify_cronjob_of(deployment))
+        assert verify_network_violations(policies, "geomas", labels, cidrs) == [], deployment
+
+
+def test_the_champion_check_fails_without_a_model(tmp_path: Path) -> None:
+    """An empty model list is an error, not a silent pass."""
+    for deployment in ("chart:defaults", "kustomize:base"):
+        (container,) = pod_spec_of(verify_cronjob_of(deployment))["containers"]
+        container["args"] = []
+        code, calls = run_check(container, tmp_path)
+        assert code != 0 and calls == [], deployment
+
+
+@pytest.mark.parametrize(
+    ("verify", "expected"),
+    [
+        ({"models": []}, "/verify/models"),
+        ({"models": ["--help"]}, "/verify/models/0"),
+        ({"failedJobsHistoryLimit": 0}, "/verify/failedJobsHistoryLimit"),
+    ],
+    ids=["no-model", "option-as-model", "failures-not-kept"],
+)
+def test_helm_refuses_a_champion_check_that_cannot_alert(verify: Obj, expected: str) -> None:
+    refusal = helm_refusal({"verify": verify})
+    assert refusal is not None and expected in refusal, refusal
+
+
+def _verify_container(objects: list[Obj], cronjob: Obj) -> Obj:
+    return pod_spec_of(cronjob)["containers"][0]
+
+
+def _swallow_failures(objects: list[Obj], cronjob: Obj) -> None:
+    container = _verify_container(objects, cronjob)
+    container["command"] = [part.replace('exit "$rc"', "exit 0") for part in container["command"]]
+
+
+def _apiserver_egress_for_the_check(objects: list[Obj], cronjob: Obj) -> None:
+    expression = _apiserver_policy(of_kind(objects, "NetworkPolicy"))["spec"]["podSelector"][
+        "matchExpressions"
+    ][0]
+    expression["values"].append(verify_labels(cronjob)[COMPONENT])
+
+
+def _into_the_shared_egress(objects: list[Obj], cronjob: Obj) -> None:
+    for policy in of_kind(objects, "NetworkPolicy"):
+        if policy["metadata"]["name"].endswith("allow-tracking-egress"):
+            policy["spec"]["podSelector"].pop("matchExpressions")
+
+
+def _without_the_mlflow_allow(objects: list[Obj], cronjob: Obj) -> None:
+    (policy,) = [
+        p
+        for p in of_kind(objects, "NetworkPolicy")
+        if p["metadata"]["name"].endswith("allow-models-verify-egress")
+    ]
+    objects.remove(policy)
+
+
+def _token_from_the_account(objects: list[Obj], cronjob: Obj) -> None:
+    pod = pod_spec_of(cronjob)
+    pod.pop("automountServiceAccountToken")
+    one(objects, "ServiceAccount", pod["serviceAccountName"])["automountServiceAccountToken"] = True
+
+
+VerifyCheck = Callable[[list[Obj], Obj, str, Path], list[str]]
+
+
+def _job_check(objects: list[Obj], cronjob: Obj, deployment: str, tmp: Path) -> list[str]:
+    return verify_job_violations(objects, cronjob)
+
+
+def _command_check(objects: list[Obj], cronjob: Obj, deployment: str, tmp: Path) -> list[str]:
+    return verify_command_violations(
+        _verify_container(objects, cronjob), configured_models(deployment), tmp
+    )
+
+
+def _network_check(objects: list[Obj], cronjob: Obj, deployment: str, tmp: Path) -> list[str]:
+    return verify_network_violations(
+        of_kind(objects, "NetworkPolicy"), namespace_of(deployment), verify_labels(cronjob),
+        api_cidrs_of(deployment),
+    )  # fmt: skip
+
+
+VERIFY_BREAKAGES: dict[str, tuple[Callable[[list[Obj], Obj], object], VerifyCheck, str]] = {
+    "API-server egress added": (
+        _apiserver_egress_for_the_check,
+        _network_check,
+        "reaches the API server",
+    ),
+    "in the shared MLflow+ZenML egress": (_into_the_shared_egress, _network_check, "reaches ZenML"),
+    "its MLflow allow removed": (
+        _without_the_mlflow_allow,
+        _network_check,
+        "cannot reach MLflow:5000",
+    ),
+    "token automount on": (
+        lambda objects, cron: pod_spec_of(cron).update(automountServiceAccountToken=True),
+        _job_check,
+        "the pod mounts a service-account token",
+    ),
+    "token automount left to an account that mounts one": (
+        _token_from_the_account,
+        _job_check,
+        "the pod mounts a service-account token",
+    ),
+    "runs as the orchestrator": (
+        lambda objects, cron: pod_spec_of(cron).update(serviceAccountName="geomas-orchestrator"),
+        _job_check,
+        "ServiceAccount geomas-orchestrator is bound to geomas-orchestrator",
+    ),
+    "runs as the default account": (
+        lambda objects, cron: pod_spec_of(cron).pop("serviceAccountName"),
+        _job_check,
+        "runs as ServiceAccount default, which is not its own",
+    ),
+    "failed Jobs not kept": (
+        lambda objects, cron: cron["spec"].update(failedJobsHistoryLimit=0),
+        _job_check,
+        "failed Jobs, the alert signal, are not kept",
+    ),
+    "failed Jobs deleted by a TTL": (
+        lambda objects, cron: cron["spec"]["jobTemplate"]["spec"].update(
+            ttlSecondsAfterFinished=60
+        ),
+        _job_check,
+        "ttlSecondsAfterFinished",
+    ),
+    "retries": (
+        lambda objects, cron: cron["spec"]["jobTemplate"]["spec"].update(backoffLimit=3),
+        _job_check,
+        "backoffLimit 3, not 0",
+    ),
+    "overlapping runs": (
+        lambda objects, cron: cron["spec"].update(concurrencyPolicy="Allow"),
+        _job_check,
+        "concurrencyPolicy is not Forbid",
+    ),
+    "failures swallowed": (_swallow_failures, _command_check, "no failed Job, no alert"),
+    "a served model dropped": (
+        lambda objects, cron: _verify_container(objects, cron)["args"].pop(),
+        _command_check,
+        "not `models verify` once for each of",
+    ),
+}
+
+
+@pytest.mark.parametrize("source", NETWORK_SOURCES)
+@pytest.mark.parametrize("breakage", sorted(VERIFY_BREAKAGES))
+def test_the_champion_check_checks_catch_a_broken_copy(
+    source: str, breakage: str, tmp_path: Path
+) -> None:
+    objects = objects_of(source)
+    cronjob = verify_cronjob_of(source, objects)
+    breaker, check, expected = VERIFY_BREAKAGES[breakage]
+    assert check(objects, cronjob, source, tmp_path) == []
+    breaker(objects, cronjob)
+    found = check(objects, cronjob, source, tmp_path)
+    assert any(expected in v for v in found), found
