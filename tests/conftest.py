@@ -26,6 +26,18 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_mlflow_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without MLflow URIs in the environment, and leaves none behind.
+
+    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ; geomas commands
+    honour that variable (geomas.tracking.resolve_tracking), so a store one test set in-process
+    would otherwise become the store of every `geomas` subprocess a later test starts.
+    """
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "GEOMAS_MLFLOW_RESOLVED"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def third_party_pdfs() -> Path:
     """The docling project's test PDFs with ground truth (../shared/corpus)."""
