@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,20 +185,24 @@ def prepare_stack(config: RunConfig) -> StackInfo:
 
 def with_run_options(
     pipeline: Pipeline, config: RunConfig, params: dict[str, Any] | None = None,
-    **options: Any,
+    tags: Mapping[str, str] | None = None, **options: Any,
 ) -> Pipeline:
-    """The pipeline with the run's settings: MLflow experiment, and pods on Kubernetes.
+    """The pipeline with the run's settings: MLflow experiment and tags, pods on Kubernetes.
 
     Args:
         pipeline: A ZenML pipeline (pipelines/).
         config: The run config; its `kubernetes:` section gives each step's pod and image.
         params: The pipeline's parameters, to find the steps this run invokes (the data
             pipeline leaves out the NER stages without a model); None: all of its steps.
+        tags: MLflow tags on every step's run, and `key=value` tags on the ZenML run (the
+            retrain ledger finds the runs of a launch by them).
         **options: More `Pipeline.with_options` arguments.
     """
-    settings: dict[str, Any] = {
-        "experiment_tracker": {"experiment_name": config.project.experiment_name}
-    }
+    tracker: dict[str, Any] = {"experiment_name": config.project.experiment_name}
+    if tags:
+        tracker["tags"] = dict(tags)
+        options["tags"] = [f"{k}={v}" for k, v in sorted(tags.items())]
+    settings: dict[str, Any] = {"experiment_tracker": tracker}
     if config.kubernetes is not None:
         from geomas.k8s import pipeline_settings, step_settings
         from geomas.names import PIPELINE_STEPS
@@ -216,8 +221,13 @@ def with_run_options(
     return pipeline.with_options(settings=settings, **options)
 
 
-def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
+def run_data_pipeline(config: RunConfig,
+                      tags: Mapping[str, str] | None = None) -> PipelineRunInfo:
     """Run the data pipeline on `project.stack` (the embedded one is created on first use).
+
+    Args:
+        config: The run config.
+        tags: Tags on the run (`with_run_options`).
 
     Raises:
         GeomasError: the pipeline run did not complete.
@@ -241,7 +251,8 @@ def run_data_pipeline(config: RunConfig) -> PipelineRunInfo:
         fmt=data.format,
         dataset_name=data.dataset_name,
     )
-    run = _call(with_run_options(data_pipeline, config, params), "geomas_data", **params)
+    run = _call(with_run_options(data_pipeline, config, params, tags=tags), "geomas_data",
+                **params)
     from geomas.report import stage_counts
 
     output_dir = Path(data.output_dir).resolve()
@@ -269,8 +280,13 @@ def training_run_dir(output_dir: Path) -> Path:
     return Path(output_dir).resolve() / f"run-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
+def run_training_pipeline(config: RunConfig,
+                          tags: Mapping[str, str] | None = None) -> PipelineRunInfo:
     """Run the training pipeline on `project.stack`.
+
+    Args:
+        config: The run config.
+        tags: Tags on the run (`with_run_options`).
 
     Raises:
         GeomasError: no `training:` section, or the run did not complete.
@@ -287,7 +303,7 @@ def run_training_pipeline(config: RunConfig) -> PipelineRunInfo:
     # Each run is a version of the ZenML model of the same name (Model Control Plane); the
     # promote step moves its stage with the registry aliases.
     run = _call(with_run_options(
-        training_pipeline, config,
+        training_pipeline, config, tags=tags,
         model=Model(name=t.registered_model_name,
                     description="QLoRA adapters registered in MLflow as the same name"),
     ), "geomas_training",
@@ -333,15 +349,19 @@ def registered_version(tracking_uri: str, name: str) -> RegisteredVersion | None
     )
 
 
-def launch_pipelines(config: RunConfig) -> str:
+def launch_pipelines(config: RunConfig, tags: Mapping[str, str] | None = None) -> str:
     """The retrain launcher in this process: the data pipeline (if configured), then training.
+
+    Args:
+        config: The run config.
+        tags: Tags on the runs (the retrain ledger entry of this launch).
 
     Returns:
         The training run's name.
     """
     if config.retrain.run_data_pipeline:
-        run_data_pipeline(config)
-    return run_training_pipeline(config).run_name
+        run_data_pipeline(config, tags)
+    return run_training_pipeline(config, tags).run_name
 
 
 def retrain_schedule(config: RetrainConfig) -> Any:

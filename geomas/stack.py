@@ -34,6 +34,7 @@ from geomas.tracking import (
     resolve_tracking,
     use_tracking,
 )
+from geomas.trigger.ledger import IN_PROGRESS, LaunchRun
 
 log = logging.getLogger(__name__)
 
@@ -665,3 +666,46 @@ def sync_zenml_stages(name: str) -> dict[str, str]:
             log.info("ZenML model %s version %s -> %s", current.model.name, current.name, stage)
     return dict(wanted)
 
+
+class ZenMLLaunchRuns:
+    """The ZenML runs of a retrain launch (`geomas.trigger.ledger.LaunchRuns`).
+
+    A launch tags its pipeline runs `geomas.retrain.launch=<ledger run id>` (geomas.runner).
+    """
+
+    def runs(self, launch_id: str) -> list[LaunchRun]:
+        """The pipeline runs tagged with the launch, with status and orchestrator."""
+        from zenml.enums import StackComponentType
+
+        from geomas.trigger.ledger import LAUNCH_TAG
+
+        client = zenml_client()
+        found = []
+        for run in client.list_pipeline_runs(tags=f"{LAUNCH_TAG}={launch_id}", size=100,
+                                             hydrate=True).items:
+            orchestrator = (run.stack.components.get(StackComponentType.ORCHESTRATOR)
+                            if run.stack is not None else None)
+            flavor = orchestrator[0].flavor_name if orchestrator else "local"
+            found.append(LaunchRun(run_id=str(run.id), name=run.name,
+                                   pipeline=run.pipeline.name if run.pipeline else "",
+                                   status=str(run.status.value), local=flavor == "local"))
+        return found
+
+    def fail(self, runs: list[LaunchRun], reason: str) -> list[str]:
+        """Mark unfinished runs and their unfinished steps failed (the process died)."""
+        from zenml.orchestrators.publish_utils import (
+            publish_failed_pipeline_run,
+            publish_failed_step_run,
+        )
+
+        client = zenml_client()
+        closed = []
+        for item in runs:
+            run = client.get_pipeline_run(item.run_id)
+            for step in run.steps.values():
+                if str(step.status.value) in IN_PROGRESS:
+                    publish_failed_step_run(step.id)
+            publish_failed_pipeline_run(run.id)
+            log.info("ZenML run %s marked failed: %s", run.name, reason)
+            closed.append(f"zenml:{run.name}")
+        return closed

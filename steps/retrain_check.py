@@ -8,6 +8,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 
 from geomas.config import RunConfig, load_config
+from geomas.stack import ZenMLLaunchRuns
 from geomas.trigger import RetrainDecision, check_retrain
 from geomas.trigger.check import subprocess_launch
 
@@ -34,6 +35,7 @@ def retrain_check(
     decision = check_retrain(
         config, dry_run=dry_run,
         launch=subprocess_launch(Path(config_path), Path(data_dir) if data_dir else None),
+        launch_runs=ZenMLLaunchRuns(),
     )
     log_metadata(metadata=decision.model_dump(mode="json"))
     return decision

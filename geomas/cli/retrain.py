@@ -48,33 +48,61 @@ def _print(d: RetrainDecision, as_json: bool) -> None:
         out.print(f"training run : {d.training_run}", highlight=False)
     if d.ledger_run_id:
         out.print(f"ledger run   : {d.ledger_run_id}", highlight=False)
+    for g in d.gone_launches:
+        done = (f"marked {g.status}" + (f", closed {', '.join(g.closed_runs)}"
+                                        if g.closed_runs else "")) if g.marked else "dry run"
+        out.print(f"gone launch  : ledger run {g.ledger_run_id} (data {g.data_hash[:12]}): "
+                  f"{g.reason}; {done}", markup=False, highlight=False)
 
 
-def _check(config: Path, data_dir: Path | None, dry_run: bool,
-           tracking_uri: str | None = None) -> RetrainDecision:
+def _check(config: Path, data_dir: Path | None, dry_run: bool, tracking_uri: str | None = None,
+           retry_failed: bool = False) -> RetrainDecision:
     from geomas.runner import launch_pipelines, prepare_stack
+    from geomas.stack import ZenMLLaunchRuns
     from geomas.trigger import check_retrain
 
     loaded = run_config(config, data_dir, tracking_uri)
     # ZenML and the pipelines print progress on stdout; keep stdout for the decision (--json)
     with contextlib.redirect_stdout(sys.stderr):
         prepare_stack(loaded)  # MLflow/ZenML point at the run config's stack
-        return check_retrain(loaded, launch=launch_pipelines, dry_run=dry_run)
+        return check_retrain(loaded, launch=launch_pipelines, dry_run=dry_run,
+                             retry_failed=retry_failed, launch_runs=ZenMLLaunchRuns())
 
 
 @retrain_app.command("check")
 def check_cmd(
     config: RunConfigOpt,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the decision only.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Launch data whose last launch failed again (a failed launch "
+        "is otherwise not repeated; one whose process died is).")] = False,
+    clear: Annotated[str | None, typer.Option(
+        "--clear", metavar="KEY", help="Drop the retrain ledger entries of this data hash (or "
+        "a unique prefix: the 12 characters printed) and stop; the next check decides "
+        "anew.")] = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Compare the corpus with the champion's data watermark; retrain when over threshold."""
-    decision = _check(config, data_dir, dry_run, tracking_uri)
+    if clear is not None:
+        decision = _clear(config, data_dir, tracking_uri, clear)
+    else:
+        decision = _check(config, data_dir, dry_run, tracking_uri, retry_failed)
     _print(decision, as_json)
     if decision.outcome == "failed":
         raise typer.Exit(1)
+
+
+def _clear(config: Path, data_dir: Path | None, tracking_uri: str | None,
+           key: str) -> RetrainDecision:
+    from geomas.runner import prepare_stack
+    from geomas.trigger.check import clear_launches
+
+    loaded = run_config(config, data_dir, tracking_uri)
+    with contextlib.redirect_stdout(sys.stderr):
+        prepare_stack(loaded)  # the ledger is on the stack's MLflow
+        return clear_launches(loaded, key)
 
 
 @retrain_app.command("watch")

@@ -6,7 +6,9 @@ import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from geomas.cli.app import (
     DataDirOpt,
@@ -19,20 +21,37 @@ from geomas.cli.app import (
     run_config,
 )
 from geomas.cli.data import print_ingest, print_validation
+from geomas.errors import ConfigError
 
 if TYPE_CHECKING:
     from geomas.config import RunConfig
     from geomas.report import StageCounts
     from geomas.runner import PipelineRunInfo
 
+TagOpt = Annotated[list[str] | None, typer.Option(
+    "--tag", metavar="KEY=VALUE", help="MLflow tag on every step's run and ZenML tag "
+    "KEY=VALUE on the pipeline run (repeatable).")]
+
+
+def _tags(tags: list[str] | None) -> dict[str, str]:
+    parsed = {}
+    for item in tags or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--tag {item!r} is not KEY=VALUE; write e.g. --tag team=geo")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
 @run_app.command("data")
 def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False,
-             tracking_uri: TrackingUriOpt = None) -> None:
+             tracking_uri: TrackingUriOpt = None, tag: TagOpt = None) -> None:
     """Run the data pipeline: ingest -> validate -> NER -> QA -> clean -> split -> format."""
     from geomas.runner import run_data_pipeline
 
+    tags = _tags(tag)
     loaded = run_config(config, data_dir, tracking_uri)
-    info = _launch(run_data_pipeline, loaded, as_json)
+    info = _launch(lambda c: run_data_pipeline(c, tags), loaded, as_json)
     if info is None:
         return
     out.print(f"MLflow       : {info.tracking_uri} (experiment "
@@ -50,11 +69,14 @@ def run_data(config: RunConfigOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
 
 @run_app.command("training")
 def run_training(config: RunConfigOpt, data_dir: DataDirOpt = None,
-                 as_json: JsonOpt = False, tracking_uri: TrackingUriOpt = None) -> None:
+                 as_json: JsonOpt = False, tracking_uri: TrackingUriOpt = None,
+                 tag: TagOpt = None) -> None:
     """Run the training pipeline: train -> evaluate -> register -> promote."""
     from geomas.runner import run_training_pipeline
 
-    info = _launch(run_training_pipeline, run_config(config, data_dir, tracking_uri), as_json)
+    tags = _tags(tag)
+    info = _launch(lambda c: run_training_pipeline(c, tags),
+                   run_config(config, data_dir, tracking_uri), as_json)
     if info is None:
         return
     reg = info.registered

@@ -45,10 +45,16 @@ class RetrainConfig(StrictModel):
     starting_deadline_seconds: int = Field(
         default=600, ge=10, description="A scheduled check that cannot start by then is skipped."
     )
+    launch_heartbeat_seconds: float = Field(
+        default=60.0, ge=1.0,
+        description="How often a running launch renews its heartbeat in the retrain ledger; a "
+        "check on another host counts a launch with no heartbeat for 5 intervals as gone (on "
+        "the same host the launching process itself is looked up).",
+    )
     stale_launch_hours: float = Field(
         default=24.0, gt=0,
-        description="A launch still marked running after this long (a killed check) no longer "
-        "blocks a new launch for the same data.",
+        description="A ledger entry without a recorded process (written by an older geomas) "
+        "still marked running after this long no longer blocks a new launch for the same data.",
     )
 
     @model_validator(mode="after")

@@ -4,23 +4,28 @@
    returns `busy` at once.
 2. The corpus watermark (document hashes under `data.source_dir`, QA pairs in
    `data.output_dir`) is compared with the champion's watermark (registry tags).
-3. The data hash is the idempotency key: a completed or running launch for the same hash in the
-   retrain ledger (MLflow) means no new run.
-4. Thresholds (`retrain:` in the run config) decide; a launch runs the data pipeline (cached
-   per document) and the training pipeline, and the ledger records how it ended.
+3. Launches in the retrain ledger (MLflow) whose process is gone (a check killed mid-launch)
+   are marked failed, and the MLflow runs they left RUNNING closed as FAILED.
+4. The data hash is the idempotency key: a completed or running launch for the same hash
+   means no new run; a failed one only with `retry_failed` (a launch that died is retried).
+5. Thresholds (`retrain:` in the run config) decide; a launch runs the data pipeline (cached
+   per document) and the training pipeline, renewing its heartbeat in the ledger, and the
+   ledger records how it ended.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from geomas.config import RetrainConfig, RunConfig
 from geomas.errors import GeomasError
+from geomas.trigger.ledger import GoneLaunch, LaunchRuns, LedgerEntry
 from geomas.trigger.watermark import (
     Watermark,
     champion_watermark,
@@ -31,8 +36,13 @@ from geomas.trigger.watermark import (
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 LOCK_NAME = "retrain.lock"
-Outcome = Literal["launch", "skip", "busy", "launched", "failed"]
+Outcome = Literal["launch", "skip", "busy", "launched", "failed", "cleared"]
+#: Runs the pipelines with these tags on their runs and returns the training run's name.
+Launcher = Callable[[RunConfig, Mapping[str, str]], str]
 
 
 class RetrainDecision(BaseModel):
@@ -51,6 +61,7 @@ class RetrainDecision(BaseModel):
     champion_version: str | None = None
     ledger_run_id: str | None = None
     training_run: str | None = None
+    gone_launches: list[GoneLaunch] = []
 
     def numbers(self) -> dict[str, float]:
         """The numeric fields, for the ledger run's metrics."""
@@ -107,8 +118,10 @@ def decide(current: Watermark, champion: Watermark | None, config: RetrainConfig
 def check_retrain(
     config: RunConfig,
     *,
-    launch: Callable[[RunConfig], str],
+    launch: Launcher,
     dry_run: bool = False,
+    retry_failed: bool = False,
+    launch_runs: LaunchRuns | None = None,
 ) -> RetrainDecision:
     """Decide whether new data warrants retraining and, unless `dry_run`, start it.
 
@@ -117,36 +130,148 @@ def check_retrain(
 
     Args:
         config: The run config (`data`, `training` and `retrain` sections).
-        dry_run: Decide and report only: no lock wait, no ledger entry, no pipeline.
-        launch: Runs the pipelines and returns the training run's name: in this process
-            `geomas.runner.launch_pipelines`; inside a pipeline step `subprocess_launch`.
+        launch: Runs the pipelines with the given tags on their runs and returns the training
+            run's name: in this process `geomas.runner.launch_pipelines`; inside a pipeline
+            step `subprocess_launch`.
+        dry_run: Decide and report only: no lock wait, no ledger change, no pipeline.
+        retry_failed: Launch data whose last launch failed again.
+        launch_runs: The stack's pipeline runs of a launch (`geomas.stack.ZenMLLaunchRuns`):
+            a launch whose process is gone but whose runs go on on a remote orchestrator is
+            not gone, one whose training run completed is completed, and unfinished runs of
+            a dead local launch are marked failed. None: the ledger and MLflow only.
 
     Returns:
-        The decision: skip, busy, launched (the training run finished) or failed.
+        The decision: skip, busy, launched (the training run finished) or failed, with the
+        gone launches it found (and closed).
 
     Raises:
         GeomasError: The run config has no `training:` section.
     """
-    from filelock import FileLock, Timeout
-
     if config.training is None:
         raise GeomasError("retrain check needs a run config with a `training:` section")
+    with _locked(config) as busy:
+        if busy is not None:
+            return busy
+        return _check_locked(config, dry_run=dry_run, launch=launch,
+                             retry_failed=retry_failed, launch_runs=launch_runs)
+
+
+def clear_launches(config: RunConfig, key: str) -> RetrainDecision:
+    """Drop the ledger entries of one data hash (`geomas retrain check --clear KEY`).
+
+    Args:
+        config: The run config (its experiment names the ledger).
+        key: The data hash, or a unique prefix of it (12 characters are printed).
+
+    Raises:
+        InputError: no entry or several keys match `key`.
+    """
+    import mlflow
+
+    from geomas.trigger import ledger
+
+    with _locked(config) as busy:
+        if busy is not None:
+            return busy
+        client = mlflow.MlflowClient()
+        experiment = config.project.experiment_name
+        experiment_id = ledger.ledger_experiment(client, experiment, create=False)
+        full = ledger.find_key(client, experiment_id, key, experiment)
+        assert experiment_id is not None
+        dropped = ledger.clear(client, experiment_id, full)
+        return RetrainDecision(
+            outcome="cleared", data_hash=full,
+            reason=f"dropped {len(dropped)} ledger entr{'y' if len(dropped) == 1 else 'ies'} "
+                   f"for data {full[:12]} ({', '.join(dropped)}); the next check decides anew")
+
+
+@contextmanager
+def _locked(config: RunConfig) -> Iterator[RetrainDecision | None]:
+    """Hold the data dir's retrain lock; yields a `busy` decision when another check has it."""
+    from filelock import FileLock, Timeout
+
     data_dir = Path(config.project.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(data_dir / LOCK_NAME))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return RetrainDecision(outcome="busy",
-                               reason=f"another retrain check holds {data_dir / LOCK_NAME}")
+        yield RetrainDecision(outcome="busy",
+                              reason=f"another retrain check holds {data_dir / LOCK_NAME}")
+        return
     try:
-        return _check_locked(config, dry_run=dry_run, launch=launch)
+        yield None
     finally:
         lock.release()
 
 
-def _check_locked(config: RunConfig, *, dry_run: bool,
-                  launch: Callable[[RunConfig], str]) -> RetrainDecision:
+def _recover(client: MlflowClient, config: RunConfig, experiment_id: str, dry_run: bool,
+             launch_runs: LaunchRuns | None) -> list[GoneLaunch]:
+    """Find the `launched` entries whose process is gone; unless dry run, close them."""
+    from geomas.trigger import ledger
+
+    found = []
+    pipelines = client.get_experiment_by_name(config.project.experiment_name)
+    experiment_ids = [str(pipelines.experiment_id)] if pipelines is not None else []
+    for entry in ledger.entries(client, experiment_id, status="launched"):
+        reason = ledger.gone_reason(entry, config.retrain.launch_heartbeat_seconds,
+                                    config.retrain.stale_launch_hours * 3600)
+        if reason is None:
+            continue
+        runs = launch_runs.runs(entry.run_id) if launch_runs is not None else []
+        if any(r.in_progress and not r.local for r in runs):
+            continue  # its pipelines go on without it (a remote orchestrator): still running
+        status: ledger.Status = "failed"
+        trained = [r for r in runs if r.pipeline == "geomas_training" and r.status == "completed"]
+        if trained:
+            status = "completed"
+            reason += f"; its training run {trained[0].name} completed"
+        gone = GoneLaunch(ledger_run_id=entry.run_id, data_hash=entry.key, reason=reason,
+                          status=status)
+        if not dry_run:
+            closed = ledger.close_gone(client, entry, reason, experiment_ids, status)
+            unfinished = [r for r in runs if r.in_progress]
+            if unfinished and launch_runs is not None:
+                closed += launch_runs.fail(unfinished, reason)
+            gone = gone.model_copy(update={"closed_runs": closed, "marked": True})
+            log.warning("retrain ledger run %s (data %s): %s; marked %s", entry.run_id,
+                        entry.key[:12], reason, status)
+        found.append(gone)
+    return found
+
+
+def _blocking(entries: list[LedgerEntry], gone: dict[str, str],
+              retry_failed: bool) -> str | None:
+    """Why the ledger forbids launching this data again, or None.
+
+    The newest entry that did not die decides: completed or still running blocks; failed
+    blocks unless `retry_failed`. Launches whose process died never block.
+
+    Args:
+        entries: The data's ledger entries, newest first.
+        gone: Launches found gone by this check (dry run: not yet marked) -> their status.
+        retry_failed: A failed launch does not block.
+    """
+    for entry in entries:
+        if entry.run_id in gone:
+            entry = entry.model_copy(update={"status": gone[entry.run_id], "failure": "gone"})
+        if entry.status == "failed" and entry.failure == "gone":
+            continue
+        if entry.status == "completed":
+            return f"was already completed (ledger run {entry.run_id})"
+        if entry.status == "launched":
+            return (f"was already launched and is still running (ledger run {entry.run_id}, "
+                    f"{entry.where()})")
+        if retry_failed:
+            return None
+        return (f"failed in its last launch (ledger run {entry.run_id}: "
+                f"{entry.note[:200] or 'no note'}); fix the cause and run `geomas retrain check "
+                f"--retry-failed`, or drop it with `--clear {entry.key[:12]}`")
+    return None
+
+
+def _check_locked(config: RunConfig, *, dry_run: bool, launch: Launcher, retry_failed: bool,
+                  launch_runs: LaunchRuns | None) -> RetrainDecision:
     import mlflow
 
     from geomas.registry.promotion import CHAMPION, alias_version
@@ -166,26 +291,35 @@ def _check_locked(config: RunConfig, *, dry_run: bool,
     champion = champion_watermark(name, client)
     decision = decide(current, champion, config.retrain,
                       champion_version=alias_version(name, CHAMPION, client))
+    experiment_id = ledger.ledger_experiment(client, config.project.experiment_name,
+                                             create=decision.outcome == "launch" and not dry_run)
+    gone: list[GoneLaunch] = []
+    if experiment_id is not None:
+        gone = _recover(client, config, experiment_id, dry_run, launch_runs)
+        decision = decision.model_copy(update={"gone_launches": gone})
     if decision.outcome != "launch":
         return decision
-    experiment_id = ledger.ledger_experiment(client, config.project.experiment_name)
-    blocking = ledger.blocking_launch(client, experiment_id, current.data_hash,
-                                      config.retrain.stale_launch_hours * 3600)
-    if blocking is not None:
-        run_id, status = blocking
+    assert experiment_id is not None or dry_run
+    previous = (ledger.entries(client, experiment_id, current.data_hash)
+                if experiment_id is not None else [])
+    why = _blocking(previous, {g.ledger_run_id: g.status for g in gone}, retry_failed)
+    if why is not None:
         return decision.model_copy(update={
-            "outcome": "skip", "ledger_run_id": run_id,
-            "reason": f"data {current.data_hash[:12]} was already {status} (ledger run "
-                      f"{run_id}); {decision.reason}",
+            "outcome": "skip", "ledger_run_id": previous[0].run_id if previous else None,
+            "reason": f"data {current.data_hash[:12]} {why}; {decision.reason}",
         })
     if dry_run:
         return decision
+    assert experiment_id is not None
     run_id = ledger.open_launch(client, experiment_id, current.data_hash, decision.numbers())
     log.info("retraining: %s (data %s)", decision.reason, current.data_hash[:12])
     try:
-        training_run = launch(config)
+        with ledger.heartbeat(client, run_id, config.retrain.launch_heartbeat_seconds):
+            training_run = launch(config, {ledger.LAUNCH_TAG: run_id})
     except BaseException as exc:
-        ledger.close_launch(client, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        # interrupted (Ctrl-C, SystemExit): the data did not fail, the next check retries it
+        ledger.close_launch(client, run_id, "failed", f"{type(exc).__name__}: {exc}",
+                            failure="error" if isinstance(exc, Exception) else "gone")
         if isinstance(exc, GeomasError):
             return decision.model_copy(update={"outcome": "failed", "ledger_run_id": run_id,
                                                "reason": f"{decision.reason}; failed: {exc}"})
@@ -195,22 +329,22 @@ def _check_locked(config: RunConfig, *, dry_run: bool,
                                        "training_run": training_run})
 
 
-
-def subprocess_launch(
-    config_path: Path, data_dir: Path | None = None
-) -> Callable[[RunConfig], str]:
+def subprocess_launch(config_path: Path, data_dir: Path | None = None) -> Launcher:
     """A launcher that runs `geomas run data` / `geomas run training` as child processes.
 
     Used where the check itself runs inside a pipeline step (the scheduled `retrain_check`
     pipeline): ZenML does not start a pipeline from inside a running step, while a child
-    process submits a new run to the stack as a user's command would.
+    process submits a new run to the stack as a user's command would. The children inherit
+    this process's MLflow URIs (the environment) and get the launch's tags as `--tag`.
     """
     import json
     import subprocess
     import sys
 
-    def launch(config: RunConfig) -> str:
+    def launch(config: RunConfig, tags: Mapping[str, str]) -> str:
         extra = ["--data-dir", str(data_dir)] if data_dir is not None else []
+        for key, value in sorted(tags.items()):
+            extra += ["--tag", f"{key}={value}"]
         commands = (["data"] if config.retrain.run_data_pipeline else []) + ["training"]
         summary: dict[str, object] = {}
         for name in commands:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +144,83 @@ def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
                     "--max-checks", "2")
     assert watch.stdout.count("decision     : skip (data ") == 2, watch.stdout
     assert _versions(project) == ["1", "2"]
+
+
+def _launch_in_progress(db: Path) -> tuple[str, str] | None:
+    """(ledger run, RUNNING step run of that launch) once both are in the store, else None.
+
+    Read with SQL on a read-only connection: an MLflow client would create or migrate the
+    database the running check is writing.
+    """
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            ledger = con.execute(
+                "SELECT r.run_uuid FROM runs r JOIN experiments e USING (experiment_id) "
+                "JOIN tags t ON t.run_uuid = r.run_uuid WHERE e.name = ? AND "
+                "t.key = 'geomas.retrain.status' AND t.value = 'launched'",
+                ("geomas-retrain-test-retrain",)).fetchone()
+            if ledger is None:
+                return None
+            step = con.execute(
+                "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid WHERE "
+                "t.key = 'geomas.retrain.launch' AND t.value = ? AND r.status = 'RUNNING'",
+                ledger).fetchone()
+    except sqlite3.OperationalError:  # not created yet, or locked by the writer a moment
+        return None
+    return (str(ledger[0]), str(step[0])) if step else None
+
+
+def test_a_check_killed_mid_launch_is_marked_failed_and_launched_again(project: Path) -> None:
+    """SIGKILL during training leaves the ledger `launched` and MLflow/ZenML runs running; the
+    next check finds the launching process gone, closes all of it as failed, and launches."""
+    import mlflow
+
+    db = project / ".geomas/mlflow/mlflow.db"
+    cmd = [*GEOMAS, "retrain", "check", "--config", "run.yaml", "--json"]
+    proc = subprocess.Popen(cmd, cwd=project, env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while (found := _launch_in_progress(db)) is None:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the launch never started training"
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    ledger_run, step_run = found
+    uri = f"sqlite:///{db}"
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    # what the kill left: a launch that would block its data, an MLflow run RUNNING
+    assert client.get_run(ledger_run).data.tags["geomas.retrain.status"] == "launched"
+    assert client.get_run(step_run).info.status == "RUNNING"
+    assert _versions(project) == []
+
+    started = time.monotonic()
+    again = _check(project)
+    assert again["outcome"] == "launched", again
+    [gone] = again["gone_launches"]
+    assert gone["ledger_run_id"] == ledger_run and gone["marked"] and gone["status"] == "failed"
+    assert f"pid {proc.pid}" in gone["reason"] and "is gone" in gone["reason"]
+    assert step_run in gone["closed_runs"]
+    assert any(r.startswith("zenml:geomas_training-") for r in gone["closed_runs"]), gone
+    assert client.get_run(ledger_run).info.status == "FAILED"
+    assert client.get_run(ledger_run).data.tags["geomas.retrain.failure"] == "gone"
+    assert client.get_run(step_run).info.status == "FAILED"
+    assert client.get_run(again["ledger_run_id"]).data.tags["geomas.retrain.status"] == (
+        "completed")
+    assert _versions(project) == ["1"]
+    # ZenML: the killed run is failed, the new one completed
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(project / ".geomas/zenml")}
+    zenml = str(Path(sys.executable).parent / "zenml")
+    listed = subprocess.run([zenml, "pipeline", "runs", "list", "-o", "json"], cwd=project,
+                            env=env, capture_output=True, text=True, timeout=300)
+    runs = json.loads(listed.stdout[listed.stdout.index("{"):])["items"]
+    assert sorted(r["status"] for r in runs) == ["completed", "failed"], runs
+    # the report says so
+    text = _geomas(project, "retrain", "check", "--config", "run.yaml")
+    assert "decision     : skip" in text.stdout and "already completed" in text.stdout
+    print(f"recovery check (mark + relaunch + train): {time.monotonic() - started:.0f} s")
 
 
 def test_retrain_check_pipeline_runs_and_local_schedule_is_refused(project: Path) -> None:
