@@ -165,7 +165,6 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
     import subprocess
     import sys
     import tempfile
-
     import warnings
 
     import boto3

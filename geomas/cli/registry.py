@@ -107,6 +107,11 @@ def verify(
         typer.echo(f"{name}: {line}", err=True)
     if problems:
         raise typer.Exit(1)
+    from geomas.registry.promotion import CHAMPION, alias_version
+
+    if alias_version(name, CHAMPION) is None:
+        out.print(f"{name}: no champion yet, nothing moved outside geomas", markup=False)
+        return
     out.print(f"{name}: champion is the audited, gated version and its files are intact",
               markup=False)
 

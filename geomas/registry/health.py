@@ -49,10 +49,19 @@ def audited_aliases(moves: list[AuditEntry]) -> tuple[str | None, str | None]:
 
 def verify(name: str, client: MlflowClient | None = None) -> list[str]:
     """Problems with `name`'s champion, one line each (empty: all is well)."""
+    from mlflow.exceptions import MlflowException
+
     from geomas.registry.promotion import CHAMPION, DECISION_TAG, PREVIOUS_CHAMPION, alias_version
     from geomas.registry.trust import UntrustedModel, download_verified
 
     client = _client(client)
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return [f"no registered model {name!r} in this registry (a typo, or the wrong "
+                    "--tracking-uri?)"]
+        raise
     problems = []
     intent = journal.pending(name, client)
     if intent is not None:

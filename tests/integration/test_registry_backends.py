@@ -1,11 +1,11 @@
 """The registry on both backends: the embedded SQLite store, and an MLflow server on a real
 PostgreSQL with artifacts on a real S3-compatible server (`registry_server` in conftest.py).
 
-Faults: each operation (register + tags + alias, promote, rollback) is first run cleanly to count its
-MLflow writes and record the state it ends in; then, for every N, on a fresh registered model,
-the N-th write raises. Afterwards the registry is exactly as before, or `repair` (what the next
-geomas call does first) brings it to the completed state; a rollback after a half-done
-promotion restores the previous champion.
+Faults: each operation (register + tags + alias, promote, rollback) is first run cleanly to
+count its MLflow writes and record the state it ends in; then, for every N, on a fresh
+registered model, the N-th write raises. Afterwards the registry is exactly as before, or
+`repair` (what the next geomas call does first) brings it to the completed state; a rollback
+after a half-done promotion restores the previous champion.
 """
 
 from __future__ import annotations
@@ -382,3 +382,4 @@ def test_a_champion_set_outside_geomas_is_reported_and_repaired(store: Backend) 
     assert state["moves"][-1] == ("repair", "3", "2")
     assert not any("outside geomas" in p for p in verify(name))
     assert repair(name) == []  # nothing left to do
+    assert "no registered model 'geomas-typo'" in verify("geomas-typo")[0]
