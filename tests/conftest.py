@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +27,24 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 
+_MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "GEOMAS_MLFLOW_RESOLVED")
+
+
 @pytest.fixture(autouse=True)
-def _no_inherited_mlflow_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_inherited_mlflow_uri() -> Iterator[None]:
     """Each test starts without MLflow URIs in the environment, and leaves none behind.
 
     `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ; geomas commands
-    honour that variable (geomas.tracking.resolve_tracking), so a store one test set in-process
-    would otherwise become the store of every `geomas` subprocess a later test starts.
+    honour that variable (geomas.tracking.resolve_tracking), so a store one test (or a module
+    fixture) set in-process would otherwise become the store of every later `geomas` call —
+    including the module fixtures set up between tests. The variables are removed before and
+    after each test, not restored.
     """
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "GEOMAS_MLFLOW_RESOLVED"):
-        monkeypatch.delenv(name, raising=False)
+    for name in _MLFLOW_URI_VARS:
+        os.environ.pop(name, None)
+    yield
+    for name in _MLFLOW_URI_VARS:
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")
