@@ -4,7 +4,15 @@ Command names of the original tool keep working (makedataset, convert-annotation
 train-bert-ner, extract-entities, generate-qa-pairs, format-instruct-dataset, train-sft).
 """
 
-from geomas.cli import data, registry, retrain, run, stack, training  # noqa: F401 - commands
+from geomas.cli import (  # noqa: F401 - commands
+    data,
+    panel,
+    registry,
+    retrain,
+    run,
+    stack,
+    training,
+)
 from geomas.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -5,7 +5,8 @@ unknown keys so that a typo in a config file is an error, not a silently ignored
 
 Modules by concern: `base` (strict model, YAML loader), `data` (ingest ... formats), `training`
 (SFT with Hugging Face field names, LoRA, quantisation, evaluation, promotion), `retrain`,
-`kubernetes` (pods per step) and `run` (a whole run config file).
+`kubernetes` (pods per step), `panel` (the control panel) and `run` (a whole run config
+file).
 """
 
 from geomas.config.base import Profile, StrictModel, cyrillic_defaults, load_config, load_yaml
@@ -35,6 +36,7 @@ from geomas.config.kubernetes import (
     K8sSecurity,
     KubernetesConfig,
 )
+from geomas.config.panel import PanelConfig
 from geomas.config.retrain import RetrainConfig
 from geomas.config.run import ProjectConfig, RunConfig
 from geomas.config.training import (
@@ -56,7 +58,7 @@ __all__ = [
     "FormatConfig", "FormatType", "HygieneConfig", "JudgeConfig",
     "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
     "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
-    "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "Profile",
+    "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "PanelConfig", "Profile",
     "ProjectConfig", "PromotionConfig", "QAConfig", "QuantSettings", "RetrainConfig",
     "RunConfig", "SFTMethod", "SplitConfig", "StrictModel", "TeacherConfig",
     "TrainClassifierConfig", "TrainSFTConfig", "TrainingPipelineConfig", "ValidationConfig",

@@ -31,6 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("steps",),
     ("pipelines",),
     ("geomas.runner",),
+    # the control panel (web app + API); the CLI serves it
+    ("geomas.panel",),
     ("geomas.cli",),
 )
 DOMAIN = LAYERS[2]

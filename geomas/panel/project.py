@@ -1,0 +1,299 @@
+"""What the panel shows about the project: corpus vs retrain thresholds, models, documents.
+
+Everything here reads through the library: the retrain numbers come from
+`geomas.trigger.decide` on the same watermarks `geomas retrain check` compares, the model
+versions and moves from `geomas.registry`; promote and rollback go through
+`geomas.registry.promotion` (the one gate), never around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from pydantic import BaseModel
+
+from geomas.config import PanelConfig, RunConfig
+from geomas.errors import GeomasError, InputError
+
+log = logging.getLogger(__name__)
+
+
+class UploadRefused(GeomasError):
+    """An upload was refused (bad name, suffix or size); the message says why and the fix."""
+
+
+class UploadResult(BaseModel):
+    """What an upload did."""
+
+    status: str  # "stored" or "duplicate"
+    name: str
+    sha256: str
+    size_bytes: int
+    duplicate_of: str | None = None
+
+
+def retrain_status(config: RunConfig) -> dict[str, Any]:
+    """The corpus against the champion's data watermark and the retrain thresholds.
+
+    The same comparison `geomas retrain check --dry-run` makes (its ledger aside): the corpus
+    watermark without documents ingest already rejected, the champion's watermark from the
+    registry, and `geomas.trigger.decide`.
+    """
+    from geomas.registry.promotion import CHAMPION, alias_version
+    from geomas.trigger.check import decide
+    from geomas.trigger.watermark import (
+        Watermark,
+        champion_watermark,
+        corpus_watermark,
+        count_qa_pairs,
+        rejected_doc_ids,
+    )
+
+    schedule = {"cron": config.retrain.cron, "min_new_docs": config.retrain.min_new_docs,
+                "min_new_docs_ratio": config.retrain.min_new_docs_ratio,
+                "min_new_qa_pairs": config.retrain.min_new_qa_pairs,
+                "require": config.retrain.require}
+    if config.training is None:
+        return {"schedule": schedule, "decision": None,
+                "note": "the run config has no training: section; nothing to retrain"}
+    try:
+        current = corpus_watermark(config.data.source_dir, config.data.ingest.extensions,
+                                   qa_pairs=count_qa_pairs(config.data.output_dir),
+                                   max_file_bytes=config.data.ingest.max_file_bytes)
+    except InputError as exc:
+        return {"schedule": schedule, "decision": None, "note": str(exc)}
+    bad = rejected_doc_ids(config.data.output_dir)
+    if bad & set(current.doc_ids):
+        current = Watermark(doc_ids=tuple(set(current.doc_ids) - bad),
+                            qa_pairs=current.qa_pairs)
+    name = config.training.registered_model_name
+    decision = decide(current, champion_watermark(name), config.retrain,
+                      champion_version=alias_version(name, CHAMPION))
+    return {"schedule": schedule, "decision": decision.model_dump(mode="json"), "note": ""}
+
+
+def model_versions(name: str) -> dict[str, Any]:
+    """A registered model's versions with their gate records side by side.
+
+    Raises:
+        InputError: no registered model of that name.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from geomas.registry.promotion import (
+        CHALLENGER,
+        CHAMPION,
+        DECISION_TAG,
+        METRIC_TAG_PREFIX,
+        PREVIOUS_CHAMPION,
+        REASON_TAG,
+        alias_version,
+    )
+
+    client = mlflow.MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise InputError(f"registered model {name!r} does not exist; the training "
+                             "pipeline registers it (training.registered_model_name)") from exc
+        raise
+    versions: list[dict[str, Any]] = []
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        tags = dict(mv.tags or {})
+        versions.append({
+            "version": str(mv.version),
+            "aliases": list(mv.aliases or []),
+            "created": mv.creation_timestamp,
+            "run_id": mv.run_id,
+            "metrics": {k[len(METRIC_TAG_PREFIX):]: _number(v) for k, v in sorted(tags.items())
+                        if k.startswith(METRIC_TAG_PREFIX)},
+            "gate": {k: v for k, v in sorted(tags.items()) if k.startswith("gate.")},
+            "decision": tags.get(DECISION_TAG),
+            "reason": tags.get(REASON_TAG),
+        })
+    versions.sort(key=lambda v: int(v["version"]) if str(v["version"]).isdigit() else 0,
+                  reverse=True)
+    return {"name": name, "champion": alias_version(name, CHAMPION, client),
+            "challenger": alias_version(name, CHALLENGER, client),
+            "previous_champion": alias_version(name, PREVIOUS_CHAMPION, client),
+            "versions": versions}
+
+
+def _number(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def move(action: str, name: str, *, version: str | None, force: bool, reason: str | None,
+         actor: str) -> dict[str, Any]:
+    """Promote or roll back through `geomas.registry.promotion` as `actor`.
+
+    ZenML model stages follow when versions carry ZenML links (as `geomas promote` does).
+    """
+    from geomas.registry import promotion
+
+    if action == "promote":
+        assert version is not None
+        decision = promotion.promote(name, version, force=force, actor=actor, reason=reason)
+    else:
+        decision = promotion.rollback(name, force=force, actor=actor, reason=reason)
+    if promotion.wanted_zenml_stages(name):
+        from geomas.stack import sync_zenml_stages
+
+        sync_zenml_stages(name)
+    return decision.model_dump(mode="json")
+
+
+def history(name: str) -> list[dict[str, Any]]:
+    """The champion alias's moves, oldest first (`geomas models history`)."""
+    from geomas.registry.audit import history as audit_history
+
+    return [e.model_dump(mode="json") for e in audit_history(name)]
+
+
+def corpus(config: RunConfig) -> dict[str, Any]:
+    """Documents in the corpus folder with their last ingest status and reject reasons."""
+    import json
+
+    from geomas.hashing import sha256_file
+    from geomas.ingest.run import MANIFEST_FILE
+
+    source = Path(config.data.source_dir)
+    manifest = Path(config.data.output_dir) / MANIFEST_FILE
+    records: dict[str, dict[str, Any]] = {}
+    if manifest.is_file():
+        for rec in json.loads(manifest.read_text("utf-8")):
+            records[str(rec.get("source", ""))] = rec
+    docs = []
+    if source.is_dir():
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
+            rel = path.relative_to(source).as_posix()
+            rec = records.get(rel) or records.get(path.name) or records.get(str(path)) or {}
+            docs.append({"name": rel, "size_bytes": path.stat().st_size,
+                         "sha256": sha256_file(path), "status": rec.get("status", "new"),
+                         "reason": rec.get("reason"), "chunks": rec.get("n_chunks"),
+                         "parser": rec.get("parser")})
+    return {"source_dir": str(source), "manifest": str(manifest) if manifest.is_file() else None,
+            "documents": docs}
+
+
+_UNSAFE = re.compile(r"[^\w.\- ()]+", re.UNICODE)
+
+
+def safe_name(raw: str, suffixes: tuple[str, ...]) -> str:
+    """The name an upload is stored under, or UploadRefused.
+
+    A name with a path in it (``../x.pdf``, ``/etc/x.pdf``, a backslash, a drive) is refused,
+    not silently flattened: the uploader should know the file was not put where they asked.
+    """
+    name = unicodedata.normalize("NFC", raw or "").strip()
+    if not name:
+        raise UploadRefused("the upload has no file name; send the file with its name")
+    if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
+            or PureWindowsPath(name).drive or "/" in name or "\\" in name
+            or name in (".", "..") or "\x00" in name):
+        raise UploadRefused(f"file name {raw!r} holds a path; upload a plain file name "
+                            "(documents are stored in the corpus folder only)")
+    if name.startswith("."):
+        raise UploadRefused(f"file name {raw!r} is hidden (starts with a dot); rename it")
+    suffix = Path(name).suffix.lower()
+    if suffix not in suffixes:
+        raise UploadRefused(f"file {raw!r}: suffix {suffix or '(none)'} is not accepted; "
+                            f"upload one of {', '.join(suffixes)}")
+    stem = _UNSAFE.sub("_", Path(name).stem).strip(" ._") or "document"
+    return f"{stem[:150]}{suffix}"
+
+
+def store_upload(settings: PanelConfig, config: RunConfig, raw_name: str,
+                 chunks: Any) -> UploadResult:
+    """Write an uploaded document into the corpus folder, strictly inside it.
+
+    Args:
+        settings: The panel settings (size limit, suffixes).
+        config: The project run config (`data.source_dir`).
+        raw_name: The file name the client sent.
+        chunks: An iterable of byte chunks (the upload body).
+
+    Returns:
+        stored (new name), or duplicate when the same bytes are already in the corpus.
+
+    Raises:
+        UploadRefused: bad name or suffix, too large, or the corpus folder is missing.
+    """
+    import hashlib
+
+    from geomas.hashing import sha256_file
+
+    name = safe_name(raw_name, tuple(s.lower() for s in settings.upload_suffixes))
+    source = Path(config.data.source_dir).resolve()
+    if not source.is_dir():
+        raise UploadRefused(f"corpus folder {source} (data.source_dir) does not exist; create "
+                            "it or fix the run config")
+    tmp = source / f".upload-{secrets.token_hex(8)}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(tmp, "xb") as fh:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise UploadRefused(
+                        f"file {name!r} is larger than the upload limit of "
+                        f"{settings.max_upload_bytes} bytes (panel config max_upload_bytes)")
+                digest.update(chunk)
+                fh.write(chunk)
+        sha = digest.hexdigest()
+        for existing in source.rglob("*"):
+            if (existing.is_file() and not existing.is_symlink() and existing != tmp
+                    and not existing.name.startswith(".upload-")
+                    and existing.stat().st_size == size and sha256_file(existing) == sha):
+                return UploadResult(status="duplicate", name=name, sha256=sha, size_bytes=size,
+                                    duplicate_of=existing.relative_to(source).as_posix())
+        target = _free_target(source, name)
+        os.link(tmp, target)  # fails rather than overwrite a file that appeared meanwhile
+        log.info("upload stored as %s (%d bytes)", target, size)
+        return UploadResult(status="stored", name=target.name, sha256=sha, size_bytes=size)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _free_target(source: Path, name: str) -> Path:
+    """`source/name`, or `name-1`, `name-2`... when taken; always directly inside `source`."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1000):
+        candidate = (source / (name if n == 0 else f"{stem}-{n}{suffix}")).resolve()
+        if candidate.parent != source:
+            raise UploadRefused(f"file name {name!r} resolves outside the corpus folder")
+        if not candidate.exists():
+            return candidate
+    raise UploadRefused(f"too many files named like {name!r} in {source}; rename the upload")
+
+
+def zenml_steps(run_id: str) -> list[dict[str, Any]]:
+    """A pipeline run's steps from ZenML: name, status, start, end, seconds.
+
+    Raises:
+        KeyError: ZenML has no run with this id.
+    """
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(run_id)
+    steps = []
+    for name, step in run.steps.items():
+        start, end = step.start_time, step.end_time
+        steps.append({"name": name, "status": str(step.status.value if hasattr(
+            step.status, "value") else step.status),
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+            "seconds": round((end - start).total_seconds(), 1) if start and end else None})
+    return steps

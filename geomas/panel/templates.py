@@ -1,0 +1,185 @@
+"""The panel's pages: Jinja2 templates (autoescaped) and a little vanilla JS, no build step.
+
+They live here as strings so that they ship with the package wherever it is installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import DictLoader, Environment, select_autoescape
+
+_BASE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>geomas panel · {{ title }}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,sans-serif;margin:0;color:#222}
+nav{background:#2d3e50;padding:.5em 1em}nav a,nav span{color:#fff;margin-right:1em}
+main{padding:1em 2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;
+padding:.25em .5em;text-align:left;vertical-align:top}.err{color:#b00}
+.status-running{color:#06c}.status-succeeded{color:#080}.status-failed{color:#b00}
+pre{background:#f4f4f4;padding:.5em;max-height:30em;overflow:auto;white-space:pre-wrap}
+textarea{width:100%;font-family:monospace}form.inline{display:inline}
+</style></head><body>
+{% if user %}<nav><a href="/">Overview</a><a href="/runs">Runs</a>
+<a href="/models">Models</a><a href="/corpus">Corpus</a><a href="/docs">API</a>
+<span>{{ user.name }} ({{ user.role }})</span>
+<form class="inline" method="post" action="/logout">
+<input type="hidden" name="csrf_token" value="{{ csrf }}"><button>Log out</button></form>
+</nav>{% endif %}
+<main>{% block body %}{% endblock %}</main>
+<script>
+const CSRF = {{ csrf|tojson }};
+async function api(method, url, body) {
+  const opts = {method, headers: {"X-CSRF-Token": CSRF}};
+  if (body instanceof FormData) { opts.body = body; }
+  else if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(url, opts);
+  const data = await r.json().catch(() => ({}));
+  const out = document.getElementById("result");
+  if (out) out.textContent = r.ok ? "done: " + JSON.stringify(data) :
+    "error " + r.status + ": " + (data.message || JSON.stringify(data.detail || data));
+  return r.ok;
+}
+</script>
+{% block script %}{% endblock %}
+</body></html>"""
+
+_LOGIN = """{% extends "base.html" %}{% block body %}<h1>geomas panel</h1>
+{% if error %}<p class="err">{{ error }}</p>{% endif %}
+<form method="post" action="/login">
+<input type="hidden" name="csrf_token" value="{{ login_csrf }}">
+<p><label>User <input name="username" autocomplete="username" required></label></p>
+<p><label>Password <input type="password" name="password" autocomplete="current-password"
+required></label></p><button>Log in</button></form>{% endblock %}"""
+
+_OVERVIEW = """{% extends "base.html" %}{% block body %}<h1>Overview</h1>
+<h2>Corpus vs retrain thresholds</h2>
+{% set d = o.retrain.decision %}
+{% if d %}<table>
+<tr><th>decision</th><td>{{ d.outcome }} — {{ d.reason }}</td></tr>
+<tr><th>documents</th><td>{{ d.corpus_docs }} ({{ d.new_docs }} new vs champion
+{{ d.champion_version or "none" }})</td></tr>
+<tr><th>QA pairs</th><td>{{ d.qa_pairs if d.qa_pairs is not none else "unknown" }}</td></tr>
+</table>{% else %}<p>{{ o.retrain.note }}</p>{% endif %}
+<h2>Retrain schedule</h2><table>{% for k, v in o.retrain.schedule.items() %}
+<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
+<tr><th>scheduled</th><td>{{ o.schedule_note }}</td></tr></table>
+<h2>Models</h2>{% if o.model %}<p>{{ o.model.name }}: champion
+v{{ o.model.champion or "-" }}, challenger v{{ o.model.challenger or "-" }}
+(<a href="/models/{{ o.model.name }}">versions</a>)</p>
+{% for v in o.model.versions if v.version in [o.model.champion, o.model.challenger] %}
+<p>v{{ v.version }} {{ v.aliases|join(", ") }}: {% for k, m in v.metrics.items() %}
+{{ k }}={{ m }} {% endfor %}</p>{% endfor %}{% else %}<p>{{ o.model_note }}</p>{% endif %}
+<h2>Last runs</h2>{% include "runs_table.html" %}{% endblock %}"""
+
+_RUNS_TABLE = """<table><tr><th>id</th><th>pipeline</th><th>status</th><th>who</th>
+<th>created</th><th>seconds</th><th>config</th></tr>
+{% for r in runs %}<tr><td><a href="/runs/{{ r.id }}">{{ r.id }}</a></td>
+<td>{{ r.pipeline }}</td><td class="status-{{ r.status }}">{{ r.status }}</td>
+<td>{{ r.user }}</td><td>{{ r.created_at }}</td><td>{{ r.duration_s or "" }}</td>
+<td>{{ r.config_name }} ({{ r.config_sha256[:12] }})</td></tr>{% endfor %}</table>"""
+
+_RUNS = """{% extends "base.html" %}{% block body %}<h1>Runs</h1>
+{% if can_run %}<h2>Launch</h2>
+<form method="post" action="/runs">
+<input type="hidden" name="csrf_token" value="{{ csrf }}">
+<p><label>Pipeline <select name="pipeline">{% for p in pipelines %}
+<option {% if form.pipeline == p %}selected{% endif %}>{{ p }}</option>{% endfor %}</select>
+</label>{% if errors.pipeline %} <span class="err">{{ errors.pipeline }}</span>{% endif %}</p>
+<p><label>Config file <select name="config"><option value="">(edited text below)</option>
+{% for c in configs %}<option {% if form.config == c %}selected{% endif %}>{{ c }}</option>
+{% endfor %}</select></label>{% if errors.config %} <span class="err">{{ errors.config }}
+</span>{% endif %}</p>
+<p><label>or YAML text<br><textarea name="config_text" rows="10">{{ form.config_text }}
+</textarea></label></p>
+{% if field_errors %}<ul class="err">{% for e in field_errors %}<li><b>{{ e.field }}</b>:
+{{ e.message }}</li>{% endfor %}</ul>{% endif %}
+<button>Start</button></form>{% endif %}
+<h2>All runs</h2>{% include "runs_table.html" %}{% endblock %}"""
+
+_RUN = """{% extends "base.html" %}{% block body %}<h1>Run {{ r.id }} · {{ r.pipeline }}</h1>
+<p>Status: <b id="status" class="status-{{ r.status }}">{{ r.status }}</b>
+{% if can_run %}<button onclick="api('POST','/api/runs/{{ r.id }}/stop')">Stop</button>
+<button onclick="api('POST','/api/runs/{{ r.id }}/rerun')">Run again with this config
+</button>{% endif %} <span id="result"></span></p>
+<table><tr><th>who</th><td>{{ r.user }}</td></tr><tr><th>created</th>
+<td>{{ r.created_at }}</td></tr><tr><th>config</th><td>{{ r.config_name }}
+(sha256 {{ r.config_sha256 }})</td></tr><tr><th>exit code</th><td id="exit">
+{{ r.exit_code }}</td></tr><tr><th>ZenML run</th><td>{{ r.zenml_run_name or "" }}
+{% if links.zenml %}<a href="{{ links.zenml }}">dashboard</a>{% endif %}</td></tr>
+{% if links.mlflow %}<tr><th>MLflow</th><td><a href="{{ links.mlflow }}">MLflow UI</a>
+</td></tr>{% endif %}<tr><th>note</th><td>{{ r.note }}</td></tr></table>
+<h2>Log</h2><pre id="log">{{ log }}</pre>
+<details><summary>Config</summary><pre>{{ r.config_text }}</pre></details>{% endblock %}
+{% block script %}<script>
+const es = new EventSource("/api/runs/{{ r.id }}/events");
+es.addEventListener("status", e => { const d = JSON.parse(e.data);
+  const s = document.getElementById("status"); s.textContent = d.status;
+  s.className = "status-" + d.status;
+  document.getElementById("exit").textContent = d.exit_code ?? "";
+  if (["succeeded","failed","stopped"].includes(d.status)) es.close(); });
+es.addEventListener("log", e => { const l = document.getElementById("log");
+  l.textContent += JSON.parse(e.data); l.scrollTop = l.scrollHeight; });
+</script>{% endblock %}"""
+
+_MODELS = """{% extends "base.html" %}{% block body %}<h1>Model {{ m.name }}</h1>
+<p>champion v{{ m.champion or "-" }} · challenger v{{ m.challenger or "-" }} · previous
+champion v{{ m.previous_champion or "-" }}</p>
+<table><tr><th>version</th><th>aliases</th><th>metrics</th><th>gate</th><th>decision</th>
+{% if can_approve %}<th>promote</th>{% endif %}</tr>
+{% for v in m.versions %}<tr><td>{{ v.version }}</td><td>{{ v.aliases|join(", ") }}</td>
+<td>{% for k, x in v.metrics.items() %}{{ k }}={{ x }}<br>{% endfor %}</td>
+<td>{% for k, x in v.gate.items() %}{{ k }}={{ x }}<br>{% endfor %}</td>
+<td>{{ v.decision or "" }}<br><small>{{ v.reason or "" }}</small></td>
+{% if can_approve %}<td><button onclick="promote('{{ v.version }}')">promote</button></td>
+{% endif %}</tr>{% endfor %}</table>
+{% if can_approve %}<p><label>Reason <input id="reason"></label>
+<label><input type="checkbox" id="force"> force (unsafe move)</label>
+<button onclick="rollback()">Roll back</button></p>{% endif %}<p id="result"></p>
+<h2>History</h2><table><tr><th>when</th><th>action</th><th>from</th><th>to</th>
+<th>actor</th><th>forced</th><th>reason</th></tr>{% for e in h %}<tr><td>{{ e.at }}</td>
+<td>{{ e.action }}</td><td>{{ e.from_version or "-" }}</td><td>{{ e.to_version }}</td>
+<td>{{ e.actor }}</td><td>{{ e.forced }}</td><td>{{ e.reason }}</td></tr>{% endfor %}
+</table>{% endblock %}{% block script %}<script>
+function opts() { return {force: document.getElementById("force").checked,
+  reason: document.getElementById("reason").value || null}; }
+async function promote(v) { if (await api("POST", "/api/models/{{ m.name }}/promote",
+  Object.assign({version: v}, opts()))) location.reload(); }
+async function rollback() { if (await api("POST", "/api/models/{{ m.name }}/rollback",
+  opts())) location.reload(); }
+</script>{% endblock %}"""
+
+_CORPUS = """{% extends "base.html" %}{% block body %}<h1>Corpus</h1>
+<p>{{ c.source_dir }}</p>{% if can_run %}<p><input type="file" id="file"
+accept="{{ suffixes|join(',') }}"><button onclick="upload()">Upload</button></p>{% endif %}
+<p id="result"></p><table><tr><th>document</th><th>status</th><th>reason</th>
+<th>chunks</th><th>bytes</th></tr>{% for d in c.documents %}<tr><td>{{ d.name }}</td>
+<td>{{ d.status }}</td><td>{{ d.reason or "" }}</td><td>{{ d.chunks or "" }}</td>
+<td>{{ d.size_bytes }}</td></tr>{% endfor %}</table>{% endblock %}
+{% block script %}<script>
+async function upload() { const f = document.getElementById("file").files[0];
+  if (!f) return; const fd = new FormData(); fd.append("file", f);
+  if (await api("POST", "/api/corpus/upload", fd)) setTimeout(() => location.reload(), 800); }
+</script>{% endblock %}"""
+
+_ENV: list[Environment] = []
+
+
+def environment() -> Environment:
+    """The Jinja2 environment of the pages (HTML autoescaped)."""
+    if not _ENV:
+        _ENV.append(Environment(
+            loader=DictLoader({"base.html": _BASE, "login.html": _LOGIN,
+                               "overview.html": _OVERVIEW, "runs_table.html": _RUNS_TABLE,
+                               "runs.html": _RUNS, "run.html": _RUN, "models.html": _MODELS,
+                               "corpus.html": _CORPUS}),
+            autoescape=select_autoescape(default=True, default_for_string=True)))
+    return _ENV[0]
+
+
+def render(name: str, **context: Any) -> str:
+    """Render one page."""
+    return environment().get_template(name).render(**context)
