@@ -101,6 +101,10 @@ SCRATCH_ENV: tuple[dict[str, str], ...] = (
 #: configs/k8s.yaml; the retrain check as long as the retrain CronJob's.
 DEFAULT_DEADLINES: dict[str, int] = {"data": 86400, "training": 86400, "retrain-check": 3300}
 
+#: The retrain CronJob's: the client only submits and waits.
+DEFAULT_RESOURCES: dict[Literal["requests", "limits"], dict[str, str | int | float]] = {
+    "requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
+
 #: Environment variables the panel reads its launch settings from.
 IMAGE_ENV = "GEOMAS_PANEL_JOB_IMAGE"
 NAMESPACE_ENV = "GEOMAS_PANEL_JOB_NAMESPACE"
@@ -135,9 +139,9 @@ class RunJobSettings(BaseModel):
     ttl_seconds_after_finished: int = Field(
         default=86400, ge=0, description="A finished Job, its pod and its ConfigMap are deleted "
                                          "after this (the panel records the outcome first).")
-    resources: dict[str, dict[str, str]] = Field(
-        default_factory=lambda: {"requests": {"cpu": "250m", "memory": "512Mi"},
-                                 "limits": {"cpu": "1", "memory": "2Gi"}})
+    resources: dict[Literal["requests", "limits"], dict[str, str | int | float]] = Field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_RESOURCES),
+        description="The run container's requests and limits (the retrain CronJob's).")
     tmp_size_limit: str = "1Gi"
     run_as_user: int = Field(default=10001, ge=1)
     run_as_group: int = Field(default=10001, ge=1)
@@ -452,7 +456,8 @@ def job_status(run_id: str, *, namespace: str, api_client: ApiClient | None = No
         raise _api_error(exc, f"read Job {namespace}/{name}") from exc
     names = tuple(sorted(p.metadata.name for p in pods))
     exit_code = _exit_code(pods)
-    status = job.status
+    # a Job the controller has not looked at yet has no status
+    status = job.status or client.V1JobStatus()
     for condition in status.conditions or []:
         if condition.status != "True":
             continue
@@ -462,9 +467,10 @@ def job_status(run_id: str, *, namespace: str, api_client: ApiClient | None = No
         if condition.type in ("Failed", "FailureTarget"):
             return JobStatus(run_id, "failed", condition.reason or "",
                              condition.message or "", names, exit_code)
-    if status.active and any((p.status.phase or "") == "Running" for p in pods):
+    if status.active and any(p.status is not None and p.status.phase == "Running" for p in pods):
         return JobStatus(run_id, "running", pods=names)
-    waiting = [c.state.waiting for p in pods for c in (p.status.container_statuses or [])
+    waiting = [c.state.waiting for p in pods if p.status is not None
+               for c in (p.status.container_statuses or [])
                if c.state is not None and c.state.waiting is not None]
     if waiting:
         return JobStatus(run_id, "pending", waiting[0].reason or "", waiting[0].message or "",
@@ -474,7 +480,7 @@ def job_status(run_id: str, *, namespace: str, api_client: ApiClient | None = No
 
 def _exit_code(pods: list[Any]) -> int | None:
     for pod in pods:
-        for c in pod.status.container_statuses or []:
+        for c in (pod.status.container_statuses if pod.status is not None else None) or []:
             if c.state is not None and c.state.terminated is not None:
                 return int(c.state.terminated.exit_code)
     return None
@@ -500,7 +506,10 @@ def job_logs(
             return ""
         pod = sorted(pods, key=lambda p: p.metadata.name)[-1].metadata.name
         kwargs = {"tail_lines": tail_lines} if tail_lines is not None else {}
-        return str(core.read_namespaced_pod_log(pod, namespace, container="run", **kwargs))
+        # raw bytes: the client's own str() of the body would give "b'...'" (kubernetes <37)
+        response = core.read_namespaced_pod_log(pod, namespace, container="run",
+                                                _preload_content=False, **kwargs)
+        return bytes(response.data).decode("utf-8", errors="replace")
     except Exception as exc:
         if not _is_api_exception(exc):
             raise

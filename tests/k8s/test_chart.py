@@ -53,6 +53,11 @@ HELM_ONLY: Obj = {
         "forwardedAllowIps": ["10.42.0.0/16"],  # the ingress controller's pods
     },
     "s3": {"endpointUrl": "http://minio.storage.svc:9000"},
+    "panel": {
+        "enabled": True,
+        "image": {"repository": "registry.example.com/geomas/app", "tag": "0.1.0"},
+        "ingress": {"enabled": True, "host": "panel.example.com", "tlsSecretName": "tls-panel"},
+    },
     "imagePullSecrets": ["regcred"],
     # the retrain job and the orchestrator's RBAC are here: the API server's address is needed
     "networkPolicy": {"apiServer": {"cidrs": ["10.0.0.10/32"]}},

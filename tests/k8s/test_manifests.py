@@ -49,6 +49,8 @@ NETWORK_POLICIES = {
     "geomas-allow-minio-ingress",
     "geomas-allow-apiserver-egress",
     "geomas-allow-models-verify-egress",
+    "geomas-allow-panel-ingress",
+    "geomas-allow-panel-client-egress",
 }
 EXPECTED_OBJECTS = {
     ("ServiceAccount", "geomas-orchestrator"),
@@ -64,6 +66,13 @@ EXPECTED_OBJECTS = {
     ("PersistentVolumeClaim", "geomas-data"),
     ("CronJob", "geomas-retrain"),
     ("CronJob", "geomas-models-verify"),
+    # the control panel (panel.yaml)
+    ("ServiceAccount", "geomas-panel"),
+    ("Role", "geomas-panel"),
+    ("RoleBinding", "geomas-panel"),
+    ("PersistentVolumeClaim", "geomas-panel-db"),
+    ("Deployment", "geomas-panel"),
+    ("Service", "geomas-panel"),
 } | {("NetworkPolicy", name) for name in NETWORK_POLICIES}
 EXPECTED_KINDS = {kind for kind, _ in EXPECTED_OBJECTS} | {"Namespace"}
 CLUSTER_SCOPED_KINDS = {"Namespace", "PriorityClass"}
@@ -279,6 +288,7 @@ def test_workloads_are_found(target: str) -> None:
     # Guards the policy tests below against a rendering with no pod templates at all.
     assert sorted(o["metadata"]["name"] for o in workloads(render(target))) == [
         "geomas-models-verify",
+        "geomas-panel",
         "geomas-retrain",
     ]
 
@@ -562,14 +572,14 @@ def images(objects: list[Obj]) -> list[str]:
 
 
 def test_base_uses_the_image_placeholder() -> None:
-    # the retrain job and the champion check: the same app image
-    assert images(render("base")) == ["geomas-app", "geomas-app"]
+    # the retrain job, the champion check and the panel: the same app image
+    assert images(render("base")) == ["geomas-app"] * 3
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlays_pin_a_registry_image(overlay: str) -> None:
     rendered = images(render(overlay))
-    assert rendered == ["registry.example.com/geomas/app:0.1.0"] * 2
+    assert rendered == ["registry.example.com/geomas/app:0.1.0"] * 3
     for image in rendered:
         name, _, tag = image.rpartition(":")
         assert "/" in name and tag and tag != "latest", image

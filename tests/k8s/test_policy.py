@@ -530,7 +530,7 @@ def apiserver_egress_violations(
     bad: list[str] = []
     creators = {
         kind: Endpoint({PART_OF: "geomas", COMPONENT: kind}, namespace)
-        for kind in ("retrain", "orchestrator", "retrain_check")
+        for kind in ("retrain", "orchestrator", "retrain_check", "panel", "panel-run")
     }
     step = Endpoint({PART_OF: "geomas", COMPONENT: "training"}, namespace)
     stranger = Endpoint({NAME: "something-else"}, namespace)
@@ -757,7 +757,9 @@ def ingress_tls_violations(ingress: Obj) -> list[str]:
 def test_ingresses_serve_tls_only(deployment: str) -> None:
     ingresses = of_kind(objects_of(deployment), "Ingress")
     if deployment == "chart:helm-only":
-        assert {i["metadata"]["name"] for i in ingresses} == {"geomas-mlflow", "geomas-zenml"}
+        assert {i["metadata"]["name"] for i in ingresses} == {
+            "geomas-mlflow", "geomas-zenml", "geomas-panel"
+        }
     else:
         assert ingresses == []  # k8s/ exposes nothing; the chart's ingresses are off by default
     assert [v for i in ingresses for v in ingress_tls_violations(i)] == []
@@ -1113,7 +1115,10 @@ def _servers(objects: list[Obj]) -> list[Obj]:
 def test_zenml_trusts_forwarded_headers_only_from_the_configured_range(deployment: str) -> None:
     objects = objects_of(deployment)
     if deployment.startswith("kustomize"):
-        assert _servers(objects) == []  # k8s/ runs no server: the chart does
+        # k8s/ runs no tracking server (the chart does), only the panel, which takes no
+        # forwarded headers
+        assert [c["name"] for c in _servers(objects)] == ["panel"]
+        assert [v for c in _servers(objects) for v in forwarded_ips_violations(c)] == []
         return
     zenml = container_named(objects, "geomas-zenml")
     trusted = next(a for a in zenml["args"] if a.startswith("--forwarded-allow-ips="))
@@ -1629,3 +1634,408 @@ def test_the_champion_check_checks_catch_a_broken_copy(
     breaker(objects, cronjob)
     found = check(objects, cronjob, source, tmp_path)
     assert any(expected in v for v in found), found
+
+
+# --------------------------------------------------------------------------- 10. the panel
+
+# Where the panel is deployed: k8s/base/panel.yaml (every kustomize target) and the chart's
+# panel.* (on in the Helm-only configuration, off by default).
+PANEL_DEPLOYMENTS = ("chart:helm-only", *(f"kustomize:{t}" for t in sorted(test_manifests.TARGETS)))
+PANEL = "geomas-panel"
+RUN_PIPELINES = ("data", "training", "retrain-check")
+
+# Exactly what launching and watching run Jobs takes (geomas/panel/k8s.py; the panel may watch).
+PANEL_NEEDS = (
+    {("batch", "jobs", verb) for verb in ("create", "get", "list", "watch", "delete")}
+    | {("", "configmaps", verb) for verb in ("create", "get", "delete")}
+    | {("", "pods", verb) for verb in ("get", "list", "watch")}
+    | {("", "pods/log", "get")}
+)
+
+
+def panel_role_violations(role: Obj) -> list[str]:
+    """The panel's Role grants exactly PANEL_NEEDS: no wildcard, no Secret, nothing more."""
+    bad = test_manifests.role_violations(role)
+    for i, rule in enumerate(role.get("rules") or []):
+        if rule.get("resourceNames"):
+            bad.append(f"rule {i}: resourceNames (the run objects have per-run names)")
+    granted = test_manifests.grants(role)
+    bad += [f"grants {verb} on {group or 'core'}/{resource}"
+            for group, resource, verb in sorted(granted - PANEL_NEEDS)]  # fmt: skip
+    bad += [f"lacks {verb} on {group or 'core'}/{resource}"
+            for group, resource, verb in sorted(PANEL_NEEDS - granted)]  # fmt: skip
+    return bad
+
+
+def panel_account_violations(objects: list[Obj]) -> list[str]:
+    """The panel runs as its own account, bound to its own Role only, with a token."""
+    bad: list[str] = []
+    spec = pod_spec_of(one(objects, "Deployment", PANEL))
+    if spec.get("serviceAccountName") != PANEL:
+        bad.append(f"the panel runs as {spec.get('serviceAccountName')}, not {PANEL}")
+    if spec.get("automountServiceAccountToken") is not True:
+        bad.append("the panel has no API token: it cannot create run Jobs")
+    for binding in objects:
+        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subjects = [s for s in binding.get("subjects") or [] if s.get("name") == PANEL]
+        if not subjects:
+            continue
+        if binding["kind"] == "ClusterRoleBinding" or binding["roleRef"] != {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": PANEL
+        }:
+            bad.append(f"{PANEL} is bound by {binding['kind']}/{binding['metadata']['name']} "
+                       f"to {binding['roleRef']['name']}")
+        for subject in subjects:
+            if subject.get("namespace") != binding["metadata"].get("namespace"):
+                bad.append(f"{binding['metadata']['name']} binds {PANEL} of another namespace")
+    others = [w["metadata"]["name"] for w in workloads(objects)
+              if w["metadata"]["name"] != PANEL
+              and pod_spec_of(w).get("serviceAccountName") == PANEL]  # fmt: skip
+    if others:
+        bad.append(f"{PANEL}'s account is shared with {others}")
+    return bad
+
+
+@pytest.mark.parametrize("deployment", PANEL_DEPLOYMENTS)
+def test_the_panel_role_allows_exactly_what_the_panel_needs(deployment: str) -> None:
+    objects = objects_of(deployment)
+    role = one(objects, "Role", PANEL)
+    assert panel_role_violations(role) == []
+    # the exact rules, as written in both sources
+    assert role["rules"] == [
+        {"apiGroups": ["batch"], "resources": ["jobs"],
+         "verbs": ["create", "get", "list", "watch", "delete"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]  # fmt: skip
+    assert panel_account_violations(objects) == []
+
+
+def test_the_chart_renders_no_panel_by_default() -> None:
+    assert [o for o in objects_of("chart:defaults") if "panel" in o["metadata"]["name"]] == []
+
+
+def _rule(group: str, resource: str, *verbs: str) -> Obj:
+    return {"apiGroups": [group], "resources": [resource], "verbs": list(verbs)}
+
+
+PANEL_ROLE_BREAKAGES: dict[str, tuple[Callable[[Obj], object], str]] = {
+    "secrets added": (lambda r: r["rules"].append(_rule("", "secrets", "get")),
+                      "grants secrets"),
+    "wildcard verbs on jobs": (lambda r: r["rules"][0].update(verbs=["*"]),
+                               "wildcard verbs"),
+    "wildcard resources": (lambda r: r["rules"].append(_rule("", "*", "get")),
+                           "wildcard resources"),
+    "configmaps patch": (lambda r: r["rules"][1]["verbs"].append("patch"),
+                         "grants patch on core/configmaps"),
+    "configmaps list": (lambda r: r["rules"][1]["verbs"].append("list"),
+                        "grants list on core/configmaps"),
+    "pods exec": (lambda r: r["rules"].append(_rule("", "pods/exec", "create")),
+                  "grants pods/exec"),
+    "cronjobs": (lambda r: r["rules"].append(_rule("batch", "cronjobs", "create")),
+                 "grants create on batch/cronjobs"),
+    "pods/log dropped": (lambda r: r["rules"].pop(), "lacks get on core/pods/log"),
+    "no delete on jobs": (lambda r: r["rules"][0]["verbs"].remove("delete"),
+                          "lacks delete on batch/jobs"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("source", ["chart:helm-only", "kustomize:overlays/prod"])
+@pytest.mark.parametrize("breakage", sorted(PANEL_ROLE_BREAKAGES))
+def test_the_panel_role_check_catches_a_broken_role(source: str, breakage: str) -> None:
+    role = one(objects_of(source), "Role", PANEL)
+    assert panel_role_violations(role) == []
+    breaker, expected = PANEL_ROLE_BREAKAGES[breakage]
+    breaker(role)
+    found = panel_role_violations(role)
+    assert any(expected in v for v in found), found
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (lambda objs: one(objs, "RoleBinding", PANEL)["roleRef"].update(name="admin"),
+         "to admin"),
+        (lambda objs: pod_spec_of(one(objs, "Deployment", PANEL)).update(
+            serviceAccountName="geomas-orchestrator"), "runs as geomas-orchestrator"),
+        (lambda objs: pod_spec_of(one(objs, "CronJob", "geomas-retrain")).update(
+            serviceAccountName=PANEL), "shared with ['geomas-retrain']"),
+    ],
+    ids=["bound-to-admin", "runs-as-orchestrator", "account-shared"],
+)  # fmt: skip
+def test_the_panel_account_check_catches_a_broken_binding(
+    breakage: Callable[[list[Obj]], object], expected: str
+) -> None:
+    objects = objects_of("kustomize:overlays/prod")
+    breakage(objects)
+    found = panel_account_violations(objects)
+    assert any(expected in v for v in found), found
+
+
+def panel_network_violations(
+    policies: list[Obj], namespace: str, api_cidrs: list[str], ingress_namespace: str | None
+) -> list[str]:
+    """The panel: in from its labelled clients (and the ingress controller) on 8080; out to
+    DNS, MLflow, ZenML and the API server only."""
+    pod = functools.partial(Endpoint, namespace=namespace)
+    me = pod({PART_OF: "geomas", NAME: PANEL, COMPONENT: "panel"})
+    dns = Endpoint({"k8s-app": "kube-dns"}, "kube-system")
+    api = [Endpoint(ip=str(ipaddress.ip_network(c).network_address)) for c in api_cidrs]
+    out_needed = [("MLflow", pod({PART_OF: "geomas", NAME: "geomas-mlflow"}), 5000),
+                  ("ZenML", pod({PART_OF: "geomas", NAME: "geomas-zenml"}), 8080),
+                  ("DNS", dns, 53), *[(f"the API server {a.ip}", a, 6443) for a in api]]
+    out_refused = [("MinIO", pod({NAME: "minio"}), 9000),
+                   ("PostgreSQL", pod({NAME: "postgresql"}), 5432),
+                   ("a step pod", pod({PART_OF: "geomas", COMPONENT: "training"}), 8080),
+                   *[(f"the internet {ip}", Endpoint(ip=ip), 443) for ip in INTERNET]]
+    in_needed = [("a labelled client", pod({"geomas.panel/client": "true"}))]
+    if ingress_namespace:
+        in_needed.append(("the ingress controller", Endpoint({NAME: "x"}, ingress_namespace)))
+    in_refused = [("a step pod", pod({PART_OF: "geomas", COMPONENT: "training"})),
+                  ("the retrain job", pod({PART_OF: "geomas", COMPONENT: "retrain"})),
+                  ("an unlabelled pod", pod({NAME: "something-else"})),
+                  ("a labelled client elsewhere", Endpoint({"geomas.panel/client": "true"},
+                                                           "other-team"))]  # fmt: skip
+    bad = [f"cannot reach {what}:{port}" for what, peer, port in out_needed
+           if not connection_allowed(policies, me, peer, port,
+                                     "UDP" if port == 53 else "TCP")]  # fmt: skip
+    bad += [f"reaches {what}:{port}" for what, peer, port in out_refused
+            if connection_allowed(policies, me, peer, port)]  # fmt: skip
+    bad += [f"{what} cannot reach it on 8080" for what, peer in in_needed
+            if not connection_allowed(policies, peer, me, 8080)]  # fmt: skip
+    bad += [f"{what} reaches it on 8080" for what, peer in in_refused
+            if connection_allowed(policies, peer, me, 8080)]  # fmt: skip
+    bad += [f"{what} reaches it on 22" for what, peer in in_needed
+            if connection_allowed(policies, peer, me, 22)]  # fmt: skip
+    return bad
+
+
+def _ingress_namespace(deployment: str) -> str | None:
+    return "ingress-nginx" if deployment == "chart:helm-only" else None
+
+
+@pytest.mark.parametrize("deployment", PANEL_DEPLOYMENTS)
+def test_the_panel_reaches_exactly_what_it_needs(deployment: str) -> None:
+    labels = test_manifests.pod_template_of(one(objects_of(deployment), "Deployment", PANEL))
+    assert {k: labels["metadata"]["labels"][k] for k in (PART_OF, NAME, COMPONENT)} == {
+        PART_OF: "geomas", NAME: PANEL, COMPONENT: "panel"}
+    found = panel_network_violations(
+        policies_of(deployment), namespace_of(deployment), api_cidrs_of(deployment),
+        _ingress_namespace(deployment))  # fmt: skip
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (lambda ps: _apiserver_policy(ps)["spec"]["podSelector"]["matchExpressions"][0][
+            "values"].remove("panel"), "cannot reach the API server"),
+        (lambda ps: next(p for p in ps if p["metadata"]["name"].endswith(
+            "allow-panel-ingress"))["spec"]["ingress"][0]["from"][0].update(
+            namespaceSelector={}), "a labelled client elsewhere reaches it"),
+        (lambda ps: next(p for p in ps if p["metadata"]["name"].endswith(
+            "allow-s3-egress"))["spec"]["podSelector"].pop("matchExpressions"),
+         "reaches MinIO"),
+    ],
+    ids=["no-api", "open-to-every-namespace", "s3-for-the-panel"],
+)  # fmt: skip
+def test_the_panel_network_check_catches_a_broken_policy_set(
+    breakage: Callable[[list[Obj]], object], expected: str
+) -> None:
+    source = "kustomize:overlays/prod"
+    policies, ns, cidrs = policies_of(source), namespace_of(source), api_cidrs_of(source)
+    assert panel_network_violations(policies, ns, cidrs, None) == []
+    breakage(policies)
+    found = panel_network_violations(policies, ns, cidrs, None)
+    assert any(expected in v for v in found), found
+
+
+def panel_env(deployment: str, objects: list[Obj]) -> dict[str, str]:
+    """The panel container's environment as the kubelet would give it (the namespace
+    resolved); secretKeyRef entries left out."""
+    (container,) = pod_spec_of(one(objects, "Deployment", PANEL))["containers"]
+    env = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        elif (entry.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == (
+            "metadata.namespace"
+        ):
+            env[entry["name"]] = namespace_of(deployment)
+    return env
+
+
+def run_jobs_of(deployment: str, objects: list[Obj]) -> dict[str, tuple[Obj, Obj]]:
+    """{pipeline: (Job, ConfigMap)} that the deployed panel would create for a run."""
+    from geomas.panel.k8s import RunJobSettings, job_manifest
+
+    settings = RunJobSettings.from_env(panel_env(deployment, objects))
+    config = (ROOT / "configs" / "k8s.yaml").read_text("utf-8")
+    return {
+        pipeline: job_manifest(f"0f3a{i}c9", pipeline, config,  # type: ignore[arg-type]
+                               **settings.job_kwargs())
+        for i, pipeline in enumerate(RUN_PIPELINES)
+    }
+
+
+@pytest.mark.parametrize("deployment", PANEL_DEPLOYMENTS)
+def test_the_run_jobs_the_panel_creates_pass_every_check(deployment: str) -> None:
+    """For each pipeline: valid 1.33 objects; the pod checks of every other workload."""
+    objects = objects_of(deployment)
+    panel_image = pod_spec_of(one(objects, "Deployment", PANEL))["containers"][0]["image"]
+    found: dict[str, list[str]] = {}
+    for pipeline, (job, config_map) in run_jobs_of(deployment, objects).items():
+        spec = pod_spec_of(job)
+        (container,) = spec["containers"]
+        assert container["image"] == panel_image, pipeline  # the panel's own (replaced) image
+        found[pipeline] = (
+            test_manifests.schema_errors(job) + test_manifests.schema_errors(config_map)
+            + restricted_violations(spec) + writable_violations(spec, ("/tmp",))
+            + test_manifests.pod_spec_violations(spec) + test_chart.policy_violations(job)
+            + mlflow_client_auth_violations(container)
+            + test_manifests.env_secret_violations(container)
+        )  # fmt: skip
+    assert found == {p: [] for p in RUN_PIPELINES}
+
+
+@pytest.mark.parametrize("deployment", PANEL_DEPLOYMENTS)
+def test_run_jobs_get_what_the_retrain_job_gets(deployment: str) -> None:
+    """The same env for MLflow, ZenML and S3, the same account, the same network."""
+    objects = objects_of(deployment)
+    retrain = one(objects, "CronJob", "geomas-retrain")
+    (retrain_c,) = pod_spec_of(retrain)["containers"]
+    scratch = {"HOME", "GEOMAS_DATA_DIR", "ZENML_CONFIG_PATH", "ZENML_ANALYTICS_OPT_IN",
+               "MLFLOW_DISABLE_TELEMETRY"}  # fmt: skip
+    services = [e for e in retrain_c["env"] if e["name"] not in scratch]
+    policies, ns = policies_of(deployment), namespace_of(deployment)
+    api = Endpoint(ip=str(ipaddress.ip_network(api_cidrs_of(deployment)[0]).network_address))
+    targets = [("MLflow", Endpoint({PART_OF: "geomas", NAME: "geomas-mlflow"}, ns), 5000),
+               ("ZenML", Endpoint({PART_OF: "geomas", NAME: "geomas-zenml"}, ns), 8080),
+               ("MinIO", Endpoint({NAME: "minio"}, ns), 9000),
+               ("the API server", api, 6443)]  # fmt: skip
+    retrain_me = Endpoint(test_manifests.pod_template_of(retrain)["metadata"]["labels"], ns)
+    # what the retrain job reaches, and the internet, which it does not
+    assert all(connection_allowed(policies, retrain_me, peer, port) for _, peer, port in targets)
+    for pipeline, (job, config_map) in run_jobs_of(deployment, objects).items():
+        spec = pod_spec_of(job)
+        (container,) = spec["containers"]
+        assert [e for e in container["env"] if e["name"] not in scratch] == services, pipeline
+        assert {e["name"] for e in container["env"]} >= scratch
+        # every run submits a pipeline (on the Kubernetes stack `geomas run data|training`
+        # creates ZenML's orchestrator Job as `geomas retrain check` does): the retrain job's
+        # account, with its token and Role
+        assert spec["serviceAccountName"] == pod_spec_of(retrain)["serviceAccountName"]
+        assert spec["automountServiceAccountToken"] is True
+        binding = one(objects, "RoleBinding", spec["serviceAccountName"])
+        role = one(objects, "Role", binding["roleRef"]["name"])
+        assert ("batch", "jobs", "create") in test_manifests.grants(role)
+        me = Endpoint(test_manifests.pod_template_of(job)["metadata"]["labels"], ns)
+        wrong = [what for what, peer, port in targets
+                 if not connection_allowed(policies, me, peer, port)]  # fmt: skip
+        wrong += [ip for ip in INTERNET for port in (443, 6443)
+                  if connection_allowed(policies, me, Endpoint(ip=ip), port)]  # fmt: skip
+        assert wrong == [], pipeline
+        # the config file: the run's ConfigMap, mounted read-only, named on the command line
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+        volume = next(v for v in spec["volumes"] if v["name"] == "config")
+        assert mount["readOnly"] is True
+        assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+        config_arg = container["command"][container["command"].index("--config") + 1]
+        assert config_arg == f"{mount['mountPath']}/{next(iter(config_map['data']))}"
+        # no retry, a deadline, a TTL
+        assert job["spec"]["backoffLimit"] == 0
+        assert job["spec"]["activeDeadlineSeconds"] > 0
+        assert job["spec"]["ttlSecondsAfterFinished"] > 0
+
+
+def test_a_run_job_without_its_api_allow_cannot_submit() -> None:
+    """Not vacuous: without panel-run in the API server policy a run Job cannot submit."""
+    source = "kustomize:overlays/prod"
+    objects = objects_of(source)
+    job, _ = run_jobs_of(source, objects)["data"]
+    policies = of_kind(objects, "NetworkPolicy")
+    me = Endpoint(test_manifests.pod_template_of(job)["metadata"]["labels"], "geomas")
+    api = Endpoint(ip=str(ipaddress.ip_network(api_cidrs_of(source)[0]).network_address))
+    assert connection_allowed(policies, me, api, 6443)
+    _apiserver_policy(policies)["spec"]["podSelector"]["matchExpressions"][0]["values"].remove(
+        "panel-run")
+    assert not connection_allowed(policies, me, api, 6443)
+    spec = pod_spec_of(job)
+    spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+    spec["containers"][0]["volumeMounts"] = [
+        m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] != "/tmp"]
+    assert any("root filesystem is writable" in v for v in writable_violations(spec, ("/tmp",)))
+    assert any("(/tmp) is on the read-only root" in v
+               for v in writable_violations(spec, ("/tmp",)))  # fmt: skip
+
+
+def test_the_panel_writes_only_to_its_volumes() -> None:
+    for deployment in PANEL_DEPLOYMENTS:
+        spec = pod_spec_of(one(objects_of(deployment), "Deployment", PANEL))
+        assert writable_violations(spec, ("/tmp", "/var/lib/geomas-panel")) == [], deployment
+        (container,) = spec["containers"]
+        env = env_map(container)
+        users = env["GEOMAS_PANEL_USERS_FILE"]["value"]
+        mount = _mount_of(users, container["volumeMounts"])
+        assert mount is not None and mount["readOnly"] is True, deployment
+        volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        assert "secret" in volume, deployment  # the users file comes from a Secret
+        assert _from_secret(env, "GEOMAS_PANEL_SECRET"), deployment
+        assert env["GEOMAS_PANEL_DATABASE_URL"]["value"].startswith(
+            "sqlite:////var/lib/geomas-panel/"), deployment
+        assert container["command"][:2] == ["geomas", "panel"], deployment
+
+
+PLAIN_PANEL_INGRESS: Obj = {
+    "panel": {"enabled": True, "ingress": {"enabled": True, "host": "p.example.com"}},
+    "networkPolicy": {"apiServer": {"cidrs": ["10.0.0.10/32"]}},
+}
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        pytest.param(PLAIN_PANEL_INGRESS, "panel/ingress/tlsSecretName", id="panel-no-tls"),
+        pytest.param({"panel": {"enabled": True}}, "networkPolicy/apiServer/cidrs",
+                     id="panel-without-apiserver"),
+        pytest.param({"panel": {"runs": {"activeDeadlineSeconds": {"data": 0}}}},
+                     "panel/runs/activeDeadlineSeconds/data", id="panel-no-deadline"),
+        pytest.param({"panel": {"database": {"urlSecret": {"name": "Bad_Name"}}}},
+                     "panel/database/urlSecret/name", id="panel-db-secret-name"),
+    ],
+)  # fmt: skip
+def test_values_schema_refuses_an_insecure_panel(override: Obj, expected: str) -> None:
+    errors = test_chart.schema_errors(test_chart.merge(test_chart.default_values(), override))
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_values_schema_accepts_a_panel_with_tls_or_an_explicit_opt_out() -> None:
+    tls = test_chart.merge(PLAIN_PANEL_INGRESS, {"panel": {"ingress": {"tlsSecretName": "t"}}})
+    insecure = test_chart.merge(PLAIN_PANEL_INGRESS,
+                                {"panel": {"ingress": {"allowInsecure": True}}})
+    for values in (tls, insecure):
+        assert test_chart.schema_errors(test_chart.merge(test_chart.default_values(), values)) == []
+
+
+def test_helm_refuses_a_panel_ingress_without_tls() -> None:
+    refusal = helm_refusal(PLAIN_PANEL_INGRESS)
+    assert refusal is not None and "/panel/ingress/tlsSecretName" in refusal, refusal
+
+
+def test_a_panel_with_a_database_url_reaches_the_database_only_then() -> None:
+    values = test_chart.merge(test_chart.HELM_ONLY, {"panel": {"database": {
+        "urlSecret": {"name": "geomas-panel-db", "key": "url"}}}})
+    objects = test_chart.render_objects(values)
+    spec = pod_spec_of(one(objects, "Deployment", PANEL))
+    env = env_map(spec["containers"][0])
+    assert env["GEOMAS_PANEL_DATABASE_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "geomas-panel-db", "key": "url"}}
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"
+                and o["metadata"]["name"] == "geomas-panel-db"]  # fmt: skip
+    panel = Endpoint({PART_OF: "geomas", NAME: PANEL, COMPONENT: "panel"}, "geomas")
+    postgres = Endpoint({NAME: "postgresql"}, "geomas")
+    assert connection_allowed(of_kind(objects, "NetworkPolicy"), panel, postgres, 5432)
+    assert not connection_allowed(policies_of("chart:helm-only"), panel, postgres, 5432)
+    assert [e for o in objects for e in test_manifests.schema_errors(o)] == []

@@ -107,3 +107,31 @@ metadata:
   labels:
     {{- include "geomas.labels" (dict "name" .name "component" "network" "root" .root) | nindent 4 }}
 {{- end }}
+
+
+{{/* What a pipeline client (the retrain job, the panel's run Jobs) needs to submit runs and log
+to MLflow: the servers' URLs, the ZenML API key, S3, the MLflow login. One list, two users. */}}
+{{- define "geomas.pipelineClientEnv" -}}
+- name: MLFLOW_TRACKING_URI
+  value: {{ include "geomas.mlflowUrl" . | quote }}
+- name: ZENML_STORE_URL
+  value: {{ include "geomas.zenmlUrl" . | quote }}
+- name: ZENML_STORE_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.retrain.apiKeySecret.name }}
+      key: {{ .Values.retrain.apiKeySecret.key }}
+{{ include "geomas.s3Env" . }}
+{{- if .Values.mlflow.auth.enabled }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.mlflow.auth.secretName }}
+      key: username
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.mlflow.auth.secretName }}
+      key: password
+{{- end }}
+{{- end -}}
