@@ -42,6 +42,15 @@ class PanelConfig(StrictModel):
         default="local",
         description="local: a child process per run on this machine; kubernetes: a Job per run.",
     )
+    k8s_image: str | None = Field(
+        default=None, description="launcher kubernetes: the geomas app image of the run Jobs."
+    )
+    k8s_namespace: str = Field(default="geomas", min_length=1,
+                               description="launcher kubernetes: namespace of the run Jobs.")
+    k8s_service_account: str = Field(
+        default="geomas-orchestrator", min_length=1,
+        description="launcher kubernetes: ServiceAccount of the run Jobs.",
+    )
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="Largest document an upload may carry."
     )

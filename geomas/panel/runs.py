@@ -17,7 +17,6 @@ exits; otherwise they are closed from their JSON summary.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -292,10 +291,18 @@ class RunManager:
         pipeline: Pipeline = rec.pipeline  # type: ignore[assignment]
         rec.started_at = utcnow()
         if self.settings.launcher == "kubernetes":
-            # the cluster launch path lives in geomas.panel.k8s (a Job per run)
-            k8s = importlib.import_module("geomas.panel.k8s")
-            job = k8s.create_job(pipeline=pipeline, config_path=Path(rec.config_path),
-                                 run_id=rec.id, user=rec.user)
+            # the cluster launch path lives in geomas.panel.k8s (a Job per run); its status is
+            # not watched from here yet
+            from geomas.panel import k8s
+
+            if not self.settings.k8s_image:
+                self._finish(db, rec, None, "launcher kubernetes needs k8s_image in the panel "
+                             "config")
+                return
+            job = k8s.create_job(k8s.job_manifest(
+                str(rec.id), pipeline, rec.config_text, image=self.settings.k8s_image,
+                namespace=self.settings.k8s_namespace,
+                service_account=self.settings.k8s_service_account))
             rec.status, rec.note = "running", f"kubernetes job {job}"
             return
         cmd = command_for(pipeline, Path(rec.config_path), rec.id)
