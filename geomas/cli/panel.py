@@ -46,21 +46,39 @@ def serve(
     uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
 
 
-def load_panel_config(path: Path | None) -> PanelConfig:
-    """The panel config from `path` (keys at the top or under `panel:`), or the defaults."""
-    from geomas.config import PanelConfig, load_yaml
-    from geomas.config.base import validation_message
+#: Environment overrides the deployment sets (charts/geomas, k8s/base/panel.yaml).
+PANEL_ENV = {"GEOMAS_PANEL_DATABASE_URL": "database_url", "GEOMAS_PANEL_LAUNCHER": "launcher"}
 
-    if path is None:
-        return PanelConfig()
-    raw = load_yaml(path)
-    section = raw.get("panel", raw) if isinstance(raw.get("panel"), dict) else raw
+
+def load_panel_config(path: Path | None) -> PanelConfig:
+    """The panel config: `path`'s keys (at the top or under `panel:`), else the defaults.
+
+    A run config (configs/k8s.yaml: `project:`, `data:`...) is accepted too: it becomes the
+    panel's `run_config`, with its `panel:` section, if any, as the panel's settings.
+    GEOMAS_PANEL_DATABASE_URL and GEOMAS_PANEL_LAUNCHER override the file.
+    """
     from pydantic import ValidationError
 
+    from geomas.config import PanelConfig, RunConfig, load_yaml
+    from geomas.config.base import validation_message
+
+    values: dict[str, object] = {}
+    if path is not None:
+        raw = load_yaml(path)
+        section = raw.get("panel")
+        values = dict(section) if isinstance(section, dict) else {}
+        if set(raw) & (set(RunConfig.model_fields) - {"panel"}):
+            values.setdefault("run_config", str(path))
+        elif not isinstance(section, dict):
+            values = dict(raw)
+    for env, key in PANEL_ENV.items():
+        if os.environ.get(env):
+            values[key] = os.environ[env]
     try:
-        return PanelConfig.model_validate(section)
+        return PanelConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(f"panel config {path} is invalid: {validation_message(exc)}") from exc
+        where = f"panel config {path}" if path else "panel settings"
+        raise ConfigError(f"{where} is invalid: {validation_message(exc)}") from exc
 
 
 def panel_secret(dev: bool) -> str:

@@ -42,6 +42,8 @@ from geomas.panel.store import FINISHED, PIPELINES, Pipeline, RunRecord, utcnow
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "panel.lock"
+#: RunRecord.host of a run that is a Kubernetes Job (its pid means nothing here)
+K8S_HOST = "kubernetes"
 
 
 class RunNotFound(GeomasError):
@@ -150,8 +152,10 @@ class RunManager:
     """Starts, queues, watches, stops and recovers runs; the database holds the truth."""
 
     def __init__(self, settings: PanelConfig, panel_dir: Path, sessions: sessionmaker[Session],
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, k8s_api_client: Any = None) -> None:
         self.settings = settings
+        #: launcher kubernetes: the API client (None: the pod's own account / kubeconfig)
+        self.k8s_api_client = k8s_api_client
         self.panel_dir = Path(panel_dir)
         self.sessions = sessions
         self.workdir = Path(workdir or Path.cwd())
@@ -194,6 +198,10 @@ class RunManager:
         with self._lock, self.sessions() as db:
             running = db.scalars(select(RunRecord).where(RunRecord.status == "running")).all()
             for rec in running:
+                if rec.host == K8S_HOST:
+                    log.info("run %s is a Kubernetes Job; watching it", rec.id)
+                    self._watch_job(rec.id)
+                    continue
                 if rec.pid is not None and process_alive(rec.pid, rec.pid_start) and (
                         rec.host in (None, socket.gethostname())):
                     log.info("run %s (pid %s) is still running; watching it", rec.id, rec.pid)
@@ -256,6 +264,12 @@ class RunManager:
             rec.stop_requested = True
             if rec.status == "queued":
                 rec.status, rec.finished_at, rec.note = "stopped", utcnow(), "stopped in queue"
+            elif rec.host == K8S_HOST:
+                from geomas.panel import k8s
+
+                k8s.delete_job(str(rec.id), namespace=self._job_settings().namespace,
+                               api_client=self.k8s_api_client)
+                self._finish(db, rec, None, "its Job was deleted")
             elif rec.pid is not None:
                 self._signal(rec.pid, signal.SIGTERM)
                 threading.Thread(target=self._kill_later, args=(rec.id, rec.pid, rec.pid_start),
@@ -291,19 +305,7 @@ class RunManager:
         pipeline: Pipeline = rec.pipeline  # type: ignore[assignment]
         rec.started_at = utcnow()
         if self.settings.launcher == "kubernetes":
-            # the cluster launch path lives in geomas.panel.k8s (a Job per run); its status is
-            # not watched from here yet
-            from geomas.panel import k8s
-
-            if not self.settings.k8s_image:
-                self._finish(db, rec, None, "launcher kubernetes needs k8s_image in the panel "
-                             "config")
-                return
-            job = k8s.create_job(k8s.job_manifest(
-                str(rec.id), pipeline, rec.config_text, image=self.settings.k8s_image,
-                namespace=self.settings.k8s_namespace,
-                service_account=self.settings.k8s_service_account))
-            rec.status, rec.note = "running", f"kubernetes job {job}"
+            self._launch_job(db, rec, pipeline)
             return
         cmd = command_for(pipeline, Path(rec.config_path), rec.id)
         env = {**os.environ, "GEOMAS_ACTOR": rec.user, "PYTHONUNBUFFERED": "1"}
@@ -322,6 +324,89 @@ class RunManager:
         threading.Thread(target=self._wait_child, args=(rec.id, proc), daemon=True,
                          name=f"panel-run-{rec.id}").start()
 
+    # ---- Kubernetes ------------------------------------------------------------------------
+    def _job_settings(self) -> Any:
+        """Where run Jobs go: the deployment's GEOMAS_PANEL_JOB_* variables, else the config.
+
+        Raises:
+            ConfigError: neither names the image.
+        """
+        from geomas.panel import k8s
+
+        if os.environ.get(k8s.IMAGE_ENV):
+            return k8s.RunJobSettings.from_env(os.environ)
+        if not self.settings.k8s_image:
+            raise ConfigError(f"launcher kubernetes needs the run image: set {k8s.IMAGE_ENV} "
+                              "(the chart and k8s/ do) or k8s_image in the panel config")
+        return k8s.RunJobSettings(image=self.settings.k8s_image,
+                                  namespace=self.settings.k8s_namespace,
+                                  service_account=self.settings.k8s_service_account)
+
+    def _launch_job(self, db: Session, rec: RunRecord, pipeline: Pipeline) -> None:
+        """Create the run's Job (and its config ConfigMap) and watch it."""
+        from geomas.panel import k8s
+
+        try:
+            settings = self._job_settings()
+            name = k8s.create_job(k8s.job_manifest(str(rec.id), pipeline, rec.config_text,
+                                                   **settings.job_kwargs()),
+                                  api_client=self.k8s_api_client)
+        except GeomasError as exc:
+            self._finish(db, rec, None, f"its Job could not be created: {exc}")
+            return
+        rec.status, rec.host = "running", K8S_HOST
+        rec.note = f"kubernetes job {settings.namespace}/{name}"
+        log.info("run %s (%s) started as Job %s/%s by %s", rec.id, pipeline, settings.namespace,
+                 name, rec.user)
+        self._watch_job(rec.id)
+
+    def _watch_job(self, run_id: int) -> None:
+        """Follow a run's Job: copy its pod log to the run's log, close the record at its end."""
+        from geomas.panel import k8s
+
+        def poll() -> None:
+            namespace = self._job_settings().namespace
+            while True:
+                try:
+                    status = k8s.job_status(str(run_id), namespace=namespace,
+                                            api_client=self.k8s_api_client)
+                    text = k8s.job_logs(str(run_id), namespace=namespace,
+                                        api_client=self.k8s_api_client)
+                except GeomasError as exc:
+                    log.warning("run %s: the Kubernetes API did not answer (%s); retrying",
+                                run_id, exc)
+                    if self._stopping.wait(self.settings.poll_seconds):
+                        return
+                    continue
+                self._store_job_log(run_id, text)
+                if status.state in ("succeeded", "failed", "missing"):
+                    code = 0 if status.state == "succeeded" else (status.exit_code or 1)
+                    note = {"missing": "its Job is gone (deleted, or removed by its TTL)",
+                            "failed": f"its Job failed ({status.reason or 'no reason given'})"
+                            }.get(status.state, "")
+                    self._ended(run_id, code, note)
+                    return
+                if self._stopping.wait(self.settings.poll_seconds):
+                    return
+
+        threading.Thread(target=poll, daemon=True, name=f"panel-job-{run_id}").start()
+
+    def _store_job_log(self, run_id: int, text: str) -> None:
+        """The pod's log as the run's log; its last JSON line as the run's summary."""
+        if not text:
+            return
+        rec = self.get(run_id)
+        Path(rec.log_path).write_text(text, "utf-8")
+        for line in reversed(text.splitlines()):
+            line = line.strip()
+            if line.startswith("{") and line.endswith("}"):
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                Path(rec.summary_path).write_text(line, "utf-8")
+                return
+
     # ---- watching --------------------------------------------------------------------------
     def _wait_child(self, run_id: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -337,13 +422,13 @@ class RunManager:
 
         threading.Thread(target=poll, daemon=True, name=f"panel-adopted-{run_id}").start()
 
-    def _ended(self, run_id: int, code: int | None) -> None:
+    def _ended(self, run_id: int, code: int | None, note: str = "") -> None:
         if self._stopping.is_set():
             return  # the panel is going away: the next one closes the record
         with self._lock, self.sessions() as db:
             rec = db.get(RunRecord, run_id)
             if rec is not None and rec.status == "running":
-                self._finish(db, rec, code)
+                self._finish(db, rec, code, note)
             db.commit()
         self._notify(run_id)
         self.schedule()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
@@ -109,3 +114,120 @@ def session_csrf(client: Any) -> str:
     """The logged-in session's CSRF token, as the pages embed it."""
     page = client.get("/runs")
     return re.search(r"const CSRF = \"([^\"]+)\"", page.text).group(1)  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- a Kubernetes API
+# Jobs, ConfigMaps and pods of one namespace behind the real REST paths, for the kubernetes
+# client (tests/panel/test_k8s_job.py, test_k8s_runs.py).
+
+K8S_NS = "geomas"
+
+class FakeApi:
+    """Jobs, ConfigMaps and pods of one namespace behind the real REST paths."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.config_maps: dict[str, dict[str, Any]] = {}
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.logs: dict[str, str] = {}
+        self.calls: list[tuple[str, str, str]] = []  # (api group, resource, verb)
+        self.refuse: set[tuple[str, str]] = set()  # (resource, verb) answered 403
+
+
+PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[a-z.]+)/v1)/namespaces/(?P<ns>[^/]+)/"
+                  r"(?P<resource>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
+
+
+def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _status(self, code: int, reason: str) -> None:
+            self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                              "reason": reason, "code": code})  # fmt: skip
+
+        def _handle(self, method: str) -> None:
+            url = urlparse(self.path)
+            match = PATH.match(url.path)
+            assert match is not None, url.path
+            group, resource, name = match["group"] or "", match["resource"], match["name"]
+            assert match["ns"] == K8S_NS
+            store = {"jobs": api.jobs, "configmaps": api.config_maps, "pods": api.pods}[resource]
+            verb = {"POST": "create", "DELETE": "delete"}.get(
+                method, "get" if name else "list")
+            if match["sub"]:
+                resource = "pods/log"
+            api.calls.append((group, resource, verb))
+            if (resource, verb) in api.refuse:
+                return self._status(403, "Forbidden")
+            if verb == "create":
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = body["metadata"]["name"]
+                if key in store:
+                    return self._status(409, "AlreadyExists")
+                body["metadata"]["uid"] = str(uuid.uuid4())
+                store[key] = body
+                return self._send(201, body)
+            if verb == "list":
+                selector = parse_qs(url.query).get("labelSelector", [""])[0]
+                wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
+                items = [o for o in store.values()
+                         if wanted.items() <= o["metadata"].get("labels", {}).items()]
+                return self._send(200, {"kind": "List", "apiVersion": "v1", "metadata": {},
+                                        "items": items})  # fmt: skip
+            if name not in store:
+                return self._status(404, "NotFound")
+            if verb == "delete":
+                del store[name]
+                if resource == "jobs":  # the garbage collector: owned objects go too
+                    for owned in list(api.config_maps):
+                        refs = api.config_maps[owned]["metadata"].get("ownerReferences", [])
+                        if any(r["kind"] == "Job" and r["name"] == name for r in refs):
+                            del api.config_maps[owned]
+                return self._send(200, {"kind": "Status", "apiVersion": "v1",
+                                        "status": "Success"})  # fmt: skip
+            if resource == "pods/log":
+                return self._send(200, api.logs.get(name, ""), "text/plain")
+            return self._send(200, store[name])
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._handle("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._handle("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._handle("DELETE")
+
+    return Handler
+
+
+@pytest.fixture()
+def fake() -> Iterator[tuple[FakeApi, Any]]:
+    from kubernetes import client
+
+    api = FakeApi()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    config = client.Configuration()
+    config.host = f"http://127.0.0.1:{server.server_address[1]}"
+    api_client = client.ApiClient(config)
+    try:
+        yield api, api_client
+    finally:
+        api_client.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import kubernetes_validate
 import pytest
@@ -219,115 +215,6 @@ def test_settings_from_the_panels_environment() -> None:
 # --------------------------------------------------------------------------- the API
 
 
-class FakeApi:
-    """Jobs, ConfigMaps and pods of one namespace behind the real REST paths."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.config_maps: dict[str, dict[str, Any]] = {}
-        self.pods: dict[str, dict[str, Any]] = {}
-        self.logs: dict[str, str] = {}
-        self.calls: list[tuple[str, str, str]] = []  # (api group, resource, verb)
-        self.refuse: set[tuple[str, str]] = set()  # (resource, verb) answered 403
-
-
-PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[a-z.]+)/v1)/namespaces/(?P<ns>[^/]+)/"
-                  r"(?P<resource>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
-
-
-def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
-            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _status(self, code: int, reason: str) -> None:
-            self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                              "reason": reason, "code": code})  # fmt: skip
-
-        def _handle(self, method: str) -> None:
-            url = urlparse(self.path)
-            match = PATH.match(url.path)
-            assert match is not None, url.path
-            group, resource, name = match["group"] or "", match["resource"], match["name"]
-            assert match["ns"] == NS
-            store = {"jobs": api.jobs, "configmaps": api.config_maps, "pods": api.pods}[resource]
-            verb = {"POST": "create", "DELETE": "delete"}.get(
-                method, "get" if name else "list")
-            if match["sub"]:
-                resource = "pods/log"
-            api.calls.append((group, resource, verb))
-            if (resource, verb) in api.refuse:
-                return self._status(403, "Forbidden")
-            if verb == "create":
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = body["metadata"]["name"]
-                if key in store:
-                    return self._status(409, "AlreadyExists")
-                body["metadata"]["uid"] = str(uuid.uuid4())
-                store[key] = body
-                return self._send(201, body)
-            if verb == "list":
-                selector = parse_qs(url.query).get("labelSelector", [""])[0]
-                wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
-                items = [o for o in store.values()
-                         if wanted.items() <= o["metadata"].get("labels", {}).items()]
-                return self._send(200, {"kind": "List", "apiVersion": "v1", "metadata": {},
-                                        "items": items})  # fmt: skip
-            if name not in store:
-                return self._status(404, "NotFound")
-            if verb == "delete":
-                del store[name]
-                if resource == "jobs":  # the garbage collector: owned objects go too
-                    for owned in list(api.config_maps):
-                        refs = api.config_maps[owned]["metadata"].get("ownerReferences", [])
-                        if any(r["kind"] == "Job" and r["name"] == name for r in refs):
-                            del api.config_maps[owned]
-                return self._send(200, {"kind": "Status", "apiVersion": "v1",
-                                        "status": "Success"})  # fmt: skip
-            if resource == "pods/log":
-                return self._send(200, api.logs.get(name, ""), "text/plain")
-            return self._send(200, store[name])
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._handle("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._handle("POST")
-
-        def do_DELETE(self) -> None:  # noqa: N802
-            self._handle("DELETE")
-
-    return Handler
-
-
-@pytest.fixture()
-def fake() -> Iterator[tuple[FakeApi, Any]]:
-    from kubernetes import client
-
-    api = FakeApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    config = client.Configuration()
-    config.host = f"http://127.0.0.1:{server.server_address[1]}"
-    api_client = client.ApiClient(config)
-    try:
-        yield api, api_client
-    finally:
-        api_client.close()
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def panel_role_grants() -> set[tuple[str, str, str]]:
     docs = yaml.safe_load_all((ROOT / "k8s" / "base" / "panel.yaml").read_text("utf-8"))
     (role,) = [d for d in docs if d["kind"] == "Role"]
@@ -338,7 +225,7 @@ def panel_role_grants() -> set[tuple[str, str, str]]:
 POD = f"geomas-run-{RUN}-x7k2p"
 
 
-def _put(api: FakeApi, pod: dict[str, Any]) -> None:
+def _put(api: Any, pod: dict[str, Any]) -> None:
     api.pods[pod["metadata"]["name"]] = pod
 
 
@@ -353,7 +240,7 @@ def _pod(run_id: str, phase: str, **state: Any) -> dict[str, Any]:
 
 
 def test_a_run_is_created_watched_read_and_deleted_with_the_roles_verbs_only(
-    fake: tuple[FakeApi, Any],
+    fake: tuple[Any, Any],
 ) -> None:
     api, api_client = fake
     manifests = job_manifest(RUN, "data", CONFIG, **KW)
@@ -394,7 +281,7 @@ def test_a_run_is_created_watched_read_and_deleted_with_the_roles_verbs_only(
                              ("", "configmaps", "get")}  # fmt: skip
 
 
-def test_a_succeeded_run(fake: tuple[FakeApi, Any]) -> None:
+def test_a_succeeded_run(fake: tuple[Any, Any]) -> None:
     api, api_client = fake
     k8s.create_job(job_manifest(RUN, "retrain-check", CONFIG, **KW), api_client=api_client)
     api.jobs[f"geomas-run-{RUN}"]["status"] = {"succeeded": 1, "conditions": [
@@ -402,7 +289,7 @@ def test_a_succeeded_run(fake: tuple[FakeApi, Any]) -> None:
     assert k8s.job_status(RUN, namespace=NS, api_client=api_client).state == "succeeded"
 
 
-def test_a_second_job_for_the_same_run_is_refused(fake: tuple[FakeApi, Any]) -> None:
+def test_a_second_job_for_the_same_run_is_refused(fake: tuple[Any, Any]) -> None:
     _, api_client = fake
     manifests = job_manifest(RUN, "data", CONFIG, **KW)
     k8s.create_job(manifests, api_client=api_client)
@@ -411,7 +298,7 @@ def test_a_second_job_for_the_same_run_is_refused(fake: tuple[FakeApi, Any]) -> 
     assert info.value.status == 409
 
 
-def test_a_refused_config_map_deletes_the_job_again(fake: tuple[FakeApi, Any]) -> None:
+def test_a_refused_config_map_deletes_the_job_again(fake: tuple[Any, Any]) -> None:
     api, api_client = fake
     api.refuse.add(("configmaps", "create"))
     with pytest.raises(k8s.KubernetesApiError, match="Role does not allow it") as info:
@@ -420,7 +307,7 @@ def test_a_refused_config_map_deletes_the_job_again(fake: tuple[FakeApi, Any]) -
     assert api.jobs == {}  # no Job left waiting for a ConfigMap that never comes
 
 
-def test_a_refused_call_is_one_clear_error(fake: tuple[FakeApi, Any]) -> None:
+def test_a_refused_call_is_one_clear_error(fake: tuple[Any, Any]) -> None:
     api, api_client = fake
     api.refuse.add(("jobs", "get"))
     with pytest.raises(k8s.KubernetesApiError, match="read Job geomas/geomas-run-.*403"):
