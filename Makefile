@@ -7,7 +7,7 @@ STAMP := $(VENV)/.geomas-installed
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install browser demo test test-slow lint bench clean
 
 install: $(STAMP)
 
@@ -29,10 +29,23 @@ demo: install
 	$(BIN)/geomas run training --config configs/local.yaml
 	$(BIN)/geomas retrain check --config configs/local.yaml --dry-run
 
-test: install
+# The panel's browser test (tests/panel/test_browser.py) drives the system Chromium, not a
+# browser Playwright downloads: installed here as root on Debian, else a clear failure.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "Chromium is missing: install the Debian package 'chromium'" \
+			"(sudo apt-get install -y chromium); the panel's browser test needs it" >&2; \
+		exit 1; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-slow: install
+test-slow: install browser
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: install

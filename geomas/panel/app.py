@@ -196,11 +196,20 @@ def _run_json(panel: Panel, rec: RunRecord, detail: bool = False) -> dict[str, A
 
 
 def _steps(rec: RunRecord) -> dict[str, Any]:
-    """Step statuses, best effort: from ZenML when the run's id is known."""
-    if not rec.zenml_run_id:
-        return {"steps": [], "steps_note": "no ZenML run id yet (known when the run ends)"}
+    """Step statuses, best effort: from ZenML once the run is known there.
+
+    While a run is going its ZenML run is found by the `geomas.panel_run` tag it was started
+    with; at its end the JSON summary names it (a failed pipeline prints none: its page keeps
+    the steps it showed last).
+    """
     try:
-        return {"steps": project.zenml_steps(rec.zenml_run_id), "steps_note": ""}
+        run_id = rec.zenml_run_id
+        if (not run_id and rec.status == "running" and rec.pipeline != "retrain-check"
+                and rec.started_at is not None):
+            run_id = project.zenml_run_tagged(f"geomas.panel_run={rec.id}", rec.started_at)
+        if not run_id:
+            return {"steps": [], "steps_note": "no ZenML run yet"}
+        return {"steps": project.zenml_steps(run_id), "steps_note": ""}
     except Exception as exc:  # noqa: BLE001 - best effort: the reason is returned, not hidden
         return {"steps": [], "steps_note": f"ZenML steps unavailable: {type(exc).__name__}: "
                 f"{exc}"}
@@ -483,7 +492,7 @@ def _page_routes(app: FastAPI, panel: Panel) -> None:
         rec = panel.runs.get(run_id)
         data = _run_json(panel, rec, detail=True)
         return page(request, "run.html", ident, r=data, links=data["links"],
-                    log=panel.runs.tail(run_id),
+                    log=panel.runs.tail(run_id), **_steps(rec),
                     can_run=role_allows(ident.user.role, "operator"))
 
     @app.get("/models")

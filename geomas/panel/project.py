@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -99,23 +100,30 @@ def model_versions(name: str) -> dict[str, Any]:
 
     client = mlflow.MlflowClient()
     try:
-        client.get_registered_model(name)
+        registered = client.get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise InputError(f"registered model {name!r} does not exist; the training "
                              "pipeline registers it (training.registered_model_name)") from exc
         raise
+    # search_model_versions leaves the aliases out (the SQL store); the model holds them
+    aliases: dict[str, list[str]] = {}
+    for alias, alias_version_ in sorted((registered.aliases or {}).items()):
+        aliases.setdefault(str(alias_version_), []).append(alias)
     versions: list[dict[str, Any]] = []
     for mv in client.search_model_versions(f"name = '{name}'"):
         tags = dict(mv.tags or {})
         versions.append({
             "version": str(mv.version),
-            "aliases": list(mv.aliases or []),
+            "aliases": aliases.get(str(mv.version), []),
             "created": mv.creation_timestamp,
             "run_id": mv.run_id,
             "metrics": {k[len(METRIC_TAG_PREFIX):]: _number(v) for k, v in sorted(tags.items())
                         if k.startswith(METRIC_TAG_PREFIX)},
             "gate": {k: v for k, v in sorted(tags.items()) if k.startswith("gate.")},
+            # which examples the metrics are from: equal for versions scored on the same set
+            "eval": {k: tags[k] for k in ("eval_split", "eval_size", "eval_sha256")
+                     if tags.get(k)},
             "decision": tags.get(DECISION_TAG),
             "reason": tags.get(REASON_TAG),
         })
@@ -277,6 +285,27 @@ def _free_target(source: Path, name: str) -> Path:
         if not candidate.exists():
             return candidate
     raise UploadRefused(f"too many files named like {name!r} in {source}; rename the upload")
+
+
+def zenml_run_tagged(tag: str, since: datetime | None = None) -> str | None:
+    """The id of the newest ZenML pipeline run carrying `tag` (KEY=VALUE), or None.
+
+    A panel run passes `--tag geomas.panel_run=<id>` to its pipeline, so its ZenML run (and
+    with it the steps) can be found while it is still going, before its summary names it.
+    Runs created before `since` are ignored (a record id reused after the panel database was
+    reset must not pick up an old run).
+    """
+    from zenml.client import Client
+
+    runs = Client().list_pipeline_runs(tags=tag, sort_by="desc:created", size=1).items
+    if not runs:
+        return None
+    created = runs[0].created
+    if since is not None and created is not None:
+        aware = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+        if aware < since.replace(tzinfo=since.tzinfo or UTC) - timedelta(seconds=5):
+            return None
+    return str(runs[0].id)
 
 
 def zenml_steps(run_id: str) -> list[dict[str, Any]]:

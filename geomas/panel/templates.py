@@ -17,7 +17,8 @@ body{font-family:system-ui,sans-serif;margin:0;color:#222}
 nav{background:#2d3e50;padding:.5em 1em}nav a,nav span{color:#fff;margin-right:1em}
 main{padding:1em 2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;
 padding:.25em .5em;text-align:left;vertical-align:top}.err{color:#b00}
-.status-running{color:#06c}.status-succeeded{color:#080}.status-failed{color:#b00}
+.status-running,.step-running{color:#06c}.status-succeeded,.step-completed{color:#080}
+.status-failed,.step-failed{color:#b00}
 pre{background:#f4f4f4;padding:.5em;max-height:30em;overflow:auto;white-space:pre-wrap}
 textarea{width:100%;font-family:monospace}form.inline{display:inline}
 </style></head><body>
@@ -112,15 +113,30 @@ _RUN = """{% extends "base.html" %}{% block body %}<h1>Run {{ r.id }} · {{ r.pi
 {% if links.zenml %}<a href="{{ links.zenml }}">dashboard</a>{% endif %}</td></tr>
 {% if links.mlflow %}<tr><th>MLflow</th><td><a href="{{ links.mlflow }}">MLflow UI</a>
 </td></tr>{% endif %}<tr><th>note</th><td>{{ r.note }}</td></tr></table>
+<h2>Steps</h2><table id="steps"><tr><th>step</th><th>status</th><th>seconds</th></tr>
+{% for s in steps %}<tr><td>{{ s.name }}</td><td class="step-{{ s.status }}">{{ s.status }}</td>
+<td>{{ s.seconds or "" }}</td></tr>{% endfor %}</table>
+<p id="steps-note">{{ steps_note }}</p>
 <h2>Log</h2><pre id="log">{{ log }}</pre>
 <details><summary>Config</summary><pre>{{ r.config_text }}</pre></details>{% endblock %}
 {% block script %}<script>
+async function steps() { const r = await fetch("/api/runs/{{ r.id }}");
+  if (!r.ok) return; const d = await r.json(); const t = document.getElementById("steps");
+  if (!d.steps.length && t.rows.length > 1) return;  // a failed run: keep the last steps seen
+  while (t.rows.length > 1) t.deleteRow(1);
+  for (const s of d.steps) { const row = t.insertRow();
+    for (const v of [s.name, s.status, s.seconds ?? ""]) row.insertCell().textContent = v;
+    row.cells[1].className = "step-" + s.status; }
+  document.getElementById("steps-note").textContent = d.steps_note; }
+let poll = null;
 const es = new EventSource("/api/runs/{{ r.id }}/events");
 es.addEventListener("status", e => { const d = JSON.parse(e.data);
   const s = document.getElementById("status"); s.textContent = d.status;
   s.className = "status-" + d.status;
   document.getElementById("exit").textContent = d.exit_code ?? "";
-  if (["succeeded","failed","stopped"].includes(d.status)) es.close(); });
+  if (d.status === "running" && poll === null) poll = setInterval(steps, 2000);
+  if (["succeeded","failed","stopped"].includes(d.status)) { es.close();
+    clearInterval(poll); steps(); } });
 es.addEventListener("log", e => { const l = document.getElementById("log");
   l.textContent += JSON.parse(e.data); l.scrollTop = l.scrollHeight; });
 </script>{% endblock %}"""
@@ -128,10 +144,14 @@ es.addEventListener("log", e => { const l = document.getElementById("log");
 _MODELS = """{% extends "base.html" %}{% block body %}<h1>Model {{ m.name }}</h1>
 <p>champion v{{ m.champion or "-" }} · challenger v{{ m.challenger or "-" }} · previous
 champion v{{ m.previous_champion or "-" }}</p>
-<table><tr><th>version</th><th>aliases</th><th>metrics</th><th>gate</th><th>decision</th>
+<table><tr><th>version</th><th>aliases</th><th>metrics</th><th>scored on</th><th>gate</th>
+<th>decision</th>
 {% if can_approve %}<th>promote</th>{% endif %}</tr>
-{% for v in m.versions %}<tr><td>{{ v.version }}</td><td>{{ v.aliases|join(", ") }}</td>
+{% for v in m.versions %}<tr id="version-{{ v.version }}"><td>{{ v.version }}</td>
+<td>{{ v.aliases|join(", ") }}</td>
 <td>{% for k, x in v.metrics.items() %}{{ k }}={{ x }}<br>{% endfor %}</td>
+<td>{% if v.eval %}{{ v.eval.eval_split }} · {{ v.eval.eval_size }} examples<br>
+<small>sha256 {{ (v.eval.eval_sha256 or "")[:12] }}</small>{% endif %}</td>
 <td>{% for k, x in v.gate.items() %}{{ k }}={{ x }}<br>{% endfor %}</td>
 <td>{{ v.decision or "" }}<br><small>{{ v.reason or "" }}</small></td>
 {% if can_approve %}<td><button onclick="promote('{{ v.version }}')">promote</button></td>
@@ -139,7 +159,7 @@ champion v{{ m.previous_champion or "-" }}</p>
 {% if can_approve %}<p><label>Reason <input id="reason"></label>
 <label><input type="checkbox" id="force"> force (unsafe move)</label>
 <button onclick="rollback()">Roll back</button></p>{% endif %}<p id="result"></p>
-<h2>History</h2><table><tr><th>when</th><th>action</th><th>from</th><th>to</th>
+<h2>History</h2><table id="history"><tr><th>when</th><th>action</th><th>from</th><th>to</th>
 <th>actor</th><th>forced</th><th>reason</th></tr>{% for e in h %}<tr><td>{{ e.at }}</td>
 <td>{{ e.action }}</td><td>{{ e.from_version or "-" }}</td><td>{{ e.to_version }}</td>
 <td>{{ e.actor }}</td><td>{{ e.forced }}</td><td>{{ e.reason }}</td></tr>{% endfor %}

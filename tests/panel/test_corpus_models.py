@@ -99,6 +99,8 @@ def test_promote_and_rollback_record_the_logged_in_user(client: Any, project: Pr
     assert back.status_code == 200 and back.json()["version"] == v1, back.text
     model = client.get(f"/api/models/{MODEL}", headers=bearer("viewer")).json()
     assert model["champion"] == v1
+    assert {v["version"]: v["aliases"] for v in model["versions"]} == {
+        v1: ["champion"], v2: [], v3: []}  # the rollback cleared previous-champion
     assert {v["version"]: v["metrics"]["token_f1"] for v in model["versions"]} == {
         v1: 0.5, v2: 0.7, v3: 0.1}
     assert "Model geomas-sft" in client.get(f"/models/{MODEL}").text
