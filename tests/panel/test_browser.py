@@ -32,7 +32,9 @@ import yaml
 from tests.panel.conftest import SECRET
 
 # A data run and two training runs through the real pipelines: about 1.5 minutes on 2 CPUs.
-pytestmark = pytest.mark.integration
+# slow: a real data run and two training runs through the panel (~90 s); `make test` stays
+# under 20 minutes on 2 cores, .ci/run runs it with `make test-slow`
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCREENSHOTS_ENV = "GEOMAS_PANEL_SCREENSHOTS"
 USERS = {"oleg": ("operator", "operator-pw-1"), "anna": ("approver", "approver-pw-1")}
