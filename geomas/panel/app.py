@@ -327,6 +327,10 @@ def _api_routes(app: FastAPI, panel: Panel) -> None:
     def model_history(name: str, ident: Viewer) -> list[dict[str, Any]]:
         return project.history(name)
 
+    @app.get("/api/models/{name}/versions/{version}/samples")
+    def model_samples(name: str, version: str, ident: Viewer) -> dict[str, Any]:
+        return project.sample_generations(name, version)
+
     @app.post("/api/models/{name}/promote", **_role("approver"))
     def promote(name: str, body: MoveRequest, ident: Approver) -> dict[str, Any]:
         if not body.version:
@@ -503,7 +507,14 @@ def _page_routes(app: FastAPI, panel: Panel) -> None:
 
     @app.get("/models/{name}", response_class=HTMLResponse)
     def model_page(request: Request, name: str, ident: Viewer) -> HTMLResponse:
-        return page(request, "models.html", ident, m=project.model_versions(name),
+        versions = project.model_versions(name)
+        samples = []
+        for shown in dict.fromkeys(v for v in (versions["challenger"], versions["champion"]) if v):
+            try:
+                samples.append(project.sample_generations(name, shown))
+            except InputError as exc:
+                samples.append({"version": shown, "columns": [], "rows": [], "note": str(exc)})
+        return page(request, "models.html", ident, m=versions, samples=samples,
                     h=project.history(name),
                     can_approve=role_allows(ident.user.role, "approver"))
 

@@ -8,6 +8,7 @@ versions and moves from `geomas.registry`; promote and rollback go through
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -133,6 +134,44 @@ def model_versions(name: str) -> dict[str, Any]:
             "challenger": alias_version(name, CHALLENGER, client),
             "previous_champion": alias_version(name, PREVIOUS_CHAMPION, client),
             "versions": versions}
+
+
+#: The run artifact with prompt, reference and base/tuned/champion answers (geomas.train.flow).
+SAMPLES_ARTIFACT = "eval/sample_generations.json"
+
+
+def sample_generations(name: str, version: str) -> dict[str, Any]:
+    """The sample-generations table a version's evaluation logged: columns and rows.
+
+    Read as JSON from the version's run artifacts (nothing is executed).
+
+    Raises:
+        InputError: no such version, or its run logged no table (registered outside the
+            training pipeline, or before geomas logged them).
+    """
+    import tempfile
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise InputError(f"{name} v{version} does not exist") from exc
+    if not mv.run_id:
+        raise InputError(f"{name} v{version} has no run, so no sample generations")
+    with tempfile.TemporaryDirectory(prefix="geomas-samples-") as tmp:
+        try:
+            local = Path(client.download_artifacts(mv.run_id, SAMPLES_ARTIFACT, tmp))
+            table = json.loads(local.read_text("utf-8"))
+        except (MlflowException, OSError, ValueError) as exc:
+            raise InputError(f"{name} v{version}: its run logged no {SAMPLES_ARTIFACT} "
+                             "(registered outside the training pipeline?)") from exc
+    if not isinstance(table, dict) or not isinstance(table.get("columns"), list):
+        raise InputError(f"{name} v{version}: {SAMPLES_ARTIFACT} is not a table")
+    return {"version": str(version), "columns": table["columns"],
+            "rows": table.get("data", [])}
 
 
 def _number(value: str) -> float | str:

@@ -159,6 +159,12 @@ champion v{{ m.previous_champion or "-" }}</p>
 {% if can_approve %}<p><label>Reason <input id="reason"></label>
 <label><input type="checkbox" id="force"> force (unsafe move)</label>
 <button onclick="rollback()">Roll back</button></p>{% endif %}<p id="result"></p>
+{% for sg in samples %}<details id="samples-{{ sg.version }}"><summary>Sample generations of
+v{{ sg.version }} (prompt, reference, base, tuned, champion on the first test examples)
+</summary>{% if sg.note %}<p>{{ sg.note }}</p>{% else %}<table><tr>{% for c in sg.columns %}
+<th>{{ c }}</th>{% endfor %}</tr>{% for row in sg.rows %}<tr>{% for x in row %}
+<td>{{ x if x is not none else "" }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+</details>{% endfor %}
 <h2>History</h2><table id="history"><tr><th>when</th><th>action</th><th>from</th><th>to</th>
 <th>actor</th><th>forced</th><th>reason</th></tr>{% for e in h %}<tr><td>{{ e.at }}</td>
 <td>{{ e.action }}</td><td>{{ e.from_version or "-" }}</td><td>{{ e.to_version }}</td>

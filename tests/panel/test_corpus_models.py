@@ -117,3 +117,39 @@ def test_promote_and_rollback_record_the_logged_in_user(client: Any, project: Pr
     assert moves[-1]["reason"].endswith("reason: v2 answers worse")
     hist = client.get(f"/api/models/{MODEL}/history", headers=bearer("viewer")).json()
     assert [h["actor"] for h in hist] == ["anna"] * 3
+
+
+def test_models_page_shows_the_sample_generations_of_champion_and_challenger(
+    client: Any, project: Project
+) -> None:
+    """The table the training run logged (prompt, reference, base, tuned, champion answers)
+    is on the models page for the champion and the challenger, and in the API."""
+    import mlflow
+
+    from geomas.registry.promotion import promote_if_better
+    from geomas.tracking import ensure_experiment
+
+    mlflow_client = mlflow.MlflowClient()
+    mlflow_client.create_registered_model(MODEL)
+    exp = ensure_experiment("panel-samples", project.data_dir)
+    table = {"columns": ["id", "prompt", "reference", "base", "tuned", "champion"],
+             "data": [["e1", "Что такое керн?", "Образец породы.", "керн керн",
+                       "Образец породы из скважины.", None]]}
+    with mlflow.start_run(experiment_id=exp):
+        mlflow.log_dict(table, "eval/sample_generations.json")
+        run_id = mlflow.active_run().info.run_id
+    version = str(mlflow_client.create_model_version(MODEL, source="/nowhere",
+                                                     run_id=run_id).version)
+    bare = str(mlflow_client.create_model_version(MODEL, source="/nowhere").version)
+    promote_if_better(MODEL, version, {"token_f1": 0.4, "perplexity_ratio": 1.0})
+    mlflow_client.set_registered_model_alias(MODEL, "challenger", bare)
+
+    got = client.get(f"/api/models/{MODEL}/versions/{version}/samples",
+                     headers=bearer("viewer"))
+    assert got.status_code == 200 and got.json()["rows"] == table["data"], got.text
+    missing = client.get(f"/api/models/{MODEL}/versions/{bare}/samples", headers=bearer("viewer"))
+    assert missing.status_code == 404 and "no sample generations" in missing.text
+    login(client, "vera")
+    page = client.get(f"/models/{MODEL}").text
+    assert f'id="samples-{version}"' in page and "Образец породы из скважины." in page
+    assert f'id="samples-{bare}"' in page and "no sample generations" in page
