@@ -41,6 +41,25 @@ def bearer(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
+@pytest.fixture(autouse=True)
+def _own_zenml_config_dir() -> Iterator[None]:
+    """Each in-process panel is the first geomas project this process sees.
+
+    The panel binds ZenML to its project's data dir (`geomas.stack.activate_project` refuses
+    to switch once zenml is imported, "one geomas project per process"). Each panel test makes
+    its own project, and other modules import zenml in this process too, so the data dir an
+    earlier test pointed ZENML_CONFIG_PATH at is removed before each panel test and restored
+    after it. Panels started as processes (the restart and browser tests) are not affected.
+    """
+    import os
+
+    saved = os.environ.pop("ZENML_CONFIG_PATH", None)
+    yield
+    os.environ.pop("ZENML_CONFIG_PATH", None)
+    if saved is not None:
+        os.environ["ZENML_CONFIG_PATH"] = saved
+
+
 @pytest.fixture(scope="session")
 def users_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Users with argon2 hashes and token digests (hashing once per session: argon2 is slow)."""
