@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from geomas.config import PanelConfig, RunConfig
 from geomas.errors import ConfigError, GeomasError
 from geomas.panel.store import FINISHED, PIPELINES, Pipeline, RunRecord, utcnow
+from geomas.trigger.ledger import process_alive, process_start
 
 log = logging.getLogger(__name__)
 
@@ -85,34 +86,6 @@ def validate_run_config(pipeline: Pipeline, text: str, what: str = "config") -> 
                                   "needs a `training:` section; add one or pick a config that "
                                   "has it"}])
     return config
-
-
-def process_start(pid: int) -> str | None:
-    """A process's start time (clock ticks since boot, Linux /proc), None when unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_alive(pid: int, start: str | None) -> bool:
-    """Whether `pid` is still the process that was started (not a zombie, not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        state = ""
-    if state in ("Z", "X"):
-        return False
-    current = process_start(pid)
-    return not (start and current and current != start)
 
 
 def command_for(pipeline: Pipeline, config_path: Path, run_id: int) -> list[str]:

@@ -169,7 +169,7 @@ def entries(client: MlflowClient, experiment_id: str, key: str | None = None,
     return [_entry(run) for run in runs]
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux /proc), None elsewhere."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -180,7 +180,8 @@ def _process_start(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
-def _process_alive(pid: int, start: str | None) -> bool:
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether `pid` is still the process that was started (not a zombie, not a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -193,7 +194,7 @@ def _process_alive(pid: int, start: str | None) -> bool:
         state = ""
     if state in ("Z", "X"):
         return False  # killed, not yet reaped
-    current = _process_start(pid)
+    current = process_start(pid)
     return not (start and current and current != start)  # a reused pid is another process
 
 
@@ -216,7 +217,7 @@ def gone_reason(entry: LedgerEntry, heartbeat_s: float, stale_after_s: float,
     if entry.host == socket.gethostname():
         if entry.pid == os.getpid():
             return f"launched by this process ({entry.where()}), which is no longer launching it"
-        if not _process_alive(entry.pid, entry.pid_start):
+        if not process_alive(entry.pid, entry.pid_start):
             return f"the launching process ({entry.where()}) is gone"
         return None
     last = entry.heartbeat or entry.started
@@ -232,7 +233,7 @@ def open_launch(client: MlflowClient, experiment_id: str, key: str,
     pid = os.getpid()
     tags = {KEY_TAG: key, STATUS_TAG: "launched", PID_TAG: str(pid),
             HOST_TAG: socket.gethostname(), HEARTBEAT_TAG: f"{time.time():.3f}"}
-    start = _process_start(pid)
+    start = process_start(pid)
     if start:
         tags[PID_START_TAG] = start
     run = client.create_run(experiment_id, run_name=f"retrain-{key[:12]}", tags=tags)

@@ -202,7 +202,7 @@ def test_gone_reason_on_this_host(tmp_path: Path) -> None:
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        start = ledger._process_start(sleeper.pid)
+        start = ledger.process_start(sleeper.pid)
         assert ledger.gone_reason(entry(pid=sleeper.pid, pid_start=start), 60, 3600) is None
         # the same pid with another start time is another process (pid reuse)
         reused = entry(pid=sleeper.pid, pid_start="1")
