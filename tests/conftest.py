@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,13 +39,26 @@ def _no_inherited_mlflow_uri() -> Iterator[None]:
     honour that variable (geomas.tracking.resolve_tracking), so a store one test (or a module
     fixture) set in-process would otherwise become the store of every later `geomas` call —
     including the module fixtures set up between tests. The variables are removed before and
-    after each test, not restored.
+    after each test, not restored; so are the URIs an in-process `mlflow.set_tracking_uri` /
+    `set_registry_uri` left in mlflow's module state (a later `MlflowClient(uri)` would
+    otherwise take an earlier test's registry: the slow training test once read the gate
+    test's store).
     """
-    for name in _MLFLOW_URI_VARS:
-        os.environ.pop(name, None)
+    _forget_mlflow_uris()
     yield
+    _forget_mlflow_uris()
+
+
+def _forget_mlflow_uris() -> None:
     for name in _MLFLOW_URI_VARS:
         os.environ.pop(name, None)
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets (MLflow 3)
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        for name in _MLFLOW_URI_VARS:
+            os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def test_better_model_is_promoted_and_worse_is_not(tmp_path: Path) -> None:
 
     uri = f"sqlite:///{tmp_path / '.geomas/mlflow/mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
     champion = client.get_model_version_by_alias("geomas-sft", "champion")
     assert str(champion.version) == "1"
     assert float(champion.tags["metric.token_f1"]) > float(champion.tags["metric.base_token_f1"])
