@@ -1,7 +1,8 @@
 """`geomas retrain`: check for new data volume and retrain once per data hash; watch locally.
 
 On a cluster the same check runs from the `geomas-retrain` CronJob (k8s/, charts/geomas) or the
-scheduled `retrain_check` pipeline.
+scheduled `retrain_check` pipeline. `pause` / `resume` stop and restart all of them at once
+(a flag in the MLflow ledger every check reads).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from geomas.cli.app import (
 )
 
 if TYPE_CHECKING:
+    from geomas.config import RunConfig
     from geomas.trigger import RetrainDecision
 
 
@@ -55,16 +57,26 @@ def _print(d: RetrainDecision, as_json: bool) -> None:
                   f"{g.reason}; {done}", markup=False, highlight=False)
 
 
+def _on_stack(config: Path, data_dir: Path | None, tracking_uri: str | None) -> RunConfig:
+    """Load the run config and point MLflow/ZenML at its stack (where the ledger is)."""
+    from geomas.runner import prepare_stack
+
+    loaded = run_config(config, data_dir, tracking_uri)
+    # ZenML prints progress on stdout; keep stdout for the result (--json)
+    with contextlib.redirect_stdout(sys.stderr):
+        prepare_stack(loaded)
+    return loaded
+
+
 def _check(config: Path, data_dir: Path | None, dry_run: bool, tracking_uri: str | None = None,
            retry_failed: bool = False) -> RetrainDecision:
-    from geomas.runner import launch_pipelines, prepare_stack
+    from geomas.runner import launch_pipelines
     from geomas.stack import ZenMLLaunchRuns
     from geomas.trigger import check_retrain
 
-    loaded = run_config(config, data_dir, tracking_uri)
-    # ZenML and the pipelines print progress on stdout; keep stdout for the decision (--json)
+    loaded = _on_stack(config, data_dir, tracking_uri)
+    # the pipelines print progress on stdout; keep stdout for the decision (--json)
     with contextlib.redirect_stdout(sys.stderr):
-        prepare_stack(loaded)  # MLflow/ZenML point at the run config's stack
         return check_retrain(loaded, launch=launch_pipelines, dry_run=dry_run,
                              retry_failed=retry_failed, launch_runs=ZenMLLaunchRuns())
 
@@ -96,13 +108,61 @@ def check_cmd(
 
 def _clear(config: Path, data_dir: Path | None, tracking_uri: str | None,
            key: str) -> RetrainDecision:
-    from geomas.runner import prepare_stack
     from geomas.trigger.check import clear_launches
 
-    loaded = run_config(config, data_dir, tracking_uri)
+    loaded = _on_stack(config, data_dir, tracking_uri)  # the ledger is on the stack's MLflow
     with contextlib.redirect_stdout(sys.stderr):
-        prepare_stack(loaded)  # the ledger is on the stack's MLflow
         return clear_launches(loaded, key)
+
+
+ActorOpt = Annotated[str | None, typer.Option(
+    "--actor", help="Who does it (default: GEOMAS_ACTOR, else the OS user); recorded with the "
+    "pause and shown by every paused check.")]
+
+
+@retrain_app.command("pause")
+def pause_cmd(
+    config: RunConfigOpt,
+    reason: Annotated[str, typer.Option(
+        "--reason", help="Why (required): every paused check prints it, and the panel shows it.")],
+    actor: ActorOpt = None,
+    data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Pause every retrain check of the project (CronJob, ZenML schedule, cron, panel runs)."""
+    import mlflow
+
+    from geomas.registry.audit import current_actor
+    from geomas.trigger.pause import RESUME_HINT, pause
+
+    loaded = _on_stack(config, data_dir, tracking_uri)
+    state = pause(mlflow.MlflowClient(), loaded.project.experiment_name, current_actor(actor),
+                  reason)
+    out.print(f"paused       : retrain checks return `paused` until resumed (by {state.by} at "
+              f"{state.at}: {state.reason}); {RESUME_HINT}", markup=False, highlight=False)
+
+
+@retrain_app.command("resume")
+def resume_cmd(
+    config: RunConfigOpt,
+    actor: ActorOpt = None,
+    data_dir: DataDirOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Lift a pause: the next retrain check decides from the thresholds again."""
+    import mlflow
+
+    from geomas.registry.audit import current_actor
+    from geomas.trigger.pause import resume
+
+    loaded = _on_stack(config, data_dir, tracking_uri)
+    lifted = resume(mlflow.MlflowClient(), loaded.project.experiment_name, current_actor(actor))
+    if lifted is None:
+        out.print("resumed      : retrain checks were not paused; nothing changed",
+                  highlight=False)
+        return
+    out.print(f"resumed      : retrain checks decide from the thresholds again (paused by "
+              f"{lifted.by} at {lifted.at}: {lifted.reason})", markup=False, highlight=False)
 
 
 @retrain_app.command("watch")

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Upload
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from geomas.config import PanelConfig, RunConfig, load_config
 from geomas.errors import ConfigError, GeomasError, InputError
@@ -51,6 +51,14 @@ class MoveRequest(BaseModel):
     version: str | None = Field(default=None, description="Version to promote (promote only).")
     force: bool = Field(default=False, description="Move even when the gate calls it unsafe.")
     reason: str | None = Field(default=None, description="Why; required with force.")
+
+
+class PauseRequest(BaseModel):
+    """POST /api/retrain/pause: why the retrain checks stop (every paused check prints it)."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=1000)] = Field(
+        description="Why; required.")
 
 
 class Identity(BaseModel):
@@ -190,9 +198,32 @@ def _run_json(panel: Panel, rec: RunRecord, detail: bool = False) -> dict[str, A
     if panel.settings.zenml_dashboard_url and rec.zenml_run_id:
         links["zenml"] = f"{panel.settings.zenml_dashboard_url.rstrip('/')}/runs/{rec.zenml_run_id}"
     if panel.settings.mlflow_ui_url:
-        links["mlflow"] = panel.settings.mlflow_ui_url
+        # the detail view finds the run's own MLflow run (a lookup: not for every list row)
+        links["mlflow"] = (_run_mlflow_link(panel, rec) if detail else None
+                           ) or panel.settings.mlflow_ui_url
     data["links"] = links
     return data
+
+
+def _run_mlflow_link(panel: Panel, rec: RunRecord) -> str | None:
+    """The MLflow UI page of a panel run's MLflow run, in the experiment of the run's config.
+
+    Its ZenML run name (from the summary; a retrain check's is the training run it started)
+    names the MLflow run; before it is known the experiment's page.
+    """
+    import yaml
+
+    from geomas.config import ProjectConfig
+
+    experiment = panel.run_config.project.experiment_name
+    try:
+        raw = yaml.safe_load(rec.config_text or "") or {}
+        section = raw.get("project") if isinstance(raw, dict) else None
+        experiment = ProjectConfig.model_validate(section or {}).experiment_name
+    except (yaml.YAMLError, ValueError):
+        pass  # validated at launch; an unreadable copy falls back to the panel's experiment
+    return project.mlflow_run_link(panel.settings.mlflow_ui_url, experiment,
+                                   rec.zenml_run_name)
 
 
 def _steps(rec: RunRecord) -> dict[str, Any]:
@@ -209,7 +240,8 @@ def _steps(rec: RunRecord) -> dict[str, Any]:
             run_id = project.zenml_run_tagged(f"geomas.panel_run={rec.id}", rec.started_at)
         if not run_id:
             return {"steps": [], "steps_note": "no ZenML run yet"}
-        return {"steps": project.zenml_steps(run_id), "steps_note": ""}
+        name, steps = project.zenml_steps(run_id)
+        return {"steps": steps, "steps_note": "", "zenml_run_name": rec.zenml_run_name or name}
     except Exception as exc:  # noqa: BLE001 - best effort: the reason is returned, not hidden
         return {"steps": [], "steps_note": f"ZenML steps unavailable: {type(exc).__name__}: "
                 f"{exc}"}
@@ -319,9 +351,17 @@ def _api_routes(app: FastAPI, panel: Panel) -> None:
     def stop(run_id: int, ident: Operator) -> dict[str, Any]:
         return _run_json(panel, panel.runs.stop(run_id))
 
+    @app.post("/api/retrain/pause", **_role("operator"))
+    def retrain_pause(body: PauseRequest, ident: Operator) -> dict[str, Any]:
+        return project.pause_retrain(panel.run_config, ident.user.name, body.reason)
+
+    @app.post("/api/retrain/resume", **_role("operator"))
+    def retrain_resume(ident: Operator) -> dict[str, Any]:
+        return project.resume_retrain(panel.run_config, ident.user.name)
+
     @app.get("/api/models/{name}")
     def model(name: str, ident: Viewer) -> dict[str, Any]:
-        return project.model_versions(name)
+        return project.model_versions(name, panel.settings.mlflow_ui_url)
 
     @app.get("/api/models/{name}/history")
     def model_history(name: str, ident: Viewer) -> list[dict[str, Any]]:
@@ -365,11 +405,16 @@ def _overview(panel: Panel) -> dict[str, Any]:
     out: dict[str, Any] = {"retrain": project.retrain_status(cfg),
                            "runs": [_run_json(panel, r) for r in panel.runs.list(10)],
                            "model": None, "model_note": ""}
-    out["schedule_note"] = ("set with `geomas retrain schedule` (a CronJob on Kubernetes); "
-                            "the panel does not pause it")
+    out["zenml_schedule"] = project.zenml_retrain_schedules()
+    out["schedule_note"] = (
+        "checks run from the geomas-retrain CronJob, a ZenML schedule (`geomas retrain "
+        "schedule`), a cron calling `geomas retrain check` or a panel retrain-check run; a "
+        "pause here is a flag in the MLflow ledger that every one of them reads: they still "
+        "start, and return `paused` without launching")
     if cfg.training is not None:
         try:
-            out["model"] = project.model_versions(cfg.training.registered_model_name)
+            out["model"] = project.model_versions(cfg.training.registered_model_name,
+                                                  panel.settings.mlflow_ui_url)
         except InputError as exc:
             out["model_note"] = str(exc)
     else:
@@ -453,43 +498,160 @@ def _page_routes(app: FastAPI, panel: Panel) -> None:
     @app.get("/", response_class=HTMLResponse)
     def overview_page(request: Request, ident: Viewer) -> HTMLResponse:
         return page(request, "overview.html", ident, o=_overview(panel),
-                    runs=[r.to_dict() for r in panel.runs.list(10)])
+                    runs=[r.to_dict() for r in panel.runs.list(10)],
+                    can_run=role_allows(ident.user.role, "operator"))
 
-    def runs_page(request: Request, ident: Identity, form: dict[str, str] | None = None,
-                  errors: dict[str, str] | None = None,
-                  field_errors: list[dict[str, str]] | None = None,
+    def runs_page(request: Request, ident: Identity, *, preset: str | None = None,
+                  pipeline: str = "data", submitted: dict[str, str] | None = None,
+                  errors: list[dict[str, str]] | None = None,
+                  yaml_errors: list[dict[str, str]] | None = None,
                   status: int = 200) -> HTMLResponse:
-        resp = page(request, "runs.html", ident, runs=[r.to_dict() for r in panel.runs.list()],
-                    pipelines=PIPELINES, configs=panel.config_names(),
-                    can_run=role_allows(ident.user.role, "operator"),
-                    form=form or {"pipeline": "data", "config": "", "config_text": ""},
-                    errors=errors or {}, field_errors=field_errors or [])
+        """The runs page; for operators the launch form, filled from a preset.
+
+        `preset` is a config file name or `run:<id>` (None: the panel's run config when it is
+        in the configs folder, else the first config); `submitted` holds the texts of a
+        refused submit, shown again with `errors` next to their fields.
+        """
+        import yaml
+
+        from geomas.panel import form as launch_form
+
+        runs = panel.runs.list()
+        context: dict[str, Any] = {"can_run": role_allows(ident.user.role, "operator")}
+        if context["can_run"]:
+            names = panel.config_names()
+            if preset is None:
+                own = Path(panel.settings.run_config)
+                in_folder = own.resolve().parent == Path(panel.settings.configs_dir).resolve()
+                preset = own.name if in_folder and own.name in names else (names or [""])[0]
+            preset_error, text = "", ""
+            try:
+                _name, text, _run_id = launch_preset(preset)
+                raw = yaml.safe_load(text) if text.strip() else {}
+            except (FieldErrors, RunNotFound) as exc:
+                preset_error, raw = str(exc), {}
+                status = 404 if status == 200 else status
+            except yaml.YAMLError as exc:
+                preset_error, raw = f"the preset is not valid YAML: {exc}", {}
+            form = launch_form.form_for(RunConfig)
+            on_fields, general = launch_form.place_errors(form, errors or [])
+            presets = [{"value": n, "label": n} for n in names] + [
+                {"value": f"run:{r.id}", "label": f"run {r.id} · {r.pipeline} · {r.status} · "
+                 f"{r.config_name}"} for r in runs[:20]]
+            if preset and preset not in [p["value"] for p in presets]:
+                presets.append({"value": preset, "label": preset})
+            context |= {
+                "form": form, "preset": preset, "presets": presets, "pipeline": pipeline,
+                "preset_error": preset_error,
+                "values": launch_form.shown_values(form, raw, submitted or {}),
+                "field_errors": on_fields,
+                "general_errors": [e for e in general if e["field"] != "pipeline"],
+                "pipeline_error": "; ".join(e["message"] for e in general
+                                            if e["field"] == "pipeline"),
+                "open_sections": launch_form.open_sections(form, pipeline, list(on_fields)),
+                "config_text": (submitted or {}).get("config_text", text),
+                "yaml_errors": yaml_errors or []}
+        resp = page(request, "runs.html", ident, runs=[r.to_dict() for r in runs],
+                    pipelines=PIPELINES, **context)
         resp.status_code = status
         return resp
 
+    def launch_preset(preset: str) -> tuple[str, str, int | None]:
+        """(config name, YAML text, run id) of a launch-form preset: a file or `run:<id>`.
+
+        Raises:
+            FieldErrors: not a config file in the configs folder, nor `run:<id>`.
+            RunNotFound: no run with that id.
+        """
+        if not preset:
+            return "(form)", "", None
+        if preset.startswith("run:") and preset[4:].isdigit():
+            rec = panel.runs.get(int(preset[4:]))
+            return rec.config_name, rec.config_text, rec.id
+        if preset not in panel.config_names():
+            raise FieldErrors("preset", [{"field": "preset", "message": (
+                f"{preset!r} is neither a run config in {panel.settings.configs_dir} nor "
+                f"run:<id>; pick one of {', '.join(panel.config_names()) or '(none)'}")}])
+        name, text = panel.config_text(preset)
+        return name, text, None
+
     @app.get("/runs", response_class=HTMLResponse)
-    def runs_list(request: Request, ident: Viewer) -> HTMLResponse:
-        return runs_page(request, ident)
+    def runs_list(request: Request, ident: Viewer, preset: str | None = None,
+                  from_run: int | None = None, pipeline: str = "") -> HTMLResponse:
+        """All runs; `?preset=local.yaml` or `?from_run=7` fills the launch form from that."""
+        if from_run is not None:
+            preset = f"run:{from_run}"
+        if pipeline not in PIPELINES:
+            pipeline = "data"
+            if preset and preset.startswith("run:") and preset[4:].isdigit():
+                try:
+                    pipeline = panel.runs.get(int(preset[4:])).pipeline
+                except RunNotFound:
+                    pass  # the page says the preset is unknown
+        return runs_page(request, ident, preset=preset, pipeline=pipeline)
 
     @app.post("/runs", **_role("operator"))
-    def runs_launch(request: Request, ident: Operator, pipeline: Annotated[str, Form()],
-                    config: Annotated[str, Form()] = "",
-                    config_text: Annotated[str, Form()] = "") -> Any:
-        form = {"pipeline": pipeline, "config": config, "config_text": config_text}
-        if pipeline not in PIPELINES:
-            return runs_page(request, ident, form, {"pipeline": f"one of {PIPELINES}"},
+    async def runs_launch(request: Request, ident: Operator) -> Any:
+        """Launch from the form: the preset plus the changed fields (or pasted YAML text).
+
+        Validated before anything starts; a refused config shows the form again (422) with
+        the submitted values and each error next to its field.
+        """
+        import yaml
+
+        from geomas.panel import form as launch_form
+
+        submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        pipeline = submitted.get("pipeline", "")
+        preset = submitted.get("preset", submitted.get("config", ""))
+        pasted = submitted.get("config_text", "")
+        # older clients post only `config` (a file name) or `config_text` (YAML text)
+        yaml_mode = submitted.get("mode") == "yaml" or (
+            "preset" not in submitted and "mode" not in submitted and bool(pasted.strip()))
+
+        def again(errors: list[dict[str, str]], yaml_errors: list[dict[str, str]] | None = None
+                  ) -> HTMLResponse:
+            return runs_page(request, ident, preset=preset, pipeline=pipeline,
+                             submitted=submitted, errors=errors, yaml_errors=yaml_errors,
                              status=422)
-        chosen = config or config_text
-        if not chosen.strip():
-            return runs_page(request, ident, form, {"config": "pick a config file or paste "
-                                                    "YAML text"}, status=422)
-        try:
-            rec = panel.launch(pipeline, chosen, ident.user)
-        except FieldErrors as exc:
-            errors = {e["field"]: e["message"] for e in exc.errors if e["field"] == "config"}
-            return runs_page(request, ident, form, errors,
-                             [e for e in exc.errors if e["field"] != "config"], status=422)
-        return RedirectResponse(f"/runs/{rec.id}", 303)
+
+        def launch() -> Any:
+            if pipeline not in PIPELINES:
+                return again([{"field": "pipeline", "message": f"one of {', '.join(PIPELINES)}"}])
+            if yaml_mode:
+                if not pasted.strip():
+                    return again([], [{"field": "config_text",
+                                       "message": "paste the YAML text of a run config"}])
+                try:
+                    rec = panel.launch(pipeline, pasted, ident.user)
+                except FieldErrors as exc:
+                    return again([], exc.errors)
+                return RedirectResponse(f"/runs/{rec.id}", 303)
+            try:
+                name, text, run_id = launch_preset(preset)
+                loaded = yaml.safe_load(text) if text.strip() else {}
+            except (FieldErrors, RunNotFound, yaml.YAMLError):
+                return again([])  # the page says what is wrong with the preset
+            form = launch_form.form_for(RunConfig)
+            try:
+                new = launch_form.apply_form(form, loaded, submitted)
+            except FieldErrors as exc:
+                return again(exc.errors)
+            if new == loaded:  # unchanged: the preset's own text (comments, same sha256)
+                config_name, config_text = name, text
+            else:
+                config_name = f"run {run_id} (edited)" if run_id else f"{name} (edited)"
+                config_text, run_id = yaml.safe_dump(new, sort_keys=False,
+                                                     allow_unicode=True), None
+            try:
+                validate_run_config(pipeline, config_text, f"config {config_name}")
+            except FieldErrors as exc:
+                return again(exc.errors)
+            rec = panel.runs.submit(pipeline, config_name, config_text, ident.user.name,
+                                    rerun_of=run_id)
+            return RedirectResponse(f"/runs/{rec.id}", 303)
+
+        return await run_in_threadpool(launch)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: int, ident: Viewer) -> HTMLResponse:
@@ -507,7 +669,7 @@ def _page_routes(app: FastAPI, panel: Panel) -> None:
 
     @app.get("/models/{name}", response_class=HTMLResponse)
     def model_page(request: Request, name: str, ident: Viewer) -> HTMLResponse:
-        versions = project.model_versions(name)
+        versions = project.model_versions(name, panel.settings.mlflow_ui_url)
         samples = []
         for shown in dict.fromkeys(v for v in (versions["challenger"], versions["champion"]) if v):
             try:

@@ -17,6 +17,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -57,19 +58,21 @@ def retrain_status(config: RunConfig) -> dict[str, Any]:
         rejected_doc_ids,
     )
 
+    pause = retrain_pause(config)
     schedule = {"cron": config.retrain.cron, "min_new_docs": config.retrain.min_new_docs,
                 "min_new_docs_ratio": config.retrain.min_new_docs_ratio,
                 "min_new_qa_pairs": config.retrain.min_new_qa_pairs,
-                "require": config.retrain.require}
+                "require": config.retrain.require,
+                "paused": bool(pause and pause["paused"])}
     if config.training is None:
-        return {"schedule": schedule, "decision": None,
+        return {"schedule": schedule, "pause": pause, "decision": None,
                 "note": "the run config has no training: section; nothing to retrain"}
     try:
         current = corpus_watermark(config.data.source_dir, config.data.ingest.extensions,
                                    qa_pairs=count_qa_pairs(config.data.output_dir),
                                    max_file_bytes=config.data.ingest.max_file_bytes)
     except InputError as exc:
-        return {"schedule": schedule, "decision": None, "note": str(exc)}
+        return {"schedule": schedule, "pause": pause, "decision": None, "note": str(exc)}
     bad = rejected_doc_ids(config.data.output_dir)
     if bad & set(current.doc_ids):
         current = Watermark(doc_ids=tuple(set(current.doc_ids) - bad),
@@ -77,11 +80,134 @@ def retrain_status(config: RunConfig) -> dict[str, Any]:
     name = config.training.registered_model_name
     decision = decide(current, champion_watermark(name), config.retrain,
                       champion_version=alias_version(name, CHAMPION))
-    return {"schedule": schedule, "decision": decision.model_dump(mode="json"), "note": ""}
+    return {"schedule": schedule, "pause": pause, "decision": decision.model_dump(mode="json"),
+            "note": ""}
 
 
-def model_versions(name: str) -> dict[str, Any]:
+def retrain_pause(config: RunConfig) -> dict[str, Any] | None:
+    """The last pause or resume of the project's retrain checks (`geomas.trigger.pause`).
+
+    `paused`, `by`, `at` (UTC), `reason` and `text` (the line a paused check prints); None
+    when the checks were never paused.
+    """
+    import mlflow
+
+    from geomas.trigger.pause import pause_record
+
+    record = pause_record(mlflow.MlflowClient(), config.project.experiment_name)
+    if record is None:
+        return None
+    return {**record.model_dump(mode="json"), "text": record.describe()}
+
+
+def pause_retrain(config: RunConfig, actor: str, reason: str) -> dict[str, Any]:
+    """Pause every retrain check of the project as `actor` (`geomas retrain pause`)."""
+    import mlflow
+
+    from geomas.trigger.pause import pause
+
+    state = pause(mlflow.MlflowClient(), config.project.experiment_name, actor, reason)
+    log.info("retrain checks paused by %s: %s", actor, state.reason)
+    return {**state.model_dump(mode="json"), "text": state.describe()}
+
+
+def resume_retrain(config: RunConfig, actor: str) -> dict[str, Any]:
+    """Lift the pause as `actor` (`geomas retrain resume`); `lifted` is the pause, or None."""
+    import mlflow
+
+    from geomas.trigger.pause import resume
+
+    lifted = resume(mlflow.MlflowClient(), config.project.experiment_name, actor)
+    if lifted is not None:
+        log.info("retrain checks resumed by %s (paused by %s)", actor, lifted.by)
+    return {"paused": False, "by": actor,
+            "lifted": lifted.model_dump(mode="json") if lifted is not None else None}
+
+
+def zenml_retrain_schedules() -> dict[str, Any]:
+    """ZenML's schedules of the retrain_check pipeline (`geomas retrain schedule`), best effort.
+
+    Only asked when this data dir already has a ZenML config: the overview must not create a
+    ZenML store (seconds, and files) to learn that nothing is scheduled in it. The
+    `geomas-retrain` CronJob of k8s/ and a system cron are not ZenML schedules and are not
+    seen here.
+    """
+    config_dir = os.environ.get("ZENML_CONFIG_PATH")
+    if not config_dir or not (Path(config_dir) / "config.yaml").is_file():
+        return {"schedules": [], "note": "no ZenML store in this data dir yet, so no ZenML "
+                "schedule (a CronJob or cron calling `geomas retrain check` is not seen here)"}
+    try:
+        from geomas.stack import zenml_client
+        from geomas.trigger.schedule import SCHEDULE_NAME
+
+        found = zenml_client().list_schedules(name=SCHEDULE_NAME, sort_by="desc:created",
+                                              size=10).items
+    except Exception as exc:  # noqa: BLE001 - best effort: the reason is shown, not hidden
+        return {"schedules": [], "note": f"ZenML schedules unavailable: {type(exc).__name__}: "
+                f"{exc}"}
+    schedules = [{"name": s.name, "cron": s.cron_expression, "active": s.active,
+                  "created": s.created.isoformat() if s.created else None} for s in found]
+    return {"schedules": schedules, "note": "" if schedules else (
+        f"no ZenML schedule {SCHEDULE_NAME!r} (`geomas retrain schedule` registers one; a "
+        "CronJob or cron calling `geomas retrain check` is not seen here)")}
+
+
+def mlflow_url(base: str | None, *, experiment_id: str | None = None,
+               run_id: str | None = None, model: str | None = None,
+               version: str | None = None) -> str | None:
+    """A page of the MLflow UI at `base` (panel config `mlflow_ui_url`); None without a base.
+
+    The UI routes by hash (MLflow 3: `mlflow/server/js/src/model-registry/routes.ts`,
+    `experiment-tracking/routes.ts`): a model version, a run, an experiment, else the UI.
+    """
+    if not base:
+        return None
+    root = f"{base.rstrip('/')}/#"
+    if model is not None and version is not None:
+        return f"{root}/models/{quote(model, safe='')}/versions/{quote(str(version), safe='')}"
+    if experiment_id is not None and run_id is not None:
+        return f"{root}/experiments/{quote(experiment_id, safe='')}/runs/{quote(run_id, safe='')}"
+    if experiment_id is not None:
+        return f"{root}/experiments/{quote(experiment_id, safe='')}"
+    return base
+
+
+def mlflow_run_link(base: str | None, experiment_name: str, run_name: str | None
+                    ) -> str | None:
+    """The MLflow UI page of a pipeline run's MLflow run, else of its experiment, else the UI.
+
+    ZenML's MLflow tracker names the MLflow run of a pipeline run after the pipeline run, in
+    the run config's experiment (`project.experiment_name`).
+    """
+    if not base:
+        return None
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return mlflow_url(base)
+        experiment_id = str(experiment.experiment_id)
+        if run_name and "'" not in run_name:  # ZenML's run names never hold a quote
+            runs = client.search_runs([experiment_id], f"attributes.run_name = '{run_name}'",
+                                      max_results=1, order_by=["attributes.start_time DESC"])
+            if runs:
+                return mlflow_url(base, experiment_id=experiment_id, run_id=runs[0].info.run_id)
+        return mlflow_url(base, experiment_id=experiment_id)
+    except MlflowException as exc:  # a link is not worth a failed page: the UI's front page
+        log.debug("no MLflow link for run %s: %s", run_name, exc)
+        return mlflow_url(base)
+
+
+def model_versions(name: str, mlflow_ui_url: str | None = None) -> dict[str, Any]:
     """A registered model's versions with their gate records side by side.
+
+    Args:
+        name: The registered model.
+        mlflow_ui_url: The MLflow UI (panel config): each version gets `links` to its page and
+            to its run's page there.
 
     Raises:
         InputError: no registered model of that name.
@@ -127,6 +253,7 @@ def model_versions(name: str) -> dict[str, Any]:
                      if tags.get(k)},
             "decision": tags.get(DECISION_TAG),
             "reason": tags.get(REASON_TAG),
+            "links": _version_links(client, mlflow_ui_url, name, str(mv.version), mv.run_id),
         })
     versions.sort(key=lambda v: int(v["version"]) if str(v["version"]).isdigit() else 0,
                   reverse=True)
@@ -134,6 +261,25 @@ def model_versions(name: str) -> dict[str, Any]:
             "challenger": alias_version(name, CHALLENGER, client),
             "previous_champion": alias_version(name, PREVIOUS_CHAMPION, client),
             "versions": versions}
+
+
+def _version_links(client: Any, base: str | None, name: str, version: str,
+                   run_id: str | None) -> dict[str, str]:
+    """The MLflow UI pages of a model version and of its run (whose experiment is looked up)."""
+    from mlflow.exceptions import MlflowException
+
+    links: dict[str, str] = {}
+    page = mlflow_url(base, model=name, version=version)
+    if page is None:
+        return links
+    links["version"] = page
+    if run_id:
+        try:
+            experiment_id = str(client.get_run(run_id).info.experiment_id)
+        except MlflowException:  # the run was deleted: the version page still links it
+            return links
+        links["run"] = mlflow_url(base, experiment_id=experiment_id, run_id=run_id) or ""
+    return links
 
 
 #: The run artifact with prompt, reference and base/tuned/champion answers (geomas.train.flow).
@@ -347,8 +493,8 @@ def zenml_run_tagged(tag: str, since: datetime | None = None) -> str | None:
     return str(runs[0].id)
 
 
-def zenml_steps(run_id: str) -> list[dict[str, Any]]:
-    """A pipeline run's steps from ZenML: name, status, start, end, seconds.
+def zenml_steps(run_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """A pipeline run's name and its steps from ZenML: name, status, start, end, seconds.
 
     Raises:
         KeyError: ZenML has no run with this id.
@@ -364,4 +510,4 @@ def zenml_steps(run_id: str) -> list[dict[str, Any]]:
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
             "seconds": round((end - start).total_seconds(), 1) if start and end else None})
-    return steps
+    return str(run.name), steps

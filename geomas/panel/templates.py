@@ -65,8 +65,18 @@ _OVERVIEW = """{% extends "base.html" %}{% block body %}<h1>Overview</h1>
 {{ d.champion_version or "none" }})</td></tr>
 <tr><th>QA pairs</th><td>{{ d.qa_pairs if d.qa_pairs is not none else "unknown" }}</td></tr>
 </table>{% else %}<p>{{ o.retrain.note }}</p>{% endif %}
-<h2>Retrain schedule</h2><table>{% for k, v in o.retrain.schedule.items() %}
+<h2>Retrain schedule</h2>{% set p = o.retrain.pause %}
+<p id="retrain-state">{% if p and p.paused %}<b class="err">Paused</b> by {{ p.by }} at
+{{ p.at or "?" }}: {{ p.reason }}{% else %}<b>Active</b>{% if p %} (resumed by {{ p.by }} at
+{{ p.at }}){% endif %}{% endif %}</p>
+{% if can_run %}<p>{% if p and p.paused %}<button onclick="resumeRetrain()">Resume</button>
+{% else %}<label>Reason <input id="pause-reason" size="40" required></label>
+<button onclick="pauseRetrain()">Pause</button>{% endif %} <span id="result"></span></p>
+{% endif %}<table>{% for k, v in o.retrain.schedule.items() if k != "paused" %}
 <tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
+<tr><th>ZenML schedule</th><td>{% for s in o.zenml_schedule.schedules %}{{ s.name }}
+({{ s.cron }}, {{ "active" if s.active else "inactive" }}, since {{ s.created }})<br>
+{% endfor %}{{ o.zenml_schedule.note }}</td></tr>
 <tr><th>scheduled</th><td>{{ o.schedule_note }}</td></tr></table>
 <h2>Models</h2>{% if o.model %}<p>{{ o.model.name }}: champion
 v{{ o.model.champion or "-" }}, challenger v{{ o.model.challenger or "-" }}
@@ -74,7 +84,15 @@ v{{ o.model.champion or "-" }}, challenger v{{ o.model.challenger or "-" }}
 {% for v in o.model.versions if v.version in [o.model.champion, o.model.challenger] %}
 <p>v{{ v.version }} {{ v.aliases|join(", ") }}: {% for k, m in v.metrics.items() %}
 {{ k }}={{ m }} {% endfor %}</p>{% endfor %}{% else %}<p>{{ o.model_note }}</p>{% endif %}
-<h2>Last runs</h2>{% include "runs_table.html" %}{% endblock %}"""
+<h2>Last runs</h2>{% include "runs_table.html" %}{% endblock %}
+{% block script %}{% if can_run %}<script>
+async function pauseRetrain() { const reason = document.getElementById("pause-reason").value;
+  if (!reason.trim()) { document.getElementById("result").textContent = "give a reason";
+    return; }
+  if (await api("POST", "/api/retrain/pause", {reason})) location.reload(); }
+async function resumeRetrain() {
+  if (await api("POST", "/api/retrain/resume")) location.reload(); }
+</script>{% endif %}{% endblock %}"""
 
 _RUNS_TABLE = """<table><tr><th>id</th><th>pipeline</th><th>status</th><th>who</th>
 <th>created</th><th>seconds</th><th>config</th></tr>
@@ -85,34 +103,81 @@ _RUNS_TABLE = """<table><tr><th>id</th><th>pipeline</th><th>status</th><th>who</
 
 _RUNS = """{% extends "base.html" %}{% block body %}<h1>Runs</h1>
 {% if can_run %}<h2>Launch</h2>
-<form method="post" action="/runs">
+<style>.help{color:#555;font-size:.85em}details.sec{margin:.3em 0}
+fieldset{border:1px solid #ddd}table.fields th{font-weight:normal;white-space:nowrap}</style>
+<form method="get" action="/runs" id="preset-form"><label>Start from
+<select name="preset">{% for p in presets %}<option value="{{ p.value }}"
+{%- if p.value == preset %} selected{% endif %}>{{ p.label }}</option>{% endfor %}</select>
+</label><input type="hidden" name="pipeline" value="{{ pipeline }}"> <button>Load</button>
+<small>a config file, or the config of an earlier run</small></form>
+{% if preset_error %}<p class="err" id="preset-error">{{ preset_error }}</p>{% endif %}
+{% macro fields(items) %}<table class="fields">{% for f in items %}
+{% set v = values.get(f.name, "") %}<tr><th><label for="{{ f.name }}">{{ f.label }}</label>
+{%- if f.required %} <abbr title="required">*</abbr>{% endif %}</th><td>
+{%- if f.choices %}<select id="{{ f.name }}" name="{{ f.name }}">
+{%- if f.nullable or v == "" %}<option value=""{% if v == "" %} selected{% endif %}>
+{{- "(none)" if f.nullable else "(not set)" }}</option>{% endif %}
+{%- if v != "" and v not in f.choices %}<option selected>{{ v }}</option>{% endif %}
+{%- for c in f.choices %}<option{% if v == c %} selected{% endif %}>{{ c }}</option>
+{%- endfor %}</select>
+{%- elif f.kind == "yaml" %}<textarea id="{{ f.name }}" name="{{ f.name }}"
+rows="{{ [[v.splitlines()|length, 1]|max, 8]|min }}">{{ v }}</textarea>
+{%- else %}<input id="{{ f.name }}" name="{{ f.name }}" value="{{ v }}" size="40"
+{%- if f.kind in ("int", "float") %} inputmode="decimal"{% endif %}>{% endif %}
+{%- if f.path in field_errors %} <span class="err" data-field="{{ f.path }}">
+{{- field_errors[f.path] }}</span>{% endif %}</td>
+<td class="help">{% if f.kind == "yaml" %}(YAML) {% endif %}{{ f.help }}</td></tr>
+{% endfor %}</table>{% endmacro %}
+{% macro section(s) %}<details class="sec" id="section-{{ s.path }}"
+{%- if s.path in open_sections %} open{% endif %}><summary><b>{{ s.path }}</b>
+{%- if s.optional %} (optional){% endif %}</summary><fieldset>
+{% if s.help %}<p class="help">{{ s.help }}</p>{% endif %}
+{% if s.optional %}<p><input type="hidden" name="{{ s.name }}" value="off"><label>
+<input type="checkbox" name="{{ s.name }}" value="on"
+{%- if values.get(s.name) == "on" %} checked{% endif %}> include this section</label>
+<small>(unchecked: the config has no <code>{{ s.label }}:</code>)</small></p>{% endif %}
+{% if s.fields %}{{ fields(s.fields) }}{% endif %}
+{% for sub in s.sections %}{{ section(sub) }}{% endfor %}</fieldset></details>
+{% endmacro %}
+<form method="post" action="/runs" id="launch">
 <input type="hidden" name="csrf_token" value="{{ csrf }}">
+<input type="hidden" name="preset" value="{{ preset }}">
 <p><label>Pipeline <select name="pipeline">{% for p in pipelines %}
-<option {% if form.pipeline == p %}selected{% endif %}>{{ p }}</option>{% endfor %}</select>
-</label>{% if errors.pipeline %} <span class="err">{{ errors.pipeline }}</span>{% endif %}</p>
-<p><label>Config file <select name="config"><option value="">(edited text below)</option>
-{% for c in configs %}<option {% if form.config == c %}selected{% endif %}>{{ c }}</option>
-{% endfor %}</select></label>{% if errors.config %} <span class="err">{{ errors.config }}
+<option {% if pipeline == p %}selected{% endif %}>{{ p }}</option>{% endfor %}</select>
+</label>{% if pipeline_error %} <span class="err" data-field="pipeline">{{ pipeline_error }}
 </span>{% endif %}</p>
-<p><label>or YAML text<br><textarea name="config_text" rows="10">{{ form.config_text }}
-</textarea></label></p>
-{% if field_errors %}<ul class="err">{% for e in field_errors %}<li><b>{{ e.field }}</b>:
-{{ e.message }}</li>{% endfor %}</ul>{% endif %}
-<button>Start</button></form>{% endif %}
+{% if general_errors %}<ul class="err" id="form-errors">{% for e in general_errors %}
+<li data-field="{{ e.field }}"><b>{{ e.field }}</b>: {{ e.message }}</li>{% endfor %}</ul>
+{% endif %}<p class="help">Fields marked * are required. Only the fields you change are written
+into the config; the rest keep the preset's values (or the defaults).</p>
+{% if form.fields %}{{ fields(form.fields) }}{% endif %}
+{% for s in form.sections %}{{ section(s) }}{% endfor %}
+<p><button name="mode" value="form">Start</button></p>
+<details id="yaml"{% if yaml_errors %} open{% endif %}><summary>Edit as YAML</summary>
+<p class="help">The whole run config as text (the preset's, as loaded); launching it ignores
+the fields above.</p>
+<textarea name="config_text" rows="14">{{ config_text }}</textarea>
+{% if yaml_errors %}<ul class="err" id="yaml-errors">{% for e in yaml_errors %}
+<li data-field="{{ e.field }}"><b>{{ e.field }}</b>: {{ e.message }}</li>{% endfor %}</ul>
+{% endif %}<p><button name="mode" value="yaml">Launch this YAML</button></p></details>
+</form>{% endif %}
 <h2>All runs</h2>{% include "runs_table.html" %}{% endblock %}"""
 
 _RUN = """{% extends "base.html" %}{% block body %}<h1>Run {{ r.id }} · {{ r.pipeline }}</h1>
 <p>Status: <b id="status" class="status-{{ r.status }}">{{ r.status }}</b>
 {% if can_run %}<button onclick="api('POST','/api/runs/{{ r.id }}/stop')">Stop</button>
 <button onclick="api('POST','/api/runs/{{ r.id }}/rerun')">Run again with this config
-</button>{% endif %} <span id="result"></span></p>
+</button> <a href="/runs?from_run={{ r.id }}" id="edit-copy">edit a copy</a>{% endif %}
+<span id="result"></span></p>
 <table><tr><th>who</th><td>{{ r.user }}</td></tr><tr><th>created</th>
 <td>{{ r.created_at }}</td></tr><tr><th>config</th><td>{{ r.config_name }}
 (sha256 {{ r.config_sha256 }})</td></tr><tr><th>exit code</th><td id="exit">
-{{ r.exit_code }}</td></tr><tr><th>ZenML run</th><td>{{ r.zenml_run_name or "" }}
+{{ r.exit_code }}</td></tr><tr><th>ZenML run</th><td><span id="zenml-run">
+{{- zenml_run_name or r.zenml_run_name or "" }}</span>
 {% if links.zenml %}<a href="{{ links.zenml }}">dashboard</a>{% endif %}</td></tr>
-{% if links.mlflow %}<tr><th>MLflow</th><td><a href="{{ links.mlflow }}">MLflow UI</a>
-</td></tr>{% endif %}<tr><th>note</th><td>{{ r.note }}</td></tr></table>
+{% if links.mlflow %}<tr><th>MLflow</th><td><a id="mlflow-link" href="{{ links.mlflow }}">
+{{ "run" if "/runs/" in links.mlflow else "experiment" if "/experiments/" in links.mlflow
+else "MLflow UI" }}</a></td></tr>{% endif %}<tr><th>note</th><td>{{ r.note }}</td></tr></table>
 <h2>Steps</h2><table id="steps"><tr><th>step</th><th>status</th><th>seconds</th></tr>
 {% for s in steps %}<tr><td>{{ s.name }}</td><td class="step-{{ s.status }}">{{ s.status }}</td>
 <td>{{ s.seconds or "" }}</td></tr>{% endfor %}</table>
@@ -127,13 +192,15 @@ async function steps() { const r = await fetch("/api/runs/{{ r.id }}");
   for (const s of d.steps) { const row = t.insertRow();
     for (const v of [s.name, s.status, s.seconds ?? ""]) row.insertCell().textContent = v;
     row.cells[1].className = "step-" + s.status; }
-  document.getElementById("steps-note").textContent = d.steps_note; }
+  document.getElementById("steps-note").textContent = d.steps_note;
+  if (d.zenml_run_name) document.getElementById("zenml-run").textContent = d.zenml_run_name; }
 let poll = null;
 const es = new EventSource("/api/runs/{{ r.id }}/events");
 es.addEventListener("status", e => { const d = JSON.parse(e.data);
   const s = document.getElementById("status"); s.textContent = d.status;
   s.className = "status-" + d.status;
   document.getElementById("exit").textContent = d.exit_code ?? "";
+  if (d.zenml_run_name) document.getElementById("zenml-run").textContent = d.zenml_run_name;
   if (d.status === "running" && poll === null) poll = setInterval(steps, 2000);
   if (["succeeded","failed","stopped"].includes(d.status)) { es.close();
     clearInterval(poll); steps(); } });
@@ -145,7 +212,7 @@ _MODELS = """{% extends "base.html" %}{% block body %}<h1>Model {{ m.name }}</h1
 <p>champion v{{ m.champion or "-" }} · challenger v{{ m.challenger or "-" }} · previous
 champion v{{ m.previous_champion or "-" }}</p>
 <table><tr><th>version</th><th>aliases</th><th>metrics</th><th>scored on</th><th>gate</th>
-<th>decision</th>
+<th>decision</th>{% if m.versions and m.versions[0].links %}<th>MLflow</th>{% endif %}
 {% if can_approve %}<th>promote</th>{% endif %}</tr>
 {% for v in m.versions %}<tr id="version-{{ v.version }}"><td>{{ v.version }}</td>
 <td>{{ v.aliases|join(", ") }}</td>
@@ -154,6 +221,9 @@ champion v{{ m.previous_champion or "-" }}</p>
 <small>sha256 {{ (v.eval.eval_sha256 or "")[:12] }}</small>{% endif %}</td>
 <td>{% for k, x in v.gate.items() %}{{ k }}={{ x }}<br>{% endfor %}</td>
 <td>{{ v.decision or "" }}<br><small>{{ v.reason or "" }}</small></td>
+{% if v.links %}<td><a class="mlflow-version" href="{{ v.links.version }}">version</a>
+{% if v.links.run %}<br><a class="mlflow-run" href="{{ v.links.run }}">run</a>{% endif %}
+</td>{% endif %}
 {% if can_approve %}<td><button onclick="promote('{{ v.version }}')">promote</button></td>
 {% endif %}</tr>{% endfor %}</table>
 {% if can_approve %}<p><label>Reason <input id="reason"></label>

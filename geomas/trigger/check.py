@@ -1,7 +1,9 @@
 """`geomas retrain check`: start training when enough new data has arrived, once per data hash.
 
 1. A file lock in the project data dir lets one check run at a time; a second concurrent check
-   returns `busy` at once.
+   returns `busy` at once. A pause (`geomas.trigger.pause`, tags on the ledger experiment)
+   makes the check return `paused` here, before anything below runs or changes (a dry run
+   still decides, and says it is paused).
 2. The corpus watermark (document hashes under `data.source_dir`, QA pairs in
    `data.output_dir`) is compared with the champion's watermark (registry tags).
 3. Launches in the retrain ledger (MLflow) whose process is gone (a check killed mid-launch)
@@ -26,6 +28,7 @@ from pydantic import BaseModel
 from geomas.config import RetrainConfig, RunConfig
 from geomas.errors import GeomasError
 from geomas.trigger.ledger import GoneLaunch, LaunchRuns, LedgerEntry
+from geomas.trigger.pause import RetrainPause, paused_state
 from geomas.trigger.watermark import (
     Watermark,
     champion_watermark,
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 LOCK_NAME = "retrain.lock"
-Outcome = Literal["launch", "skip", "busy", "launched", "failed", "cleared"]
+Outcome = Literal["launch", "skip", "busy", "launched", "failed", "cleared", "paused"]
 #: Runs the pipelines with these tags on their runs and returns the training run's name.
 Launcher = Callable[[RunConfig, Mapping[str, str]], str]
 
@@ -62,6 +65,8 @@ class RetrainDecision(BaseModel):
     ledger_run_id: str | None = None
     training_run: str | None = None
     gone_launches: list[GoneLaunch] = []
+    #: the pause in force (outcome paused): who paused the checks, when and why
+    pause: RetrainPause | None = None
 
     def numbers(self) -> dict[str, float]:
         """The numeric fields, for the ledger run's metrics."""
@@ -133,7 +138,8 @@ def check_retrain(
         launch: Runs the pipelines with the given tags on their runs and returns the training
             run's name: in this process `geomas.runner.launch_pipelines`; inside a pipeline
             step `subprocess_launch`.
-        dry_run: Decide and report only: no lock wait, no ledger change, no pipeline.
+        dry_run: Decide and report only: no lock wait, no ledger change, no pipeline. While
+            paused, the decision the check would make is computed and returned as `paused`.
         retry_failed: Launch data whose last launch failed again.
         launch_runs: The stack's pipeline runs of a launch (`geomas.stack.ZenMLLaunchRuns`):
             a launch whose process is gone but whose runs go on on a remote orchestrator is
@@ -141,8 +147,8 @@ def check_retrain(
             a dead local launch are marked failed. None: the ledger and MLflow only.
 
     Returns:
-        The decision: skip, busy, launched (the training run finished) or failed, with the
-        gone launches it found (and closed).
+        The decision: skip, busy, paused, launched (the training run finished) or failed,
+        with the gone launches it found (and closed).
 
     Raises:
         GeomasError: The run config has no `training:` section.
@@ -152,8 +158,26 @@ def check_retrain(
     with _locked(config) as busy:
         if busy is not None:
             return busy
-        return _check_locked(config, dry_run=dry_run, launch=launch,
-                             retry_failed=retry_failed, launch_runs=launch_runs)
+        pause = _paused(config)
+        if pause is not None and not dry_run:
+            # nothing is hashed, recovered or launched: the ledger stays as it is
+            log.info("retrain check paused: %s", pause.describe())
+            return RetrainDecision(outcome="paused", reason=pause.describe(), pause=pause)
+        decision = _check_locked(config, dry_run=dry_run, launch=launch,
+                                 retry_failed=retry_failed, launch_runs=launch_runs)
+        if pause is None:
+            return decision
+        return decision.model_copy(update={  # a dry run: what the check would do unpaused
+            "outcome": "paused", "pause": pause,
+            "reason": f"{pause.describe()} (unpaused, this check would {decision.outcome}: "
+                      f"{decision.reason})"})
+
+
+def _paused(config: RunConfig) -> RetrainPause | None:
+    """The pause in force for the project's checks (the ledger experiment's tags), or None."""
+    import mlflow
+
+    return paused_state(mlflow.MlflowClient(), config.project.experiment_name)
 
 
 def clear_launches(config: RunConfig, key: str) -> RetrainDecision:

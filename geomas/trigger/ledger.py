@@ -15,7 +15,8 @@ run, then `completed` or `failed`:
   `--clear KEY` drops a key's entries.
 
 The pipelines a launch starts carry the tag `LAUNCH_TAG` = the ledger run id, so the runs of a
-dead launch can be found and closed.
+dead launch can be found and closed. The ledger experiment's own tags hold the pause of the
+checks (`geomas.trigger.pause`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The panel in a real browser: Chromium (Playwright) against `geomas panel` served by uvicorn.
 
 One walk through the product as its users do it: an operator starts a data run and a training
-run from the launch form and watches them finish live on the run page; an approver promotes a
-version and rolls it back; the models page shows champion and challenger scored on the same
-examples, and the history names the approver. Everything is real: the users file (argon2
+run from the launch form and watches them finish live on the run page (the gate makes that
+first version champion); the operator edits a copy of the config in the generated form (an
+invalid value is refused on its field), and the weaker second version is scored against the
+champion on the same examples and kept out; an approver forces it in with a reason and rolls
+it back; the history names who moved what. Everything is real: the users file (argon2
 hashes), the SQLite run records, the child-process runs, the embedded ZenML/MLflow stores.
 
 Screenshots of each page go to the test's tmp dir, or to $GEOMAS_PANEL_SCREENSHOTS
@@ -31,9 +33,8 @@ import yaml
 
 from tests.panel.conftest import SECRET
 
-# A data run and two training runs through the real pipelines: about 1.5 minutes on 2 CPUs.
-# slow: a real data run and two training runs through the panel (~90 s); `make test` stays
-# under 20 minutes on 2 cores, .ci/run runs it with `make test-slow`
+# slow: a pre-trained tiny LM, a real data run and two training runs through the panel
+# (~5 min on 2 cores); `make test` stays under 20 minutes, .ci/run runs it (`make test-slow`)
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCREENSHOTS_ENV = "GEOMAS_PANEL_SCREENSHOTS"
@@ -94,23 +95,27 @@ def screenshots(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def panel_url(tmp_path: Path, sample_corpus: Path) -> Iterator[str]:
-    """A project (sample corpus, tiny NER and LM, run config, users) served on a free port."""
+def panel_url(tmp_path: Path) -> Iterator[str]:
+    """A project (`make demo`'s corpus and settings: 24 generated reports with bad files, tiny
+    NER, a pre-trained tiny LM; run config, users) served on a free port."""
     from geomas.config import NerTrainConfig
     from geomas.models import make_tiny
     from geomas.ner.annotations import convert_annotations
     from geomas.ner.train import train_ner
     from geomas.panel.auth import hash_password
+    from geomas.sample import generate_sample_corpus
 
     root = tmp_path / "proj"
     models = root / "models"
     models.mkdir(parents=True)
+    sample_corpus = root / "corpus"
+    generate_sample_corpus(sample_corpus, docs=24, seed=0, with_bad_files=True)
     convert_annotations(sample_corpus / "annotations", models / "bio", progress=False)
     tiny_ner = make_tiny("ner", models / "tiny-ner", corpus_dir=sample_corpus)
     train_ner(models / "bio", NerTrainConfig(model_name=str(tiny_ner), output_dir=models / "ner",
-                                             epochs=20, learning_rate=2e-3,
+                                             epochs=40, learning_rate=1e-3,
                                              register_model=False), progress=False)
-    make_tiny("lm", models / "tiny-lm", corpus_dir=sample_corpus, pretrain_steps=30)
+    make_tiny("lm", models / "tiny-lm", corpus_dir=sample_corpus, pretrain_steps=300)
     out = root / "out"
     run_config = {
         "project": {"data_dir": str(root / ".geomas"), "experiment_name": "geomas-browser"},
@@ -121,9 +126,9 @@ def panel_url(tmp_path: Path, sample_corpus: Path) -> Iterator[str]:
                      "val_file": str(out / "instruct_dataset_val.json"),
                      "test_file": str(out / "instruct_dataset_test.json"),
                      "output_dir": str(root / "sft"), "registered_model_name": MODEL,
-                     "sft": {"method": "qlora", "tag": "browser", "max_length": 256,
-                             "epochs": 1},
-                     "evaluation": {"max_new_tokens": 4}}}
+                     "sft": {"method": "qlora", "tag": "browser", "max_length": 384,
+                             "num_train_epochs": 8, "learning_rate": 0.005},
+                     "evaluation": {"max_new_tokens": 48}}}
     (root / "configs").mkdir()
     (root / "configs" / "project.yaml").write_text(yaml.safe_dump(run_config))
     users = root / "users.yaml"
@@ -198,11 +203,18 @@ def _logout(page: Any) -> None:
     page.wait_for_url(re.compile(r"/login$"))
 
 
-def _launch(page: Any, pipeline: str) -> int:
-    """Start a run from the launch form; returns its id (the form redirects to its page)."""
-    page.goto("/runs")
-    page.select_option("select[name=pipeline]", pipeline)
-    page.select_option("select[name=config]", "project.yaml")
+def _field(page: Any, path: str) -> Any:
+    """The generated form's input for a run-config field (`training.sft.learning_rate`)."""
+    return page.locator(f'#launch [name="f.{path}"]')
+
+
+def _launch(page: Any, pipeline: str, fields: dict[str, str] | None = None) -> int:
+    """Start a run from the generated launch form (preset project.yaml, `fields` changed);
+    returns its id (the form redirects to its page)."""
+    page.goto("/runs?preset=project.yaml")
+    page.select_option("#launch select[name=pipeline]", pipeline)
+    for path, value in (fields or {}).items():
+        _field(page, path).fill(value)
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(re.compile(r"/runs/\d+$"))
     return int(page.url.rsplit("/", 1)[1])
@@ -265,12 +277,23 @@ def _move(page: Any, button: Any, reason: str, force: bool) -> None:
     expect(page.locator("h1")).to_have_text(f"Model {MODEL}")
 
 
+def _refused_move(page: Any, button: Any, reason: str) -> str:
+    """Press a promote button for a move the gate calls unsafe, without force: the message."""
+    from playwright.sync_api import expect
+
+    page.fill("#reason", reason)
+    page.locator("#force").set_checked(False)
+    button.click()
+    expect(page.locator("#result")).to_contain_text("error 409")
+    return str(page.locator("#result").inner_text())
+
+
 def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
         page: Any, screenshots: Path) -> None:
     from playwright.sync_api import expect
 
-    def shot(name: str) -> None:
-        page.screenshot(path=str(screenshots / f"{name}.png"))
+    def shot(name: str, full_page: bool = False) -> None:
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=full_page)
 
     # -- the operator logs in and starts a data run from the launch form
     page.goto("/")
@@ -287,9 +310,12 @@ def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
     assert set(data["steps"]) == DATA_STEPS, data["steps"]
     assert set(data["steps"].values()) == {"completed"}, data["steps"]
     assert re.search(r"ingest: (\d+)/\1 files", data["log"]), data["log"][:2000]
+    # the ZenML run cell fills in live too (no reload)
+    expect(page.locator("#zenml-run")).to_contain_text("geomas_data")
     shot("run")
 
-    # -- a training run: v1 of the model, registered as challenger
+    # -- a training run with the preset as it is: v1 beats its base, and with no champion
+    # yet the gate makes it champion
     train_id = _launch(page, "training")
     train = _watch_until_done(page, train_id)
     assert train["same_page"] and train["statuses"][-1] == "succeeded", train
@@ -297,27 +323,30 @@ def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
     page.goto("/models")
     expect(page.locator("h1")).to_have_text(f"Model {MODEL}")
     v1 = _version_row(page, "1")
-    assert v1["aliases"] == "challenger", (v1, train["log"][-3000:])
-    # a 1-epoch tiny model does not beat its base by the margin: the gate keeps it out
-    assert v1["decision"].startswith("rejected"), v1
+    assert v1["aliases"] == "champion", (v1, train["log"][-3000:])
+    assert v1["decision"].startswith("promoted\n"), v1
+    assert _metric(v1["metrics"], "token_f1") > _metric(v1["metrics"], "base_token_f1"), v1
     assert page.locator("#version-1 button", has_text="promote").count() == 0  # operator
-    _logout(page)
 
-    # -- the approver makes v1 champion by hand (with no champion yet the gate allows it)
-    _login(page, "anna")
-    page.goto("/models")
-    _move(page, page.locator("#version-1 button", has_text="promote"),
-          "baseline for the browser test", force=False)
-    v1 = _version_row(page, "1")
-    assert (v1["aliases"], v1["decision"]) == (
-        "champion", "promoted\npromoted by hand; reason: baseline for the browser test"), v1
-    _logout(page)
-
-    # -- the operator trains again: v2 is scored against champion v1 on the same examples
-    _login(page, "oleg")
-    second_id = _launch(page, "training")
+    # -- an edited copy in the generated form: a value the config model refuses comes back
+    # on its field and starts nothing; then a weaker setting (1 epoch, a tiny learning rate)
+    page.goto("/runs?preset=project.yaml")
+    page.select_option("#launch select[name=pipeline]", "training")
+    _field(page, "training.sft.num_train_epochs").fill("0")
+    page.get_by_role("button", name="Start").click()
+    error = page.locator('#launch .err[data-field="training.sft.num_train_epochs"]')
+    expect(error).to_contain_text("greater than")
+    assert page.url.endswith("/runs")  # the form again, no run page
+    assert _field(page, "training.sft.num_train_epochs").input_value() == "0"  # kept as typed
+    error.scroll_into_view_if_needed()
+    shot("launch-error")
+    page.goto("/runs")
+    assert len(page.locator("table").last.locator("tr").all()) == 3  # header + 2 runs
+    second_id = _launch(page, "training", {"training.sft.num_train_epochs": "1",
+                                           "training.sft.learning_rate": "1e-05"})
     second = _watch_until_done(page, second_id)
     assert second["statuses"][-1] == "succeeded", second
+    assert "num_train_epochs: 1" in page.locator("details pre").inner_text()
     page.goto("/models")
     assert page.locator("main p").first.inner_text().startswith("champion v1 · challenger v2")
     v1, v2 = _version_row(page, "1"), _version_row(page, "2")
@@ -328,17 +357,24 @@ def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
             assert 0.0 <= _metric(row["metrics"], key) <= 1.0, row
     assert re.fullmatch(r"test · \d+ examples\nsha256 [0-9a-f]{12}", v2["scored_on"]), v2
     assert v1["scored_on"] == v2["scored_on"]
-    # a 1-epoch tiny model does not beat its own base, so the gate stops there and the
-    # paired comparison with the champion (gate.*) is not reached
-    assert v2["decision"].startswith("rejected\ntoken_f1") and v2["gate"] == "", v2
+    # the gate re-scored champion v1 on v2's test examples: v2 is worse, and stays out
+    assert v2["decision"].startswith("rejected\n"), v2
+    gain = _metric(v2["gate"], "gate.gain")
+    assert gain < 0 and _metric(v2["gate"], "gate.champion") > _metric(v2["gate"],
+                                                                      "gate.challenger"), v2
+    assert _metric(v2["gate"], "gate.n") == int(v2["scored_on"].split(" ")[2]), v2
     _logout(page)
 
-    # -- the approver promotes v2 by hand (not worse than v1 on the gate's metric: no force
-    # needed), then rolls back with a reason
+    # -- the approver: promoting the worse v2 is refused without an override; forced with a
+    # reason it goes live; then a rollback with a reason restores v1
     _login(page, "anna")
     page.goto("/models")
+    refused = _refused_move(page, page.locator("#version-2 button", has_text="promote"),
+                            "try v2 live")
+    assert "force" in refused, refused
+    assert _version_row(page, "1")["aliases"] == "champion"
     _move(page, page.locator("#version-2 button", has_text="promote"), "try v2 live",
-          force=False)
+          force=True)
     assert page.locator("main p").first.inner_text().startswith("champion v2")
     _move(page, page.get_by_role("button", name="Roll back"), "v2 answers worse",
           force=False)
@@ -348,13 +384,12 @@ def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
     assert _version_row(page, "2")["decision"].startswith("rolled_back")
     history = _history(page)
     assert [row[:5] for row in history] == [
-        ("promote", "-", "1", "anna", "False"), ("promote", "1", "2", "anna", "False"),
+        ("gate", "-", "1", "oleg", "False"), ("promote", "1", "2", "anna", "True"),
         ("rollback", "2", "1", "anna", "False")], history
-    assert [row[5] for row in history] == [
-        "promoted by hand; reason: baseline for the browser test",
-        "promoted by hand; reason: try v2 live",
-        "restored by rollback from version 2; reason: v2 answers worse"], history
-    shot("models")
+    assert history[0][5] == "no champion yet", history
+    assert history[1][5].endswith("reason: try v2 live"), history
+    assert history[2][5] == "restored by rollback from version 2; reason: v2 answers worse"
+    shot("models", full_page=True)
 
     # -- the other pages, as the approver sees them now
     page.goto("/runs")

@@ -1,4 +1,4 @@
-"""The retrain ledger's recovery: dead launches, failed launches, --retry-failed, --clear.
+"""The retrain ledger: dead launches, failed launches, --retry-failed, --clear, pause/resume.
 
 Real MLflow (a SQLite store per test) and real processes: a launch is opened by a child
 process that is then SIGKILLed, exactly what a check killed mid-launch leaves. The launcher is
@@ -216,3 +216,116 @@ def test_gone_reason_on_this_host(tmp_path: Path) -> None:
     old = entry(started=time.time() - 7200)
     assert ledger.gone_reason(old, 60, 3600 * 24) is None
     assert "stale_launch_hours" in str(ledger.gone_reason(old, 60, 3600))
+
+
+# --------------------------------------------------------------------------- pausing the checks
+
+
+def test_a_paused_check_launches_nothing_and_leaves_the_ledger_until_resumed(
+    project: RunConfig,
+) -> None:
+    from geomas.trigger import pause
+    from geomas.trigger.watermark import corpus_watermark
+
+    client = _client()
+    experiment = project.project.experiment_name
+    # a launch from another host whose heartbeat stopped: a check would mark it gone
+    ledger_id = ledger.ledger_experiment(client, experiment)
+    assert ledger_id is not None
+    key = corpus_watermark(project.data.source_dir, project.data.ingest.extensions).data_hash
+    stale = ledger.open_launch(client, ledger_id, key, {})
+    client.set_tag(stale, ledger.HOST_TAG, "retrain-cronjob-28761-abcde")
+    client.set_tag(stale, ledger.HEARTBEAT_TAG, f"{time.time() - 3600:.3f}")
+
+    for empty in ("", "   \n"):
+        with pytest.raises(InputError, match="a pause needs a reason"):
+            pause.pause(client, experiment, "oleg", empty)
+    assert pause.pause_record(client, experiment) is None
+    state = pause.pause(client, experiment, "oleg", "GPU node  in maintenance")
+    assert (state.paused, state.by, state.reason) == (True, "oleg", "GPU node in maintenance")
+    assert pause.paused_state(client, experiment) == state
+
+    launcher = Launcher()
+    paused = check_retrain(project, launch=launcher)
+    assert paused.outcome == "paused" and paused.pause == state
+    assert f"paused by oleg at {state.at}: GPU node in maintenance" in paused.reason
+    assert "run `geomas retrain resume --config ...` to resume" in paused.reason
+    assert launcher.calls == [] and paused.data_hash is None  # not even hashed
+    [entry] = _ledger_runs(project)  # untouched: the gone launch is not closed while paused
+    assert (entry.run_id, entry.status) == (stale, "launched")
+    assert client.get_run(stale).info.status == "RUNNING"
+
+    # a dry run still computes the decision, and says it is paused
+    dry = check_retrain(project, launch=launcher, dry_run=True)
+    assert dry.outcome == "paused" and dry.data_hash == key and dry.new_docs == 3
+    assert "unpaused, this check would launch" in dry.reason and "paused by oleg" in dry.reason
+    assert [g.ledger_run_id for g in dry.gone_launches] == [stale]
+    assert launcher.calls == [] and _ledger_runs(project)[0].status == "launched"
+
+    lifted = pause.resume(client, experiment, "anna")
+    assert lifted == state
+    assert pause.paused_state(client, experiment) is None
+    record = pause.pause_record(client, experiment)
+    assert record is not None and (record.paused, record.by) == (False, "anna")
+    assert pause.resume(client, experiment, "anna") is None  # not paused: nothing to lift
+
+    # resumed: the check decides as before — closes the gone launch, launches the data
+    decision = check_retrain(project, launch=launcher)
+    assert decision.outcome == "launched" and decision.pause is None
+    assert len(launcher.calls) == 1
+    assert [g.ledger_run_id for g in decision.gone_launches] == [stale]
+    assert sorted(e.status for e in _ledger_runs(project)) == ["completed", "failed"]
+
+
+def test_a_pause_set_by_hand_in_mlflow_pauses_too(project: RunConfig) -> None:
+    from geomas.trigger import pause
+
+    client = _client()
+    ledger_id = ledger.ledger_experiment(client, project.project.experiment_name)
+    assert ledger_id is not None
+    client.set_experiment_tag(ledger_id, pause.PAUSED_TAG, "True")
+    decision = check_retrain(project, launch=Launcher())
+    assert decision.outcome == "paused" and "paused by unknown" in decision.reason
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "GEOMAS_MLFLOW_RESOLVED"}
+    return subprocess.run([sys.executable, "-m", "geomas.cli", "retrain", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd, check=False)
+
+
+def test_pause_and_resume_commands_and_a_cron_check_in_between(
+    project: RunConfig, tmp_path: Path
+) -> None:
+    """What a system cron runs (`geomas retrain check`) honours `geomas retrain pause`.
+
+    Each command activates the run config's stack first (about 10 s): the ledger is on the
+    stack's MLflow, wherever that is.
+    """
+    import json
+
+    import yaml
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(project.model_dump(mode="json", exclude_unset=True)))
+    missing = _cli("pause", "--config", str(config), cwd=tmp_path)
+    assert missing.returncode == 2 and "--reason" in missing.stderr
+
+    paused = _cli("pause", "--config", str(config), "--reason", "corpus is being re-sorted",
+                  "--actor", "oleg", cwd=tmp_path)
+    assert paused.returncode == 0, paused.stderr
+    [line] = paused.stdout.splitlines()
+    assert line.startswith("paused") and "by oleg" in line
+    assert "corpus is being re-sorted" in line and "geomas retrain resume" in line
+
+    check = _cli("check", "--config", str(config), "--json", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    decision = json.loads(check.stdout)
+    assert decision["outcome"] == "paused" and decision["pause"]["by"] == "oleg"
+    assert _ledger_runs(project) == []  # nothing launched, nothing recorded
+
+    resumed = _cli("resume", "--config", str(config), "--actor", "anna", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    [line] = resumed.stdout.splitlines()
+    assert line.startswith("resumed") and "paused by oleg" in line
+    assert check_retrain(project, launch=Launcher(), dry_run=True).outcome == "launch"
