@@ -549,6 +549,7 @@ def _page_routes(app: FastAPI, panel: Panel) -> None:
                 "pipeline_error": "; ".join(e["message"] for e in general
                                             if e["field"] == "pipeline"),
                 "open_sections": launch_form.open_sections(form, pipeline, list(on_fields)),
+                "pipeline_sections": launch_form.PIPELINE_SECTIONS,
                 "config_text": (submitted or {}).get("config_text", text),
                 "yaml_errors": yaml_errors or []}
         resp = page(request, "runs.html", ident, runs=[r.to_dict() for r in runs],

@@ -44,7 +44,7 @@ ON, OFF = "on", "off"
 #: top-level sections each pipeline uses most: shown open on the launch form
 PIPELINE_SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("project", "data"),
-    "training": ("training",),
+    "training": ("training", "training.sft"),
     "retrain-check": ("retrain",),
 }
 

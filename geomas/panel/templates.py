@@ -160,7 +160,14 @@ the fields above.</p>
 {% if yaml_errors %}<ul class="err" id="yaml-errors">{% for e in yaml_errors %}
 <li data-field="{{ e.field }}"><b>{{ e.field }}</b>: {{ e.message }}</li>{% endfor %}</ul>
 {% endif %}<p><button name="mode" value="yaml">Launch this YAML</button></p></details>
-</form>{% endif %}
+</form>
+<script>
+// choosing another pipeline opens the sections it uses most (the server opens them on load)
+const PIPELINE_SECTIONS = {{ pipeline_sections|tojson }};
+document.querySelector("#launch select[name=pipeline]").addEventListener("change", e => {
+  for (const path of PIPELINE_SECTIONS[e.target.value] || []) {
+    const d = document.getElementById("section-" + path); if (d) d.open = true; } });
+</script>{% endif %}
 <h2>All runs</h2>{% include "runs_table.html" %}{% endblock %}"""
 
 _RUN = """{% extends "base.html" %}{% block body %}<h1>Run {{ r.id }} · {{ r.pipeline }}</h1>
