@@ -7,7 +7,7 @@ STAMP := $(VENV)/.geomas-installed
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test test-slow lint bench clean
+.PHONY: install system-deps demo test test-slow lint bench clean
 
 install: $(STAMP)
 
@@ -29,23 +29,48 @@ demo: install
 	$(BIN)/geomas run training --config configs/local.yaml
 	$(BIN)/geomas retrain check --config configs/local.yaml --dry-run
 
-# The panel's browser test (tests/panel/test_browser.py) drives the system Chromium, not a
-# browser Playwright downloads: installed here as root on Debian, else a clear failure.
-browser:
-	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
-		:; \
-	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	else \
-		echo "Chromium is missing: install the Debian package 'chromium'" \
-			"(sudo apt-get install -y chromium); the panel's browser test needs it" >&2; \
-		exit 1; \
-	fi
+# System packages (Debian names) that the tests and ingest need: Chromium for the panel's
+# browser test (tests/panel/test_browser.py drives the system Chromium, not a browser
+# Playwright downloads), Tesseract with its Russian and English data for OCR of scanned PDFs,
+# LibreOffice Writer (soffice) for .doc/.rtf. Installed here with apt-get as root on Debian;
+# otherwise one line per missing package, and a non-zero exit.
+# FIND_MISSING sets $missing to the packages whose tool is not there (a tool found on PATH
+# counts, however it was installed: libreoffice-writer instead of -nogui, chromium-browser).
+define FIND_MISSING
+missing=""; \
+{ command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 \
+	|| missing="$$missing chromium"; \
+command -v tesseract >/dev/null 2>&1 || missing="$$missing tesseract-ocr"; \
+langs="$$(tesseract --list-langs 2>/dev/null || true)"; \
+for lang in rus eng; do \
+	printf '%s\n' "$$langs" | grep -qx "$$lang" || missing="$$missing tesseract-ocr-$$lang"; \
+done; \
+command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-writer-nogui"
+endef
 
-test: install browser
+system-deps:
+	@$(FIND_MISSING); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+		echo "installing system packages:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+			|| exit 1; \
+		$(FIND_MISSING); \
+	fi; \
+	for pkg in $$missing; do \
+		case $$pkg in \
+			chromium) why="the panel's browser test drives it";; \
+			tesseract-ocr*) why="OCR of scanned PDF pages (ingest.ocr) and its tests";; \
+			libreoffice*) why="soffice converts .doc/.rtf to DOCX for ingest and its tests";; \
+		esac; \
+		echo "missing system package $$pkg: $$why; install it with" \
+			"sudo apt-get install -y $$pkg (or run make system-deps as root on Debian)" >&2; \
+	done; \
+	[ -z "$$missing" ]
+
+test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-slow: install browser
+test-slow: install system-deps
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: install

@@ -14,8 +14,19 @@ off: convert only, then convert + docling-core's HybridChunker) and through geom
 (`ingest_folder`, workers=1, on a folder holding just that PDF). Each case runs in a fresh
 spawned process, so its peak RSS is its own.
 
-    .venv/bin/python bench/ingest.py [--only corpus|large] [--docs 40] [--workers 2]
-        [--out bench/results/ingest.json]
+ocr: OCR pages vs native pages in the same run. The first `--ocr-pages` pages of a real
+Russian PDF (../shared/corpus/real-ru/labour_code.pdf) as they are (text layer) and as an
+image-only copy (each page rendered by pypdfium2 at `--ocr-dpi`, grey, saved as a PDF by
+Pillow: what a scan of the printed pages looks like), each through `ingest_folder` with the
+same settings (``ocr: auto``, workers=1): pages/s of each, their ratio, and the word recall of
+the OCR text against the native text.
+
+legacy: seconds per legacy .doc against the DOCX it was made from: real-ru DOCX files saved as
+.doc by LibreOffice, each set through `ingest_folder` (workers=1); the difference is
+LibreOffice's conversion to DOCX (a fresh throwaway profile per file).
+
+    .venv/bin/python bench/ingest.py [--only corpus|large|ocr|legacy] [--docs 40] [--workers 2]
+        [--ocr-pages 6] [--out bench/results/ingest.json]
 """
 
 from __future__ import annotations
@@ -25,10 +36,13 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import resource
 import shutil
+import subprocess
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +56,9 @@ from geomas.sample import generate_sample_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY = ROOT.parent / "shared" / "corpus" / "pdf"
+REAL_RU = ROOT.parent / "shared" / "corpus" / "real-ru"
+LEGACY_SOURCES = ("ukrf_excerpt.docx", "pp87_project_docs.docx", "tz_gas_upravlenie.docx")
+PARTS = ("corpus", "large", "ocr", "legacy")
 
 
 def baseline_pages_per_s(pdfs: list[Path]) -> tuple[int, float, int]:
@@ -142,14 +159,17 @@ def run_large(sections: int, cases: tuple[str, ...] = LARGE_CASES) -> dict[str, 
 def main() -> None:
     """Run the benchmark and print/write its figures."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("corpus", "large"), default=None,
-                        help="run one part only (default: both)")
+    parser.add_argument("--only", choices=PARTS, default=None,
+                        help="run one part only (default: all)")
     parser.add_argument("--docs", type=int, default=120, help="generated Russian reports")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--large-sections", type=int, default=50,
                         help="sections of the large PDF (50 give 263 pages)")
     parser.add_argument("--large-cases", default=",".join(LARGE_CASES),
                         help=f"comma-separated subset of {', '.join(LARGE_CASES)}")
+    parser.add_argument("--ocr-pdf", type=Path, default=REAL_RU / "labour_code.pdf")
+    parser.add_argument("--ocr-pages", type=int, default=6, help="first pages of --ocr-pdf")
+    parser.add_argument("--ocr-dpi", type=int, default=300, help="resolution of the scan")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/ingest.json")
     args = parser.parse_args()
 
@@ -166,6 +186,10 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown --large-cases {', '.join(sorted(unknown))}")
         results["large_table_pdf"] = run_large(args.large_sections, cases)
+    if args.only in (None, "ocr"):
+        results["ocr"] = run_ocr(args.ocr_pdf, args.ocr_pages, args.ocr_dpi)
+    if args.only in (None, "legacy"):
+        results["legacy_doc"] = run_legacy([REAL_RU / name for name in LEGACY_SOURCES])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(results, indent=2, ensure_ascii=False))
@@ -222,6 +246,158 @@ def run_corpus(docs: int, workers: int) -> dict[str, Any]:
             (b_pages / b_secs) / (single.pages_parsed / per_doc_secs), 1
         ),
     }
+
+
+def _words(text: str) -> Counter[str]:
+    return Counter(re.findall(r"\w+", text.lower()))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (Tesseract, LibreOffice)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _ingest_one_by_one(src: Path, out: Path, config: IngestConfig) -> dict[str, Any]:
+    """Ingest a folder in this process (workers=1): report, CPU seconds, records and texts.
+
+    CPU seconds count the child processes too, and hold up on a busy machine where wall
+    seconds do not.
+    """
+    cpu0 = _cpu_seconds()
+    report = ingest_folder(src, out, config, progress=False).report
+    cpu = _cpu_seconds() - cpu0
+    manifest = json.loads((out / "documents.json").read_text("utf-8"))
+    chunks = json.loads((out / "chunks.json").read_text("utf-8"))
+    texts: dict[str, list[str]] = {}
+    for chunk in chunks:
+        texts.setdefault(chunk["source"], []).append(chunk["text"])
+    return {"report": report, "cpu_seconds": cpu, "docs": {d["source"]: d for d in manifest},
+            "texts": {k: "\n".join(v) for k, v in texts.items()}}
+
+
+def write_pages(src: pypdfium2.PdfDocument, pages: list[int], out: Path) -> None:
+    """Save `pages` (0-based) of `src` as a PDF of their own, text layer and all."""
+    part = pypdfium2.PdfDocument.new()
+    part.import_pages(src, pages)
+    part.save(str(out))
+    part.close()
+
+
+def write_scan(pdf: Path, pages: int, dpi: int, text_out: Path, scan_out: Path) -> int:
+    """The first `pages` pages of `pdf` as they are, and as an image-only (scanned) PDF."""
+    from PIL import Image
+
+    src = pypdfium2.PdfDocument(str(pdf))
+    n = min(pages, len(src))
+    write_pages(src, list(range(n)), text_out)
+    images: list[Image.Image] = []
+    for i in range(n):
+        page = src[i]
+        images.append(page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L"))
+        page.close()
+    src.close()
+    images[0].save(str(scan_out), "PDF", save_all=True, append_images=images[1:],
+                   resolution=float(dpi))
+    return n
+
+
+def run_ocr(pdf: Path, pages: int, dpi: int) -> dict[str, Any]:
+    """Pages/s of OCR pages vs native pages, same settings (ocr: auto), same run, workers=1."""
+    import docling.document_converter  # noqa: F401 - imports before the clock starts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        native_src, scan_src = Path(tmp) / "native", Path(tmp) / "scan"
+        native_src.mkdir()
+        scan_src.mkdir()
+        n = write_scan(pdf, pages, dpi, native_src / "pages.pdf", scan_src / "pages.pdf")
+        cfg = IngestConfig(workers=1, ocr="auto")
+        # the first document of a process loads the dictionaries (hygiene, text quality):
+        # two other pages of the same PDF go through first, unmeasured
+        warm = Path(tmp) / "warm"
+        warm.mkdir()
+        with pypdfium2.PdfDocument(str(pdf)) as doc:
+            write_pages(doc, [n % len(doc), (n + 1) % len(doc)], warm / "warm.pdf")
+        ingest_folder(warm, Path(tmp) / "out_warm", cfg, progress=False)
+        runs = {name: _ingest_one_by_one(src, Path(tmp) / f"out_{name}", cfg)
+                for name, src in (("native", native_src), ("ocr", scan_src))}
+    out: dict[str, Any] = {"pdf": pdf.name, "pages": n, "scan_dpi": dpi,
+                           "ocr_setting": cfg.ocr, "ocr_dpi": cfg.ocr_dpi}
+    for name, run in runs.items():
+        doc = run["docs"]["pages.pdf"]
+        seconds = doc["seconds"]
+        out[name] = {
+            "status": doc["status"], "parser": doc["parser"],
+            "pages_ocr": run["report"].model_dump().get("pages_ocr"),
+            "document_seconds": seconds,
+            "pages_per_s": round(n / seconds, 3) if seconds else None,
+            "end_to_end_seconds": run["report"].seconds,
+            "cpu_seconds_per_page": round(run["cpu_seconds"] / n, 3),
+        }
+    native_text = runs["native"]["texts"].get("pages.pdf", "")
+    ocr_text = runs["ocr"]["texts"].get("pages.pdf", "")
+    if native_text and ocr_text:
+        ref, got = _words(native_text), _words(ocr_text)
+        out["ocr_word_recall_vs_native"] = round(sum((ref & got).values()) / sum(ref.values()), 4)
+    if out["native"]["pages_per_s"] and out["ocr"]["pages_per_s"]:
+        out["native_over_ocr_pages_per_s"] = round(
+            out["native"]["pages_per_s"] / out["ocr"]["pages_per_s"], 1)
+        out["ocr_over_native_cpu_per_page"] = round(
+            out["ocr"]["cpu_seconds_per_page"] / out["native"]["cpu_seconds_per_page"], 1)
+    out["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    print("ocr", json.dumps(out, ensure_ascii=False), flush=True)
+    return out
+
+
+def run_legacy(docx_files: list[Path]) -> dict[str, Any]:
+    """Seconds per .doc (LibreOffice to DOCX, then docling) vs the same DOCX, workers=1."""
+    import docling.document_converter  # noqa: F401 - imports before the clock starts
+
+    soffice = shutil.which(IngestConfig().legacy.soffice)
+    if soffice is None:
+        return {"error": "no soffice: install libreoffice-writer-nogui (make system-deps)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        docx_src, doc_src = Path(tmp) / "docx", Path(tmp) / "doc"
+        docx_src.mkdir()
+        doc_src.mkdir()
+        for path in docx_files:
+            shutil.copy(path, docx_src)
+            with tempfile.TemporaryDirectory() as profile:
+                subprocess.run([soffice, f"-env:UserInstallation={Path(profile).as_uri()}",
+                                "--headless", "--convert-to", "doc", "--outdir", str(doc_src),
+                                str(path)], check=True, capture_output=True, timeout=600)
+        cfg = IngestConfig(workers=1)
+        warm = Path(tmp) / "warm"  # the first document of a process loads the dictionaries
+        warm.mkdir()
+        shutil.copy(docx_files[0], warm)
+        ingest_folder(warm, Path(tmp) / "out_warm", cfg, progress=False)
+        docx_run = _ingest_one_by_one(docx_src, Path(tmp) / "out_docx", cfg)
+        doc_run = _ingest_one_by_one(doc_src, Path(tmp) / "out_doc", cfg)
+        doc_bytes = {p.name: p.stat().st_size for p in doc_src.iterdir()}
+    files = []
+    for path in docx_files:
+        a = docx_run["docs"][path.name]
+        b = doc_run["docs"][path.with_suffix(".doc").name]
+        ref, got = _words(docx_run["texts"][path.name]), _words(
+            doc_run["texts"][path.with_suffix(".doc").name])
+        files.append({
+            "docx": path.name, "docx_bytes": path.stat().st_size,
+            "docx_seconds": a["seconds"], "doc_seconds": b["seconds"],
+            "libreoffice_seconds": round(b["seconds"] - a["seconds"], 2),
+            "doc_over_docx": round(b["seconds"] / a["seconds"], 1),
+            "doc_parser": b["parser"],
+            "doc_bytes": doc_bytes[path.with_suffix(".doc").name],
+            "word_recall_doc_vs_docx": round(sum((ref & got).values()) / sum(ref.values()), 4),
+        })
+    out = {"files": files,
+           "docx_seconds_total": round(sum(f["docx_seconds"] for f in files), 2),
+           "doc_seconds_total": round(sum(f["doc_seconds"] for f in files), 2),
+           "docx_cpu_seconds": round(docx_run["cpu_seconds"], 2),
+           "doc_cpu_seconds": round(doc_run["cpu_seconds"], 2),
+           "load_average_1min_after": round(os.getloadavg()[0], 2)}
+    print("legacy", json.dumps(out, ensure_ascii=False), flush=True)
+    return out
 
 
 if __name__ == "__main__":

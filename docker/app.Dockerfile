@@ -42,6 +42,14 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
 ARG GID=10001
 
+# What ingest runs besides Python: Tesseract with Russian and English data (OCR of scanned PDF
+# pages, ingest.ocr) and LibreOffice Writer (.doc/.rtf to DOCX); without them such files are
+# rejected with a reason naming the package.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-rus \
+        tesseract-ocr-eng libreoffice-writer-nogui \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --gid ${GID} geomas \
     && useradd --uid ${UID} --gid ${GID} --create-home --home-dir /home/geomas \
         --shell /usr/sbin/nologin geomas

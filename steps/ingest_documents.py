@@ -34,7 +34,8 @@ def ingest_documents(
     summary = result.report
     counts = {
         k: getattr(summary, k)
-        for k in ("files", "parsed", "cached", "rejected", "duplicates", "chunks", "pages_parsed")
+        for k in ("files", "parsed", "cached", "rejected", "duplicates", "chunks", "pages_parsed",
+                  "pages_ocr")
     }
     log_stage_params("ingest", {"pdf_parser": summary.pdf_parser, "max_tokens": config.max_tokens})
     log_stage_metrics("ingest", {**counts, "seconds": summary.seconds})

@@ -103,6 +103,27 @@ def real_ru() -> Path:
     return REAL_RU
 
 
+def system_tool(names: tuple[str, ...], package: str, needed_for: str) -> str:
+    """The path of a system tool (the first of `names` on PATH).
+
+    A test that needs it fails (never skips) with one line naming the Debian package:
+    `make test` installs them as root (`make system-deps`), so a missing one is a broken set-up.
+    """
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(f"no {names[0]} found: install the Debian package `{package}` (apt-get install -y "
+                f"{package}; `make system-deps` does it as root); {needed_for}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """LibreOffice's soffice (Debian libreoffice-writer-nogui); fails without it."""
+    return system_tool(("soffice", "libreoffice"), "libreoffice-writer-nogui",
+                       "the .doc/.rtf ingestion tests convert with it")
+
+
 def typeset_report(docx: Path, out: Path, *, paragraphs: int = 80, table_docx: Path | None = None
                    ) -> Path:
     """Typeset the text of a real DOCX as a report PDF, the way a printed report looks.

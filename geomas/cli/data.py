@@ -47,6 +47,7 @@ MaxTokensOpt = field_option(IngestConfig, "max_tokens")
 TokenizerOpt = field_option(IngestConfig, "tokenizer")
 WorkersOpt = field_option(IngestConfig, "workers")
 FailureRatioOpt = field_option(IngestConfig, "max_failure_ratio")
+OcrOpt = field_option(IngestConfig, "ocr")
 NumPairsOpt = field_option(QAConfig, "num_pairs")
 QAModeOpt = field_option(QAConfig, "mode")
 CleanProfileOpt = field_option(CleanConfig, "profile")
@@ -94,6 +95,7 @@ def makedataset(
     workers: WorkersOpt = None,
     max_failure_ratio: FailureRatioOpt = None,
     validation_policy: ValidationPolicyOpt = None,
+    ocr: OcrOpt = None,
 ) -> None:
     """Parse documents into OUTPUT/chunks.json and validate their chunks per document.
 
@@ -106,7 +108,7 @@ def makedataset(
 
     ingest_config = section(config, IngestConfig, "ingest", overrides(
         pdf_parser=pdf_parser, layout_artifacts_path=layout_artifacts, max_tokens=max_tokens,
-        tokenizer=tokenizer, workers=workers, max_failure_ratio=max_failure_ratio,
+        tokenizer=tokenizer, workers=workers, max_failure_ratio=max_failure_ratio, ocr=ocr,
     ))
     validation = section(config, ValidationConfig, "validation",
                          overrides(policy=validation_policy))
@@ -127,6 +129,8 @@ def print_ingest(summary: Any) -> None:
         f"rejected {summary.rejected}, duplicates {summary.duplicates} -> {summary.chunks} chunks"
         f" in {summary.seconds:.1f}s"
     )
+    if summary.pages_ocr:
+        out.print(f"OCR          : {summary.pages_ocr} pages recognised (tesseract)")
     for rule, n in sorted(summary.rejects_by_rule.items()):
         out.print(f"  rejected ({rule}): {n}", markup=False)
     out.print(f"chunks       : {summary.chunks_path}", markup=False)

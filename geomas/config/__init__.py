@@ -20,12 +20,14 @@ from geomas.config.data import (
     HygieneConfig,
     IngestConfig,
     JudgeConfig,
+    LegacyDocConfig,
     LineageMode,
     NerInferenceConfig,
     NerTrainConfig,
     QAConfig,
     SplitConfig,
     TeacherConfig,
+    TextQualityConfig,
     ValidationConfig,
 )
 from geomas.config.kubernetes import (
@@ -55,12 +57,13 @@ from geomas.config.training import (
 
 __all__ = [
     "ChunkKind", "CleanConfig", "DataPipelineConfig", "DomainProfile", "EvalConfig",
-    "FormatConfig", "FormatType", "HygieneConfig", "JudgeConfig",
+    "FormatConfig", "FormatType", "HygieneConfig", "JudgeConfig", "LegacyDocConfig",
     "IngestConfig", "K8sImages", "K8sOrchestratorOptions", "K8sPodConfig", "K8sResources",
     "K8sSecurity", "KubernetesConfig", "LineageMode", "LoraSettings", "MemoryProfile",
     "ModelAlias", "ModelAliases", "NerInferenceConfig", "NerTrainConfig", "PanelConfig", "Profile",
     "ProjectConfig", "PromotionConfig", "QAConfig", "QuantSettings", "RetrainConfig",
     "RunConfig", "SFTMethod", "SplitConfig", "StrictModel", "TeacherConfig",
-    "TrainClassifierConfig", "TrainSFTConfig", "TrainingPipelineConfig", "ValidationConfig",
+    "TextQualityConfig", "TrainClassifierConfig", "TrainSFTConfig", "TrainingPipelineConfig",
+    "ValidationConfig",
     "cyrillic_defaults", "load_config", "load_yaml",
 ]

@@ -20,6 +20,11 @@ def cyrillic_defaults() -> dict[Profile, float]:
     return {"geology": 0.5, "legal": 0.5, "generic": 0.0}
 
 
+def dictionary_defaults() -> tuple[str, ...]:
+    """Languages (wordfreq codes) whose words count as known: text quality, OCR-noise checks."""
+    return ("ru", "en")
+
+
 def env_path(name: str) -> Path | None:
     """A path from the environment, or None when the variable is unset or empty."""
     value = os.environ.get(name, "").strip()

@@ -8,7 +8,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from geomas.config.base import Profile, StrictModel, cyrillic_defaults, env_path
+from geomas.config.base import (
+    Profile,
+    StrictModel,
+    cyrillic_defaults,
+    dictionary_defaults,
+    env_path,
+)
 from geomas.config.qa_rules import (
     AnswerTypeRule,
     NerShiftConfig,
@@ -88,6 +94,74 @@ class HygieneConfig(StrictModel):
     repeat_share: float = Field(default=0.4, gt=0.0, le=1.0)
 
 
+class LegacyDocConfig(StrictModel):
+    """Legacy Word files (.doc, .rtf; an ODT under either name) converted to DOCX first.
+
+    LibreOffice (``soffice --headless --convert-to docx``) converts them, each call with its own
+    throwaway user profile; docling then reads the DOCX. Debian package:
+    ``libreoffice-writer-nogui`` (or ``libreoffice-writer``).
+    """
+
+    soffice: str = Field(
+        default="soffice", min_length=1,
+        description="LibreOffice's command: a name looked up on PATH, or a path. Missing, the "
+        "legacy files are rejected (converter_missing) naming the package; the run goes on.",
+    )
+    timeout_s: float = Field(
+        default=180.0, gt=0,
+        description="A conversion still running after this many seconds is killed and the file "
+        "rejected (conversion_failed).",
+    )
+
+
+#: wordfreq language codes ("ru", "en", "pt-br"...).
+_DICTIONARY_LANGUAGE = r"^[a-z]{2,3}(-[a-z]+)?$"
+
+
+class TextQualityConfig(StrictModel):
+    """When a PDF page's text layer is usable (geomas.ingest.textquality.page_verdict).
+
+    ``ingest.ocr: auto`` recognises the pages whose layer is ``empty`` (and that hold an image)
+    or ``garbage``; a ``good`` layer is read as it is.
+    """
+
+    dictionary_languages: tuple[str, ...] = Field(
+        default_factory=dictionary_defaults, min_length=1,
+        description="wordfreq languages whose words count as known words.",
+    )
+    min_letters: int = Field(
+        default=20, ge=1,
+        description="A page whose text layer has fewer letters is empty (a scan, or a scan "
+        "with a stray stamp).",
+    )
+    min_words: int = Field(
+        default=5, ge=1,
+        description="A layer with fewer words (of 3+ letters) is not judged: good (a page of "
+        "numbers).",
+    )
+    min_dictionary_share: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="A layer with a smaller share of dictionary words is garbage (clean pages "
+        "of the real-ru PDFs: >= 0.97; layers with a broken font encoding: <= 0.27).",
+    )
+    max_mixed_share: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="A layer with a larger share of words mixing Cyrillic and Latin letters "
+        "(or with \\ or | inside) is garbage.",
+    )
+
+    @model_validator(mode="after")
+    def _languages(self) -> TextQualityConfig:
+        _check_dictionary_languages(self.dictionary_languages, "dictionary_languages")
+        return self
+
+
+def _check_dictionary_languages(languages: tuple[str, ...], field: str) -> None:
+    bad = [lang for lang in languages if not re.match(_DICTIONARY_LANGUAGE, lang)]
+    if bad:
+        raise ValueError(f"{field}: {bad} are not wordfreq language codes (e.g. 'ru', 'en')")
+
+
 class IngestConfig(StrictModel):
     """Document conversion and chunking."""
 
@@ -120,7 +194,7 @@ class IngestConfig(StrictModel):
         description="Exit non-zero when rejected files / all files exceeds this ratio.",
     )
     extensions: tuple[str, ...] = Field(
-        default=(".pdf", ".docx", ".html", ".htm", ".md"),
+        default=(".pdf", ".docx", ".doc", ".rtf", ".html", ".htm", ".md"),
         description="File suffixes that are converted; any other file is rejected with a reason.",
     )
     document_timeout_s: float | None = Field(default=600.0, gt=0)
@@ -135,6 +209,37 @@ class IngestConfig(StrictModel):
         "(with hygiene on), so a document's peak memory does not grow with its page count.",
     )
     hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
+    legacy: LegacyDocConfig = Field(default_factory=LegacyDocConfig)
+    ocr: Literal["auto", "off", "force"] = Field(
+        default="auto",
+        description="PDF pages recognised by Tesseract: auto, the pages whose text layer is "
+        "missing or garbage (text_quality); force, every page; off, none (a scanned PDF is "
+        "rejected as no_text).",
+    )
+    ocr_languages: str = Field(
+        default="rus+eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages, '+'-joined; each needs its language data (Debian "
+        "package tesseract-ocr-<lang>, e.g. tesseract-ocr-rus).",
+    )
+    ocr_dpi: int = Field(default=300, ge=72, le=1200,
+                         description="Resolution a page is rendered at for OCR.")
+    ocr_threads: int = Field(
+        default=1, ge=1, le=64,
+        description="Threads of one Tesseract run (OMP_THREAD_LIMIT). The worker processes are "
+        "the parallelism: on 2 cores Tesseract's default threads took 7.5 s a page, 1 thread "
+        "2.4 s.",
+    )
+    ocr_page_timeout_s: float = Field(
+        default=300.0, gt=0,
+        description="A page whose recognition takes longer keeps its own text layer (a warning "
+        "on the document).",
+    )
+    tesseract_cmd: str = Field(
+        default="tesseract", min_length=1,
+        description="Tesseract's command: a name looked up on PATH, or a path. Missing, a PDF "
+        "with pages to recognise is rejected (ocr_unavailable) naming the Debian package.",
+    )
+    text_quality: TextQualityConfig = Field(default_factory=TextQualityConfig)
 
     @model_validator(mode="after")
     def _layout_needs_weights(self) -> IngestConfig:
@@ -189,6 +294,27 @@ class ValidationConfig(StrictModel):
         description="exclude_document: stop the run (naming the files) when excluded documents "
         "/ all documents exceeds this; a run that would exclude every document always stops.",
     )
+    max_unknown_word_share: float | None = Field(
+        default=0.4, ge=0.0, le=1.0,
+        description="OCR noise: a document whose chunk words (3+ letters) are more often not in "
+        "the dictionary (dictionary_languages) fails; None: not checked. Clean real-ru "
+        "documents: <= 0.04, generated geology reports: <= 0.12 (rare terms, place names), a "
+        "PDF layer with a broken font encoding: 0.77.",
+    )
+    max_mixed_word_share: float | None = Field(
+        default=0.02, ge=0.0, le=1.0,
+        description="OCR noise: a document with a larger share of words mixing Cyrillic and "
+        "Latin letters ('KOMПAHИЯ') or holding \\ or | between letters fails; None: not "
+        "checked. Clean documents: < 0.001.",
+    )
+    noise_min_words: int = Field(
+        default=50, ge=1,
+        description="Documents with fewer words of 3+ letters are not judged for OCR noise.",
+    )
+    dictionary_languages: tuple[str, ...] = Field(
+        default_factory=dictionary_defaults, min_length=1,
+        description="wordfreq languages whose words count as known (OCR-noise check).",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ValidationConfig:
@@ -198,6 +324,7 @@ class ValidationConfig(StrictModel):
             )
         if self.profile not in self.min_cyrillic_share:
             raise ValueError(f"min_cyrillic_share has no entry for profile {self.profile!r}")
+        _check_dictionary_languages(self.dictionary_languages, "dictionary_languages")
         return self
 
     @property

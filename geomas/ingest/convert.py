@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -15,6 +16,7 @@ from typing import Any
 
 from geomas.config import IngestConfig
 from geomas.errors import ConfigError, MissingExtraError
+from geomas.ingest import legacy, ocr
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,29 @@ def build_converter(config: IngestConfig) -> Any:
                                            backend_options=backend_opts)
     return DocumentConverter(
         allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.HTML, InputFormat.MD],
-        format_options={InputFormat.PDF: pdf_option},
+        format_options={InputFormat.PDF: pdf_option, InputFormat.DOCX: _word_option()},
     )
+
+
+def _word_option() -> Any:
+    """The DOCX reader of docling, without its LibreOffice renderings of pictures.
+
+    With `soffice` on PATH (geomas installs it for .doc/.rtf) docling's Word backend turns every
+    DrawingML shape, EMF/WMF picture and chart into an image by a LibreOffice run of its own:
+    3-5 s each, 390 s instead of 15 s for tz_gas_upravlenie.docx saved as .doc and back (73
+    shapes). Chunks are text, and those images never reach them: never look for a renderer.
+    """
+    from docling.backend.msword_backend import MsWordDocumentBackend
+    from docling.document_converter import WordFormatOption
+
+    class TextWordBackend(MsWordDocumentBackend):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.docx_to_pdf_converter = None
+            self.docx_to_pdf_converter_init = True  # docling's flag: "renderer looked up"
+            self.display_drawingml_warning = False  # it would say "install LibreOffice"
+
+    return WordFormatOption(backend=TextWordBackend)
 
 
 def build_chunker(config: IngestConfig) -> Any:
@@ -128,6 +151,13 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     hygiene: dict[str, int] = field(default_factory=dict)
+    page_sources: list[dict[str, Any]] = field(default_factory=list)
+    ocr: dict[str, Any] | None = None
+
+    @property
+    def pages_ocr(self) -> int:
+        """Pages whose text comes from OCR."""
+        return sum(1 for p in self.page_sources if p.get("source") == "ocr")
 
 
 #: Plain-text formats whose encoding is detected (UTF-8 first) before docling reads them as
@@ -162,10 +192,14 @@ class FileConverter:
         self.parser = resolve_pdf_parser(config)
         self.converter = build_converter(config)
         self.chunker = build_chunker(config)
+        self._scratch: list[tempfile.TemporaryDirectory[str]] = []
 
     def parser_for(self, path: Path) -> str:
         """Name the pipeline that handles `path`."""
-        return self.parser if path.suffix.lower() == ".pdf" else "docling-simple"
+        suffix = path.suffix.lower()
+        if suffix in legacy.LEGACY_SUFFIXES:
+            return legacy.PARSER_LEGACY
+        return self.parser if suffix == ".pdf" else "docling-simple"
 
     def _page_ranges(self, path: Path) -> list[tuple[int, int] | None]:
         """Page ranges of `ingest.pdf_page_batch` pages; one whole-file pass if unreadable."""
@@ -193,19 +227,46 @@ class FileConverter:
                 False, self.parser_for(path), rule="conversion_error",
                 reason=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0,
             )
+        finally:
+            while self._scratch:  # the OCR'd copy of a PDF, once docling has read it
+                self._scratch.pop().cleanup()
+
+    def _scratch_dir(self) -> Path:
+        """A temporary folder that lives until the current file's conversion is done."""
+        folder = tempfile.TemporaryDirectory(prefix="geomas-convert-")
+        self._scratch.append(folder)
+        return Path(folder.name)
 
     def _convert(self, path: Path, doc_id: str, t0: float) -> FileOutcome:
         from docling.datamodel.base_models import ConversionStatus, DocumentStream
 
         parser = self.parser_for(path)
         source: Path | DocumentStream = path
-        if path.suffix.lower() in TEXT_SUFFIXES:
+        if legacy.needs_preparing(path):  # .doc/.rtf: LibreOffice to DOCX first (legacy.py)
+            prepared = legacy.prepare(path, self.config.legacy)
+            if prepared.data is None:
+                return FileOutcome(False, prepared.parser, rule=prepared.rule,
+                                   reason=prepared.reason, seconds=time.perf_counter() - t0)
+            parser = prepared.parser
+            source = DocumentStream(name=str(prepared.name), stream=io.BytesIO(prepared.data))
+        elif path.suffix.lower() in TEXT_SUFFIXES:
             text, problem = decode_text(path.read_bytes())
             if text is None:
                 return FileOutcome(False, parser, rule="bad_encoding", reason=problem,
                                    seconds=time.perf_counter() - t0)
             # docling reads text files as UTF-8; hand it the decoded text
             source = DocumentStream(name=path.name, stream=io.BytesIO(text.encode("utf-8")))
+        pdf: ocr.PreparedPdf | None = None
+        if path.suffix.lower() == ".pdf":
+            # pages without a usable text layer are recognised into a copy of the PDF (ocr.py)
+            try:
+                pdf = ocr.prepare_pdf(path, self.config, self._scratch_dir(),
+                                      keep_images=self.parser == PARSER_LAYOUT)
+            except ocr.OcrUnavailable as exc:
+                return FileOutcome(False, parser, rule=ocr.RULE_UNAVAILABLE, reason=str(exc),
+                                   seconds=time.perf_counter() - t0)
+            if pdf is not None:
+                source = pdf.path
         from geomas.ingest.hygiene import PdfLines, clean_document, finish_chunk_text
 
         hygiene_cfg = self.config.hygiene
@@ -217,7 +278,8 @@ class FileConverter:
         errors: list[str] = []
         partial = False
         n_pages = 0
-        for page_range in self._page_ranges(path) if by_lines else [None]:
+        for page_range in (self._page_ranges(source if isinstance(source, Path) else path)
+                           if by_lines else [None]):
             result = self.converter.convert(
                 source, raises_on_error=False,
                 **({"page_range": page_range} if page_range is not None else {}),
@@ -260,20 +322,58 @@ class FileConverter:
                     "char_end": offset + len(text),
                     "n_tokens": self.chunker.tokenizer.count_tokens(text),
                     "parser": parser,
+                    **_text_source(page_nos, pdf),
                 }
             )
             offset += len(text) + len(DOC_TEXT_SEPARATOR)
         seconds = time.perf_counter() - t0
+        page_sources = [p.as_record() for p in pdf.pages] if pdf is not None else []
+        engine = pdf.engine() if pdf is not None else None
         if not chunks:
             return FileOutcome(
                 False, parser, pages=pages, rule="no_text",
-                reason="no extractable text (a scanned PDF? OCR is not enabled)",
-                seconds=seconds,
+                reason=_no_text_reason(pdf, self.config), seconds=seconds,
+                page_sources=page_sources, ocr=engine,
             )
-        warnings = errors if partial else []
+        warnings = (errors if partial else []) + (pdf.warnings if pdf is not None else [])
         counts.update(Counter(c["kind"] for c in chunks if c["kind"] != "body"))
         return FileOutcome(True, parser, pages=pages, chunks=chunks, warnings=warnings,
-                           seconds=seconds, hygiene=dict(sorted(counts.items())))
+                           seconds=seconds, hygiene=dict(sorted(counts.items())),
+                           page_sources=page_sources, ocr=engine)
+
+
+def _text_source(page_nos: list[int], pdf: ocr.PreparedPdf | None) -> dict[str, Any]:
+    """A chunk's ``text_source`` (native, ocr, or mixed across its pages) and OCR provenance."""
+    engine = pdf.engine() if pdf is not None else None
+    if pdf is None or engine is None:
+        return {"text_source": "native", "ocr": None}
+    by_page = {p.page: p for p in pdf.pages}
+    recognised = [by_page[n] for n in page_nos if n in by_page and by_page[n].source == "ocr"]
+    if not recognised:
+        return {"text_source": "native", "ocr": None}
+    confidences = [p.ocr_confidence for p in recognised if p.ocr_confidence is not None]
+    return {
+        "text_source": "ocr" if len(recognised) == len(page_nos) else "mixed",
+        "ocr": {**engine, "pages": [p.page for p in recognised],
+                "confidence": round(sum(confidences) / len(confidences), 1)
+                if confidences else None},
+    }
+
+
+def _no_text_reason(pdf: ocr.PreparedPdf | None, config: IngestConfig) -> str:
+    """Why a file gave no chunks, and what to do when OCR could help."""
+    if pdf is None:
+        return "no extractable text"
+    unusable = [p.page for p in pdf.pages if p.layer != "good"]
+    if config.ocr == "off" and unusable:
+        return (f"no extractable text: {len(unusable)} of {len(pdf.pages)} pages have no usable "
+                "text layer (a scanned PDF?); set ingest.ocr: auto to recognise them with "
+                "Tesseract")
+    if pdf.ocr_pages:
+        return (f"no extractable text: OCR ({ocr.ENGINE} {pdf.languages}) of "
+                f"{len(pdf.ocr_pages)} pages found none (blank or picture-only pages?)")
+    return "no extractable text (blank pages?)"
+
 
 
 #: Chunk texts joined with this form a document's text file; char offsets point into it.

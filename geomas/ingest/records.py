@@ -9,6 +9,48 @@ from pydantic import BaseModel, ConfigDict, Field
 from geomas.config import ChunkKind
 
 DocStatus = Literal["parsed", "cached", "rejected", "duplicate"]
+#: Where a chunk's text comes from: the file's own text (layer), OCR, or both across its pages.
+TextSource = Literal["native", "ocr", "mixed"]
+
+
+class OcrProvenance(BaseModel):
+    """How the OCR'd text of a chunk was made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str = Field(description="OCR engine: tesseract.")
+    engine_version: str | None = Field(default=None, description="e.g. 5.3.0.")
+    languages: str | None = Field(default=None, description="Tesseract languages, rus+eng.")
+    pages: list[int] = Field(default_factory=list, description="The chunk's OCR'd pages.")
+    confidence: float | None = Field(
+        default=None, ge=0, le=100,
+        description="Mean word confidence (0-100) of those pages, each page weighted equally.",
+    )
+
+
+class PageRecord(BaseModel):
+    """Where one PDF page's text comes from, and how good its own text layer was."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(ge=1)
+    source: Literal["native", "ocr"]
+    layer: Literal["good", "garbage", "empty"] = Field(
+        description="The verdict on the page's own text layer (ingest.text_quality)."
+    )
+    dictionary_share: float | None = Field(
+        default=None, description="Share of dictionary words in the page's own text layer."
+    )
+    mixed_share: float | None = Field(
+        default=None, description="Share of its words mixing Cyrillic and Latin letters."
+    )
+    has_image: bool = Field(
+        default=False, description="An empty layer over an image (a scan); checked on pages "
+        "with an empty layer only."
+    )
+    ocr_confidence: float | None = Field(
+        default=None, description="Mean word confidence (0-100) of the OCR'd page."
+    )
 
 
 class Chunk(BaseModel):
@@ -34,6 +76,12 @@ class Chunk(BaseModel):
     char_end: int = Field(ge=0)
     n_tokens: int = Field(ge=0, description="Tokens of `text` under the configured tokenizer.")
     parser: str = Field(description="Which docling pipeline produced the text.")
+    text_source: TextSource = Field(
+        default="native",
+        description="native: the file's own text (layer); ocr: recognised by OCR; mixed: its "
+        "pages include both.",
+    )
+    ocr: OcrProvenance | None = Field(default=None, description="Set when OCR made its text.")
 
 
 class DocumentRecord(BaseModel):
@@ -55,6 +103,14 @@ class DocumentRecord(BaseModel):
     hygiene: dict[str, int] = Field(
         default_factory=dict, description="What each hygiene rule changed in this document."
     )
+    page_sources: list[PageRecord] = Field(
+        default_factory=list,
+        description="PDFs: per page, native text or OCR, the text-layer verdict and scores, the "
+        "OCR confidence.",
+    )
+    ocr: OcrProvenance | None = Field(
+        default=None, description="PDFs with OCR'd pages: engine, version, languages."
+    )
 
 
 class IngestSummary(BaseModel):
@@ -70,6 +126,10 @@ class IngestSummary(BaseModel):
     duplicates: int
     chunks: int
     pages_parsed: int
+    pages_ocr: int = Field(
+        default=0, description="Pages recognised by OCR in this run (cached documents not "
+        "counted, like pages_parsed).",
+    )
     seconds: float
     failure_ratio: float
     max_failure_ratio: float

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from geomas.config import IngestConfig
-from geomas.errors import IngestError, InputError
+from geomas.errors import ConfigError, IngestError, InputError
 from geomas.hashing import sha256_file
 from geomas.ingest.convert import (
     DOC_TEXT_SEPARATOR,
@@ -27,7 +27,14 @@ from geomas.ingest.convert import (
     init_worker,
     resolve_pdf_parser,
 )
-from geomas.ingest.records import Chunk, ChunkSet, DocumentRecord, IngestSummary
+from geomas.ingest.records import (
+    Chunk,
+    ChunkSet,
+    DocumentRecord,
+    IngestSummary,
+    OcrProvenance,
+    PageRecord,
+)
 from geomas.io import load_records, write_json
 from geomas.progress import Progress, track
 from geomas.records import Reject, StageResult, write_rejects
@@ -43,15 +50,34 @@ TEXTS_DIR = "texts"
 
 
 def settings_fingerprint(config: IngestConfig) -> str:
-    """Hash of the settings that change chunk output; the cache is keyed on it."""
+    """Hash of the settings that change chunk output; the cache is keyed on it.
+
+    The OCR mode, languages, resolution and page-quality thresholds are part of it; the
+    Tesseract version is checked per cached document instead (`_Cache`), so installing or
+    upgrading Tesseract redoes only the documents that were (or now can be) recognised.
+    """
     payload = {
         "parser": resolve_pdf_parser(config),
         "max_tokens": config.max_tokens,
         "tokenizer": str(config.tokenizer) if config.tokenizer else None,
         "hygiene": config.hygiene.model_dump(),
-        "version": 2,
+        "ocr": config.ocr,
+        "text_quality": config.text_quality.model_dump(mode="json"),
+        "version": 3,
     }
+    if config.ocr != "off":
+        payload["ocr_engine"] = {"languages": config.ocr_languages, "dpi": config.ocr_dpi}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _tesseract_version(config: IngestConfig) -> str | None:
+    """Tesseract's version, or None when it cannot run (scanned pages are then rejected)."""
+    from geomas.ingest.ocr import OcrUnavailable, tesseract_version
+
+    try:
+        return tesseract_version(config)
+    except OcrUnavailable:
+        return None
 
 
 def discover(
@@ -129,10 +155,14 @@ CACHED_FAILURES = frozenset({"corrupt", "encrypted", "no_text", "unsupported_typ
 
 
 class _Cache:
-    """Per-document conversion results keyed by content hash and settings fingerprint."""
+    """Per-document conversion results keyed by content hash and settings fingerprint.
 
-    def __init__(self, root: Path) -> None:
+    An entry with OCR'd pages is used only while the same Tesseract version is installed.
+    """
+
+    def __init__(self, root: Path, ocr_version: str | None = None) -> None:
         self.root = root
+        self.ocr_version = ocr_version
         root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, doc_id: str) -> Path:
@@ -146,6 +176,10 @@ class _Cache:
             outcome = FileOutcome(**json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", path, exc)
+            return None
+        if outcome.ocr and outcome.ocr.get("engine_version") != self.ocr_version:
+            log.info("%s: OCR'd with Tesseract %s, now %s: converting it again", doc_id[:12],
+                     outcome.ocr.get("engine_version"), self.ocr_version or "not installed")
             return None
         # an entry from an older geomas that cached a transient failure is retried
         return outcome if outcome.ok or outcome.rule in CACHED_FAILURES else None
@@ -261,8 +295,10 @@ def ingest_folder(
     if config.tokenizer is not None and not Path(config.tokenizer).is_dir():
         raise InputError(f"ingest.tokenizer {config.tokenizer} is not a folder; pass a local "
                          "Hugging Face tokenizer folder or leave it unset")
+    _check_dictionaries(config)
     output_dir.mkdir(parents=True, exist_ok=True)
-    cache = _Cache(output_dir / CACHE_DIR / settings_fingerprint(config))
+    cache = _Cache(output_dir / CACHE_DIR / settings_fingerprint(config),
+                   ocr_version=_tesseract_version(config) if config.ocr != "off" else None)
     allowed = {s.lower() for s in config.extensions}
 
     records: dict[str, DocumentRecord] = {}
@@ -321,6 +357,7 @@ def ingest_folder(
     texts_dir = output_dir / TEXTS_DIR
     texts_dir.mkdir(exist_ok=True)
     pages_parsed = 0
+    pages_ocr = 0
     for rel, rec in records.items():
         if rec.status in ("rejected",):
             rule = skip_rules.get(rel) or (
@@ -336,6 +373,8 @@ def ingest_folder(
         rec.warnings = list(outcome.warnings)
         rec.seconds = round(outcome.seconds, 4)
         rec.hygiene = dict(outcome.hygiene)
+        rec.page_sources = [PageRecord(**p) for p in outcome.page_sources]
+        rec.ocr = _document_ocr(outcome)
         if not outcome.ok:
             was_cached = rec.status == "cached"
             rec.status = "rejected"
@@ -347,6 +386,7 @@ def ingest_folder(
             continue
         if rec.status == "parsed":
             pages_parsed += outcome.pages or 0
+            pages_ocr += outcome.pages_ocr
         rec.n_chunks = len(outcome.chunks)
         chunks.extend(Chunk(source=rel, **c) for c in outcome.chunks)
         doc_text = DOC_TEXT_SEPARATOR.join(c["text"] for c in outcome.chunks)
@@ -372,6 +412,7 @@ def ingest_folder(
         duplicates=statuses.count("duplicate"),
         chunks=len(chunks),
         pages_parsed=pages_parsed,
+        pages_ocr=pages_ocr,
         seconds=round(time.perf_counter() - t0, 3),
         failure_ratio=round(len(rejects) / n_files, 4) if n_files else 0.0,
         max_failure_ratio=config.max_failure_ratio,
@@ -401,6 +442,27 @@ def ingest_folder(
     pages = {r.doc_id: r.pages for r in records.values() if r.doc_id and r.pages is not None}
     return StageResult(kept=ChunkSet(chunks=chunks, page_counts=pages), rejects=rejects,
                        report=summary)
+
+
+def _check_dictionaries(config: IngestConfig) -> None:
+    """Refuse text_quality.dictionary_languages that wordfreq has no word list for."""
+    from geomas.ingest.textquality import unknown_languages
+
+    bad = unknown_languages(config.text_quality.dictionary_languages)
+    if bad:
+        raise ConfigError(f"ingest.text_quality.dictionary_languages: wordfreq has no word list "
+                          f"for {', '.join(bad)}")
+
+
+def _document_ocr(outcome: FileOutcome) -> OcrProvenance | None:
+    """A document's OCR provenance: engine, its OCR'd pages and their mean confidence."""
+    if outcome.ocr is None:
+        return None
+    pages = [p for p in outcome.page_sources if p.get("source") == "ocr"]
+    confidences = [p["ocr_confidence"] for p in pages if p.get("ocr_confidence") is not None]
+    return OcrProvenance(**outcome.ocr, pages=[p["page"] for p in pages],
+                         confidence=round(sum(confidences) / len(confidences), 1)
+                         if confidences else None)
 
 
 def load_chunks(path: Path) -> list[dict[str, Any]]:

@@ -5,6 +5,11 @@ lengths, Cyrillic share, page bounds and offsets. The chunk text itself stays ou
 that neither the HTML report nor the summary ever carries full texts; offending chunks are named
 by ``chunk_id`` and their document by its file.
 
+OCR noise is judged per document: the share of its chunk words that are not dictionary words and
+the share that mix Cyrillic and Latin letters (`geomas.ingest.textquality`) are columns holding
+one value per document, checked against ``validation.max_unknown_word_share`` and
+``max_mixed_word_share``; a document over a limit is named with its measured share and the limit.
+
 The suite is judged per document (`geomas.validate.suite.DocumentRule`): under the default
 policy ``exclude_document`` a document whose chunks fail is left out of NER/QA and recorded as a
 `Reject`, and the run goes on (`validate_chunk_set`).
@@ -18,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geomas.config import ValidationConfig
-from geomas.errors import InputError
+from geomas.errors import ConfigError, InputError
 from geomas.ingest.records import Chunk, ChunkSet
+from geomas.ingest.textquality import TextQuality, measure, unknown_languages
 from geomas.io import write_json
 from geomas.records import Reject, StageResult, write_rejects
 from geomas.text import cyrillic_share
@@ -42,7 +48,10 @@ REJECT_RULE = "chunk_validation"
 
 # The table GX sees; the chunk text is deliberately not among these columns.
 _COLUMNS = ["chunk_id", "doc_id", "source", "n_chars", "cyrillic_share", "page_min",
-            "page_max_excess", "n_tokens", "char_start", "char_end"]
+            "page_max_excess", "n_tokens", "char_start", "char_end", "doc_unknown_word_share",
+            "doc_mixed_word_share"]
+#: Columns holding one value per document (the OCR-noise shares of all its chunks' words).
+DOCUMENT_COLUMNS = ("doc_unknown_word_share", "doc_mixed_word_share")
 
 
 def validate_chunks(
@@ -85,16 +94,49 @@ def validate_chunks(
             more documents fail than ``config.max_excluded_ratio`` allows. The message names
             the files.
     """
-    frame = chunk_frame(chunks, page_counts or {})
+    _check_keys(chunks)
+    noise = document_noise(chunks, config)
+    frame = chunk_frame(chunks, page_counts or {}, noise=noise,
+                        min_words=config.noise_min_words)
     logger.debug("validating %d chunks (max_tokens=%d)", len(frame), max_tokens)
     return run_suite(frame, chunk_expectations(config, max_tokens=max_tokens),
                      suite_name=CHUNK_SUITE, report_dir=report_dir, policy=config.policy,
                      id_column="chunk_id", record_kind="chunks",
-                     documents=document_rule(config, max_tokens=max_tokens))
+                     documents=document_rule(config, max_tokens=max_tokens, noise=noise))
 
 
-def document_rule(config: ValidationConfig, *, max_tokens: int) -> DocumentRule:
-    """How chunk failures are judged per document, and the one line of what to do for each."""
+def document_noise(
+    chunks: Sequence[Mapping[str, Any]], config: ValidationConfig
+) -> dict[str, TextQuality]:
+    """Dictionary-word and look-alike-mixing counts of each document's chunk text, by source.
+
+    Nothing is measured (an empty mapping) when both OCR-noise limits are off.
+
+    Raises:
+        ConfigError: wordfreq has no word list for one of ``config.dictionary_languages``.
+    """
+    if config.max_unknown_word_share is None and config.max_mixed_word_share is None:
+        return {}
+    bad = unknown_languages(config.dictionary_languages)
+    if bad:
+        raise ConfigError(f"validation.dictionary_languages: wordfreq has no word list for "
+                          f"{', '.join(bad)}")
+    noise: dict[str, TextQuality] = {}
+    for chunk in chunks:
+        source = _frame_source(chunk)
+        noise[source] = noise.get(source, TextQuality()) + measure(
+            chunk["text"] or "", config.dictionary_languages)
+    return noise
+
+
+def document_rule(
+    config: ValidationConfig, *, max_tokens: int, noise: Mapping[str, TextQuality] | None = None
+) -> DocumentRule:
+    """How chunk failures are judged per document, and the one line of what to do for each.
+
+    `noise` (from `document_noise`) gives the measured OCR-noise shares that name a document
+    over a limit.
+    """
     floor = f"{config.cyrillic_min:.0%}"
     return DocumentRule(
         column="source",
@@ -115,10 +157,40 @@ def document_rule(config: ValidationConfig, *, max_tokens: int) -> DocumentRule:
             "makedataset with the max_tokens of this run",
             "doc_id": "doc_id is not the file's sha256; rerun makedataset",
             "char_end,char_start": "chunk offsets are reversed; rerun makedataset",
+            "doc_unknown_word_share": "OCR noise or a broken text layer: if it is a PDF, "
+            "rerun makedataset with ingest.ocr: auto (force for an old OCR text layer); "
+            "otherwise check the file, or raise validation.max_unknown_word_share",
+            "doc_mixed_word_share": "Latin look-alike letters inside Cyrillic words, or \\ or "
+            "| inside words (an old OCR text layer, a broken font encoding): rerun makedataset "
+            "with ingest.ocr: force for this file, or raise validation.max_mixed_word_share",
         },
+        document_values=_noise_lines(config, noise or {}),
         max_excluded_ratio=config.max_excluded_ratio,
         record_noun="chunks",
     )
+
+
+def _noise_lines(
+    config: ValidationConfig, noise: Mapping[str, TextQuality]
+) -> dict[str, dict[str, str]]:
+    """Per noise column and document: its measured share and the limit, for failure lines."""
+    lines: dict[str, dict[str, str]] = {"doc_unknown_word_share": {},
+                                        "doc_mixed_word_share": {}}
+    for source, quality in noise.items():
+        if quality.words < config.noise_min_words:
+            continue
+        if config.max_unknown_word_share is not None and quality.unknown_share is not None:
+            lines["doc_unknown_word_share"][source] = (
+                f"{quality.unknown_share:.1%} of its {quality.words} words are not dictionary "
+                f"words (limit validation.max_unknown_word_share "
+                f"{config.max_unknown_word_share:.0%})")
+        if config.max_mixed_word_share is not None and quality.mixed_share is not None:
+            examples = f", e.g. {', '.join(quality.examples[:3])}" if quality.examples else ""
+            lines["doc_mixed_word_share"][source] = (
+                f"{quality.mixed_share:.1%} of its {quality.tokens} words mix Cyrillic and "
+                f"Latin letters{examples} (limit validation.max_mixed_word_share "
+                f"{config.max_mixed_word_share:.0%})")
+    return lines
 
 
 def validate_chunk_set(
@@ -172,6 +244,11 @@ def validate_chunk_set(
     return StageResult(kept=kept_set, rejects=rejects, report=summary)
 
 
+def _frame_source(chunk: Mapping[str, Any]) -> str:
+    # the document key of `chunk_frame` for a chunk record
+    return str(chunk.get("source") or chunk["doc_id"])
+
+
 def _source(chunk: Chunk) -> str:
     # the document key of `chunk_frame`: its file, or its doc_id for chunks without one
     return chunk.source or chunk.doc_id
@@ -181,7 +258,7 @@ def chunk_expectations(config: ValidationConfig, *, max_tokens: int) -> list[Exp
     """The expectations of the chunk suite, on the columns of `chunk_frame`."""
     import great_expectations.expectations as gxe
 
-    return [
+    expectations: list[Expectation] = [
         gxe.ExpectColumnValuesToNotBeNull(column="chunk_id"),
         gxe.ExpectColumnValuesToBeUnique(column="chunk_id"),
         gxe.ExpectColumnValuesToBeBetween(
@@ -198,12 +275,27 @@ def chunk_expectations(config: ValidationConfig, *, max_tokens: int) -> list[Exp
             column_A="char_end", column_B="char_start", or_equal=True
         ),
     ]
+    # OCR noise, one value per document (the same on each of its chunks)
+    for column, limit in (("doc_unknown_word_share", config.max_unknown_word_share),
+                          ("doc_mixed_word_share", config.max_mixed_word_share)):
+        if limit is not None:
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0.0, max_value=limit))
+    return expectations
 
 
 def chunk_frame(
-    chunks: Sequence[Mapping[str, Any]], page_counts: Mapping[str, int]
+    chunks: Sequence[Mapping[str, Any]],
+    page_counts: Mapping[str, int],
+    *,
+    noise: Mapping[str, TextQuality] | None = None,
+    min_words: int = 1,
 ) -> pd.DataFrame:
     """One row per chunk with the columns the chunk suite checks (no chunk text).
+
+    ``doc_unknown_word_share`` and ``doc_mixed_word_share`` are the document's OCR-noise
+    shares from `noise` (the same on each of its chunks; null for a document with fewer than
+    `min_words` words, or not in `noise`).
 
     Derived columns: ``source`` (the document's file; its doc_id for a record without one);
     ``n_chars``; ``cyrillic_share`` (null without letters); ``page_min``
@@ -221,10 +313,13 @@ def chunk_frame(
         text = chunk["text"] or ""
         pages = [int(p) for p in chunk["pages"] or ()]
         page_count = page_counts.get(chunk["doc_id"])
+        source = _frame_source(chunk)
+        quality = (noise or {}).get(source)
+        judged = quality is not None and quality.words >= min_words
         rows.append({
             "chunk_id": chunk["chunk_id"] or None,
             "doc_id": chunk["doc_id"],
-            "source": str(chunk.get("source") or chunk["doc_id"]),
+            "source": source,
             "n_chars": len(text),
             "cyrillic_share": cyrillic_share(text),
             "page_min": min(pages) if pages else None,
@@ -233,11 +328,14 @@ def chunk_frame(
             "n_tokens": chunk["n_tokens"],
             "char_start": chunk["char_start"],
             "char_end": chunk["char_end"],
+            "doc_unknown_word_share": quality.unknown_share if judged and quality else None,
+            "doc_mixed_word_share": quality.mixed_share if judged and quality else None,
         })
     frame = pd.DataFrame(rows, columns=_COLUMNS)
     # Nullable integers keep page numbers integral in the report while allowing "unknown".
     return frame.astype({"n_chars": "Int64", "cyrillic_share": "Float64", "page_min": "Int64",
-                         "page_max_excess": "Int64"})
+                         "page_max_excess": "Int64", "doc_unknown_word_share": "Float64",
+                         "doc_mixed_word_share": "Float64"})
 
 
 def _check_keys(chunks: Sequence[Mapping[str, Any]]) -> None:

@@ -68,6 +68,9 @@ class DocumentRule:
         max_excluded_ratio: ``exclude_document`` stops when excluded / all documents exceeds
             this (and always when every document would be excluded).
         record_noun: Plural noun of the records in failure lines ("chunks").
+        document_values: Column holding one value per document -> document -> what was
+            measured (with the limit); a failure on such a column is described by that line
+            instead of a count of records.
     """
 
     column: str
@@ -76,6 +79,7 @@ class DocumentRule:
     hints: Mapping[str, str] = field(default_factory=dict)
     max_excluded_ratio: float = 0.5
     record_noun: str = "records"
+    document_values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class DocumentFailure(BaseModel):
@@ -294,7 +298,9 @@ def _judge_documents(
         for source, ids in by_doc.items():
             counted = judged.get(column)
             total = int((counted if counted is not None else sizes).get(source, len(ids)))
-            text = (f"{outcome.expectation}({column}) failed on {len(ids)} of {total} "
+            measured = rule.document_values.get(column, {}).get(source)
+            text = (f"{outcome.expectation}({column}) failed: {measured}" if measured else
+                    f"{outcome.expectation}({column}) failed on {len(ids)} of {total} "
                     f"{rule.record_noun}, e.g. {', '.join(ids[:3])}")
             # a small epsilon: 1 of 2 chunks is within a tolerance of 0.5
             if len(ids) > tolerance * total + 1e-9:

@@ -346,7 +346,7 @@ def test_operator_runs_pipelines_and_approver_moves_the_champion_in_a_browser(
                                            "training.sft.learning_rate": "1e-05"})
     second = _watch_until_done(page, second_id)
     assert second["statuses"][-1] == "succeeded", second
-    assert "num_train_epochs: 1" in page.locator("details pre").inner_text()
+    assert "num_train_epochs: 1" in (page.locator("details pre").text_content() or "")
     page.goto("/models")
     assert page.locator("main p").first.inner_text().startswith("champion v1 · challenger v2")
     v1, v2 = _version_row(page, "1"), _version_row(page, "2")

@@ -20,7 +20,7 @@ from geomas.config import HygieneConfig, IngestConfig, NerInferenceConfig
 from geomas.ingest import ingest_folder
 from geomas.ingest.hygiene import _PAGE_NUMBER, count_hyphen_splits, numeric_share
 
-#: formats geomas converts (the .doc files of real-ru are rejected as unsupported)
+#: formats read here (the .doc files of real-ru: tests/integration/test_legacy_docs.py)
 DOCS = [".pdf", ".docx"]
 TYPESET = "typeset_rtn505_report.pdf"
 
@@ -37,7 +37,9 @@ def real_runs(real_ru: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     runs: dict[str, Any] = {"src": src}
     for mode, enabled in (("on", True), ("off", False)):
         out = tmp_path_factory.mktemp(f"real_ru_{mode}")
-        cfg = IngestConfig(workers=2, max_failure_ratio=1.0,
+        # the scans stay unread here (tests/integration/test_ocr.py reads them): OCR would add
+        # ~25 s to each of the two runs and nothing to what hygiene is measured on
+        cfg = IngestConfig(workers=2, max_failure_ratio=1.0, ocr="off",
                            hygiene=HygieneConfig(enabled=enabled))
         runs[mode] = ingest_folder(src, out, cfg, progress=False)
     return runs
