@@ -243,6 +243,7 @@ def _steps(rec: RunRecord) -> dict[str, Any]:
         name, steps = project.zenml_steps(run_id)
         return {"steps": steps, "steps_note": "", "zenml_run_name": rec.zenml_run_name or name}
     except Exception as exc:  # noqa: BLE001 - best effort: the reason is returned, not hidden
+        log.info("run %s: ZenML steps unavailable: %s: %s", rec.id, type(exc).__name__, exc)
         return {"steps": [], "steps_note": f"ZenML steps unavailable: {type(exc).__name__}: "
                 f"{exc}"}
 

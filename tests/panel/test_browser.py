@@ -52,6 +52,11 @@ WATCH_JS = """() => {
   window.__seen = [status.textContent];
   window.__stepsWhileRunning = 0;
   window.__samePage = true;
+  window.__notes = [];
+  new MutationObserver(() => window.__notes.push(
+      document.getElementById("steps-note").textContent))
+    .observe(document.getElementById("steps-note"),
+             {childList: true, characterData: true, subtree: true});
   new MutationObserver(() => window.__seen.push(status.textContent))
     .observe(status, {childList: true, characterData: true, subtree: true});
   new MutationObserver(() => {
@@ -238,6 +243,7 @@ def _watch_until_done(page: Any, run_id: int) -> dict[str, Any]:
         "same_page": page.evaluate("window.__samePage === true"),
         "statuses": [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]],
         "steps_while_running": page.evaluate("window.__stepsWhileRunning"),
+        "steps_notes": sorted(set(page.evaluate("window.__notes"))),
         "steps": {row.locator("td").nth(0).inner_text(): row.locator("td").nth(1).inner_text()
                   for row in page.locator("#steps tr").all()[1:]},
         "exit": page.locator("#exit").inner_text().strip(),
