@@ -9,7 +9,10 @@ validation judges each document's chunk text (`geomas.validate.chunks`).
   wordfreq gives it a nonzero frequency in one of the dictionary languages (Russian and English
   by default; wordfreq's large word lists, shipped in its wheel, nothing is downloaded). The
   dictionary share is known words / words: ~0.95 on clean Russian prose, ~0 on a text layer
-  whose font encoding is broken (``;_kieZlgZy xjb^bq_kdZy``).
+  whose font encoding is broken (``;_kieZlgZy xjb^bq_kdZy``). Only words written in Cyrillic
+  or Latin letters are judged: Russian and English dictionaries cannot judge Korean or Greek
+  words, and a page of them is not garbage (Tesseract with rus+eng would read it far worse
+  than its own text layer).
 - **mixed tokens**: runs of letters and digits, joined by ``\`` or ``|`` where those stand inside
   a word; a token of at least two letters is mixed when it holds both Cyrillic and Latin letters
   ("KOMПAHИЯ", "Hг" with a Latin H) or a ``\`` / ``|`` between letters ("Л\одулятор"): what
@@ -43,6 +46,8 @@ _TOKEN = re.compile(r"[^\W_]+(?:[\\|][^\W_]+)*")
 _CYRILLIC = re.compile(r"[\u0400-\u052f]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _INNER_JUNK = re.compile(rf"{_LETTER}[\\|]+{_LETTER}")
+#: Words of these scripts are judged against the dictionaries (Cyrillic, Latin).
+_JUDGED = re.compile(r"[\u0400-\u052fA-Za-z\u00c0-\u024f]+")
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ def measure(text: str, languages: Sequence[str] = ("ru", "en")) -> TextQuality:
     if not letters:
         return TextQuality()
     dictionaries = [_dictionary(lang) for lang in languages]
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in _WORD.findall(text) if _JUDGED.fullmatch(w)]
     known = sum(1 for w in words if _known(w, dictionaries))
     tokens = 0
     mixed: list[str] = []

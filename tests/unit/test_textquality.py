@@ -128,6 +128,19 @@ def test_every_page_of_the_real_pdfs_gets_the_right_verdict(real_ru: Path) -> No
     assert pages_to_recognise(labour[:3], "force") == [1, 2, 3]
 
 
+def test_a_text_layer_in_another_script_is_not_garbage(third_party_pdfs: Path) -> None:
+    """Korean pages (docling's skipped_1page.pdf) are not judged by ru/en dictionaries.
+
+    They once counted as 0.04-0.46 dictionary words, "garbage", and were re-read by Tesseract
+    with rus+eng, which destroys a good Korean layer.
+    """
+    assert measure("Ελληνικά γράμματα καλημέρα κόσμε").words == 0
+    pages = survey(third_party_pdfs / "skipped_1page.pdf", IngestConfig())
+    assert pages is not None and len(pages) == 3
+    assert [p.layer for p in pages] == ["good"] * 3
+    assert pages_to_recognise(pages, "auto") == []
+
+
 def test_an_unreadable_pdf_is_left_to_docling(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4 not really")
