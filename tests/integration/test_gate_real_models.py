@@ -38,7 +38,7 @@ STEMS = ("Павлик", "Барань", "Озерн", "Токур", "Кубак
 SPLIT = SplitConfig(val_ratio=0.15, test_ratio=0.25)
 GATE = PromotionConfig(metric="token_f1", margin=0.01, forgetting_metric=None)
 EVAL = EvalConfig(max_new_tokens=16, sample_generations=4)
-STRONG = {"num_train_epochs": 15, "learning_rate": 3e-3}
+STRONG = {"num_train_epochs": 24, "learning_rate": 3e-3}
 WEAK = {"num_train_epochs": 8, "learning_rate": 3e-3}
 
 
@@ -203,10 +203,13 @@ def test_a_gain_within_noise_is_not_promoted_and_a_clearly_better_config_is(
 ) -> None:
     """Two seeds of one config, then a config that trains longer, judged on the same examples.
 
-    The second seed's run is not promoted (on this machine it scores -0.11 token F1 against
-    the first on the same 40 examples, interval [-0.20, -0.04]). The stronger config gains
-    +0.15 with an interval above zero and is. Seed-to-seed spread of this size is training
-    noise the example bootstrap does not see: docs/training.md says to set `margin` above it.
+    The second seed's run is not promoted (it scored -0.11 token F1 against the first on the
+    same 40 examples, interval [-0.20, -0.04], in one environment; -0.025, [-0.075, 0] after a
+    fresh install of the same pins). The stronger config (24 epochs vs 8) gains +0.15 with an
+    interval of [+0.05, +0.275] and is promoted; with 15 epochs it gained +0.15 once and
+    +0.075 with an interval touching 0 after that reinstall, so it was made clearly stronger.
+    Seed-to-seed spread of this size is training noise the example bootstrap does not see:
+    docs/training.md says to set `margin` above it.
     """
     from geomas.split.core import split_examples
 
