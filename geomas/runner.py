@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,10 +101,37 @@ def _failure(pipeline_name: str, exc: BaseException | None = None) -> PipelineFa
     return PipelineFailed(f"{'; '.join(parts)} [run {run.name}]")
 
 
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While a pipeline runs, SIGTERM ends the process (exit status 143), wherever it lands.
+
+    ZenML's step signal handler turns SIGTERM into RunInterruptedException, an ``Exception``.
+    When the signal arrives while the logging module writes a line, logging catches that
+    exception, prints "--- Logging error ---" and the run goes on to the end (a panel stop or a
+    `kill` was lost this way). ZenML calls the handler it replaced after its own, so this one runs
+    inside a step as well as between steps: it raises SystemExit, which logging and the stages'
+    per-record ``except Exception`` do not catch. Outside the main thread it does nothing (Python
+    only delivers signals there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _call(pipeline: Pipeline, name: str, **params: Any) -> Any:
     """Run a configured pipeline; a failed run raises PipelineFailed with the step's error."""
     try:
-        run = pipeline(**params)
+        with stop_on_sigterm():
+            run = pipeline(**params)
     except RuntimeError as exc:
         if "failure in step" not in str(exc) and "failed" not in str(exc):
             raise
