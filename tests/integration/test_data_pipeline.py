@@ -207,6 +207,7 @@ def test_nothing_written_outside_project(project: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
     second = _run([*GEOMAS, "run", "data", "--config", "run.yaml", "--json"], cwd=project)
     summary = json.loads(second.stdout)  # stdout holds the JSON summary and nothing else
@@ -230,6 +231,7 @@ def test_rerun_is_incremental_and_init_idempotent(project: Path) -> None:
     assert "nothing (already set up)" in init.stdout
 
 
+@pytest.mark.slow
 def test_validation_policy_fail_stops_the_run(project: Path, tmp_path: Path) -> None:
     src = tmp_path / "docs"
     src.mkdir()
@@ -276,6 +278,7 @@ def run_config_for(project: Path, src: Path, out: Path) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_failing_document_is_excluded_and_the_rest_flows_on(
     project: Path, sample_corpus: Path, tmp_path: Path
 ) -> None:

@@ -97,6 +97,12 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return backend
 
 
+#: every-fault sweeps repeat a flow once per MLflow write; on PostgreSQL + S3 (about 70 s of the
+#: fast suite) they run with the slow checks (`make test-slow`, which .ci/run also runs)
+SLOW_ON_SERVER = pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgres+s3", marks=pytest.mark.slow)], indirect=True)
+
+
 @pytest.fixture(autouse=True)
 def _use_backend(store: Backend) -> None:
     store.use()
@@ -250,6 +256,7 @@ def _check_every_fault(store: Backend, prepare: Callable[[str], None],
     return len(calls), done
 
 
+@SLOW_ON_SERVER
 def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Backend) -> None:
     from geomas.registry.promotion import promote
 
@@ -261,6 +268,7 @@ def test_every_fault_in_a_promotion_ends_in_the_old_or_the_new_state(store: Back
     assert done["moves"] == [("gate", None, "1"), ("promote", "1", "2")]
 
 
+@SLOW_ON_SERVER
 def test_every_fault_in_a_rollback_ends_in_the_old_or_the_new_state(store: Backend) -> None:
     from geomas.registry.promotion import promote, rollback
 
@@ -298,6 +306,7 @@ def test_rollback_after_a_half_promotion_restores_the_previous_champion(store: B
     assert final["moves"][-2:] == [("promote", "1", "2"), ("rollback", "2", "1")]
 
 
+@SLOW_ON_SERVER
 def test_every_fault_in_a_registration_ends_tagged_and_aliased_or_absent(
     store: Backend, tmp_path: Path
 ) -> None:

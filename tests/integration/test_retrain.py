@@ -96,6 +96,7 @@ def _add_docs(root: Path, n: int, seed: int) -> None:
         shutil.copy(path, root / "corpus" / f"new-{seed}-{path.name}")
 
 
+@pytest.mark.slow
 def test_retrain_thresholds_idempotency_and_lock(project: Path) -> None:
     # no champion yet: the first check trains one (train_without_champion)
     dry = _check(project, "--dry-run")
@@ -170,6 +171,7 @@ def _launch_in_progress(db: Path) -> tuple[str, str] | None:
     return (str(ledger[0]), str(step[0])) if step else None
 
 
+@pytest.mark.slow
 def test_a_check_killed_mid_launch_is_marked_failed_and_launched_again(project: Path) -> None:
     """SIGKILL during training leaves the ledger `launched` and MLflow/ZenML runs running; the
     next check finds the launching process gone, closes all of it as failed, and launches."""

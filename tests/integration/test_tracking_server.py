@@ -64,6 +64,7 @@ def _geomas(root: Path, uri: str, *args: str) -> subprocess.CompletedProcess[str
     return proc
 
 
+@pytest.mark.slow
 def test_pipeline_steps_and_commands_use_the_server(mlflow_server: str, tmp_path: Path) -> None:
     import mlflow
 

@@ -113,6 +113,7 @@ def _zenml_stages(root: Path, model: str) -> dict[str, str]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_pipeline_registers_logs_plots_and_mirrors_stages(
     tmp_path: Path, sample_corpus: Path
 ) -> None:

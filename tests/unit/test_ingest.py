@@ -328,6 +328,7 @@ def test_each_result_is_kept_as_soon_as_it_is_done(
     assert result.report.cached == 2 and result.report.parsed == 1
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_leaves_no_workers_and_the_rerun_parses_only_the_rest(
     tmp_path: Path,
 ) -> None:

@@ -184,6 +184,7 @@ def test_training_records_the_models_own_entity_density(trained: dict[str, Path]
         "p90"] <= 1
 
 
+@pytest.mark.slow
 def test_domain_shift_warns_and_skips_ner_templates(
     real_ru: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:

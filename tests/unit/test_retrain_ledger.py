@@ -294,6 +294,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, cwd=cwd, check=False)
 
 
+@pytest.mark.slow
 def test_pause_and_resume_commands_and_a_cron_check_in_between(
     project: RunConfig, tmp_path: Path
 ) -> None:
